@@ -1,0 +1,42 @@
+import { Command } from 'clipanion';
+import type { MikroORM } from '@mikro-orm/sqlite';
+import { loadConfig, type Config } from '../config.ts';
+import { openDatabase } from '../db/orm.ts';
+import type { CliContext } from './context.ts';
+
+/**
+ * Base of every deploy_server command: `run()` does the work; any error becomes one line on stderr and
+ * exit code 1, never a stack trace.
+ */
+export abstract class DeployCommand extends Command<CliContext> {
+  abstract run(): Promise<number | void>;
+
+  async execute(): Promise<number> {
+    try {
+      return (await this.run()) ?? 0;
+    } catch (error) {
+      this.context.stderr.write(`error: ${describeError(error)}\n`);
+      return 1;
+    }
+  }
+
+  protected config(): Config {
+    return loadConfig(this.context.env, this.context.cwd);
+  }
+
+  /** Opens operations.db (applying migrations) for the length of `work`. */
+  protected async withDatabase<T>(work: (orm: MikroORM, config: Config) => Promise<T>): Promise<T> {
+    const config = this.config();
+    const orm = await openDatabase({ dbPath: config.dbPath });
+    try {
+      return await work(orm, config);
+    } finally {
+      await orm.close();
+    }
+  }
+}
+
+export function describeError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.split('\n')[0].trim() || 'unknown error';
+}

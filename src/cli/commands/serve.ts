@@ -1,0 +1,35 @@
+import { once } from 'node:events';
+import { Command, Option } from 'clipanion';
+import { DeployCommand } from '../base-command.ts';
+import { createApp } from '../../server/app.ts';
+
+export class ServeCommand extends DeployCommand {
+  static override paths = [['serve']];
+  static override usage = Command.Usage({
+    category: 'Server',
+    description: 'run the deploy server (webhooks and REST API)',
+    details: 'Listens until SIGTERM or SIGINT. The database schema is brought up to date at start.',
+    examples: [
+      ['Listen on port 9090', '$0 serve --port 9090'],
+      ['Only on loopback', '$0 serve --port 9090 --bind 127.0.0.1'],
+    ],
+  });
+
+  port = Option.String('--port', '9090', { description: 'TCP port to listen on (0 picks a free one)' });
+  bind = Option.String('--bind', '0.0.0.0', { description: 'address to listen on' });
+
+  async run() {
+    if (!/^\d+$/.test(this.port) || Number(this.port) > 65535) throw new Error(`--port must be between 0 and 65535 (got "${this.port}")`);
+    await this.withDatabase(async (orm, config) => {
+      const server = createApp({ orm, config }).listen(Number(this.port), this.bind);
+      await once(server, 'listening');
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : this.port;
+      this.context.stdout.write(`deploy_server listening on http://${this.bind}:${port} (db ${config.dbPath})\n`);
+      const signal = await Promise.race([once(process, 'SIGTERM').then(() => 'SIGTERM'), once(process, 'SIGINT').then(() => 'SIGINT')]);
+      this.context.stdout.write(`${signal}: shutting down\n`);
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    });
+  }
+}

@@ -1,0 +1,29 @@
+import { Builtins, Cli } from 'clipanion';
+import type { CliContext } from './context.ts';
+import { describeError } from './base-command.ts';
+import { TargetAddCommand } from './commands/target/add.ts';
+import { TargetListCommand } from './commands/target/list.ts';
+import { TargetRemoveCommand } from './commands/target/remove.ts';
+import { ServeCommand } from './commands/serve.ts';
+
+export function createCli(): Cli<CliContext> {
+  const cli = new Cli<CliContext>({ binaryLabel: 'deploy_server', binaryName: 'deploy_server', binaryVersion: '0.1.0', enableColors: false });
+  for (const command of [TargetAddCommand, TargetListCommand, TargetRemoveCommand, ServeCommand]) cli.register(command);
+  cli.register(Builtins.HelpCommand);
+  cli.register(Builtins.VersionCommand);
+  return cli;
+}
+
+/** Runs one command line; parse errors (unknown flag, missing argument) are one line on stderr, exit 2. */
+export async function runCli(argv: string[], context: CliContext): Promise<number> {
+  const cli = createCli();
+  let command;
+  try {
+    command = cli.process(argv, context);
+  } catch (error) {
+    const problem = describeError(error).startsWith('Command not found') ? `unknown command "${argv.join(' ')}"` : describeError(error);
+    context.stderr.write(`error: ${problem} (see \`deploy_server --help\`)\n`);
+    return 2;
+  }
+  return cli.run(command, context);
+}

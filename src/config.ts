@@ -1,0 +1,38 @@
+import path from 'node:path';
+
+/** Everything deploy_server reads from its environment, read once at the edge and passed down. */
+export interface Config {
+  dbPath: string;
+  registryRoot: string;
+  hostConcurrency: number;
+  maxConcurrency: number;
+  webhookSecret?: string;
+  apiToken?: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function readPositiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1) throw new ConfigError(`${name} must be a positive integer (got "${raw}")`);
+  return Number(raw);
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()): Config {
+  return {
+    dbPath: path.resolve(cwd, env.DEPLOY_DB || 'operations.db'),
+    registryRoot: path.resolve(cwd, env.DEPLOY_REGISTRY_ROOT || '.'),
+    hostConcurrency: readPositiveInt(env, 'DEPLOY_HOST_CONCURRENCY', 2),
+    maxConcurrency: readPositiveInt(env, 'DEPLOY_MAX_CONCURRENCY', 8),
+    webhookSecret: env.DEPLOY_WEBHOOK_SECRET || undefined,
+    apiToken: env.DEPLOY_API_TOKEN || undefined,
+  };
+}
+
+/** Values that must never appear in output, logs or spans. */
+export function configuredSecrets(config: Config): string[] {
+  return [config.webhookSecret, config.apiToken].filter((s): s is string => Boolean(s));
+}

@@ -1,0 +1,29 @@
+import { defineEntity, type InferEntity } from '@mikro-orm/core';
+
+export const STRATEGIES = ['systemd', 'systemd-remote', 'docker-compose'] as const;
+export type Strategy = (typeof STRATEGIES)[number];
+
+/** How one app is deployed to one host (SPEC §2). Field names are the API's and the JSON output's. */
+export const DeployTarget = defineEntity({
+  name: 'DeployTarget',
+  tableName: 'deploy_target',
+  properties: (p) => ({
+    app: p.string().primary(),
+    host: p.string().primary(),
+    remote_dir: p.string(),
+    binary: p.string(),
+    build_cmd: p.text(),
+    user: p.string(),
+    port: p.integer(),
+    health: p.string(),
+    env: p.json<Record<string, string>>(),
+    strategy: p.string().$type<Strategy>(),
+    source_dir: p.string(),
+    branch: p.string(),
+    compose_files: p.json<string[]>(),
+    repo: p.string(),
+    created_at: p.datetime().onCreate(() => new Date()),
+    updated_at: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
+  }),
+});
+export type DeployTarget = InferEntity<typeof DeployTarget>;

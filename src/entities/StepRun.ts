@@ -1,0 +1,23 @@
+import { defineEntity, type InferEntity } from '@mikro-orm/core';
+import { DeployRun } from './DeployRun.ts';
+
+export const STEP_STATUSES = ['pending', 'running', 'success', 'failure', 'skipped', 'cancelled'] as const;
+export type StepStatus = (typeof STEP_STATUSES)[number];
+
+/** One step of a run: its status, timing, exit code and the tail of its output. */
+export const StepRun = defineEntity({
+  name: 'StepRun',
+  tableName: 'step_run',
+  properties: (p) => ({
+    id: p.integer().primary().autoincrement(),
+    run: p.manyToOne(DeployRun).deleteRule('cascade'),
+    step: p.string(),
+    status: p.string().$type<StepStatus>(),
+    started_at: p.datetime().nullable(),
+    duration_ms: p.integer().nullable(),
+    exit_code: p.integer().nullable(),
+    output: p.text(),
+    error: p.text().nullable(),
+  }),
+});
+export type StepRun = InferEntity<typeof StepRun>;

@@ -1,0 +1,81 @@
+import * as v from 'valibot';
+import { STRATEGIES } from './entities/DeployTarget.ts';
+
+/** Names that end up in paths, unit names and SSH aliases: no spaces, no slashes, no shell syntax. */
+const NAME = /^[A-Za-z0-9._-]+$/;
+
+function nameField(field: string) {
+  return v.pipe(
+    v.string(`${field} is required`),
+    v.nonEmpty(`${field} is required`),
+    v.regex(NAME, `${field} may only contain letters, digits, ".", "_" and "-"`),
+  );
+}
+
+const ENV_MESSAGE = 'env must be a JSON object of string values';
+
+function isPlainObject(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function describeObjectIssue(issue: v.BaseIssue<unknown>): string {
+  const key = issue.path?.[0]?.key;
+  if (issue.expected === 'never') return `unknown field "${String(key)}"`;
+  if (key !== undefined) return `${String(key)} is required`;
+  return 'a target must be a JSON object';
+}
+
+/**
+ * The one schema for a deploy target, used by the CLI and the API. The defaults of SPEC §2 live here
+ * and nowhere else; `remote_dir` and `binary` default from the app name once it is known.
+ */
+export const TargetSchema = v.pipe(
+  v.strictObject({
+    app: nameField('app'),
+    host: nameField('host'),
+    remote_dir: v.optional(v.string('remote_dir must be a string'), ''),
+    binary: v.optional(v.string('binary must be a string'), ''),
+    build_cmd: v.optional(v.string('build_cmd must be a string'), ''),
+    user: v.optional(v.string('user must be a string'), ''),
+    port: v.optional(
+      v.pipe(
+        v.number('port must be a number'),
+        v.integer('port must be a whole number'),
+        v.minValue(0, 'port must be between 0 and 65535'),
+        v.maxValue(65535, 'port must be between 0 and 65535'),
+      ),
+      0,
+    ),
+    health: v.optional(v.string('health must be a string'), ''),
+    env: v.optional(v.pipe(v.custom<object>(isPlainObject, ENV_MESSAGE), v.record(v.string(), v.string(ENV_MESSAGE))), {}),
+    strategy: v.optional(v.picklist(STRATEGIES, `strategy must be one of ${STRATEGIES.join(', ')}`), 'systemd'),
+    source_dir: v.optional(v.string('source_dir must be a string'), ''),
+    branch: v.optional(v.pipe(v.string('branch must be a string'), v.nonEmpty('branch must not be empty')), 'main'),
+    compose_files: v.optional(v.array(v.string(), 'compose_files must be a list of file names'), []),
+    repo: v.optional(v.string('repo must be a string'), ''),
+  }, describeObjectIssue),
+  v.transform((t) => ({
+    ...t,
+    remote_dir: t.remote_dir || `/opt/apps/${t.app}`,
+    binary: t.binary || t.app,
+  })),
+);
+
+export type TargetInput = v.InferInput<typeof TargetSchema>;
+export type TargetFields = v.InferOutput<typeof TargetSchema>;
+
+export class InvalidTargetError extends Error {
+  override name = 'InvalidTargetError';
+  constructor(readonly field: string | undefined, readonly reason: string) {
+    super(reason);
+  }
+}
+
+/** Validates raw input (CLI flags or a JSON body) into a complete target, or throws naming the first problem. */
+export function parseTarget(input: unknown): TargetFields {
+  const result = v.safeParse(TargetSchema, input);
+  if (result.success) return result.output;
+  const issue = result.issues[0];
+  const field = issue.path?.[0]?.key;
+  throw new InvalidTargetError(typeof field === 'string' ? field : undefined, issue.message);
+}

@@ -1,0 +1,59 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseTarget, InvalidTargetError } from '../src/target-schema.ts';
+
+test('applies the SPEC §2 defaults, deriving remote_dir and binary from the app', () => {
+  assert.deepEqual(parseTarget({ app: 'my_app', host: 'vps1' }), {
+    app: 'my_app',
+    host: 'vps1',
+    remote_dir: '/opt/apps/my_app',
+    binary: 'my_app',
+    build_cmd: '',
+    user: '',
+    port: 0,
+    health: '',
+    env: {},
+    strategy: 'systemd',
+    source_dir: '',
+    branch: 'main',
+    compose_files: [],
+    repo: '',
+  });
+});
+
+test('keeps the values given', () => {
+  const target = parseTarget({
+    app: 'chat', host: 'vps-2.example', remote_dir: '/srv/chat', strategy: 'docker-compose',
+    compose_files: ['a.yml', 'b.yml'], env: { A: '1' }, port: 65535, branch: 'release',
+  });
+  assert.equal(target.remote_dir, '/srv/chat');
+  assert.equal(target.binary, 'chat');
+  assert.deepEqual(target.compose_files, ['a.yml', 'b.yml']);
+  assert.equal(target.port, 65535);
+});
+
+const invalid: [string, unknown, string, string][] = [
+  ['missing app', { host: 'h' }, 'app', 'app is required'],
+  ['empty host', { app: 'a', host: '' }, 'host', 'host is required'],
+  ['app with a space', { app: 'a b', host: 'h' }, 'app', 'app may only contain letters, digits, ".", "_" and "-"'],
+  ['host with shell syntax', { app: 'a', host: 'h;rm -rf /' }, 'host', 'host may only contain letters, digits, ".", "_" and "-"'],
+  ['unknown strategy', { app: 'a', host: 'h', strategy: 'k8s' }, 'strategy', 'strategy must be one of systemd, systemd-remote, docker-compose'],
+  ['port too large', { app: 'a', host: 'h', port: 65536 }, 'port', 'port must be between 0 and 65535'],
+  ['negative port', { app: 'a', host: 'h', port: -1 }, 'port', 'port must be between 0 and 65535'],
+  ['fractional port', { app: 'a', host: 'h', port: 80.5 }, 'port', 'port must be a whole number'],
+  ['env with a number', { app: 'a', host: 'h', env: { A: 1 } }, 'env', 'env must be a JSON object of string values'],
+  ['env as an array', { app: 'a', host: 'h', env: ['A'] }, 'env', 'env must be a JSON object of string values'],
+  ['compose files as a string', { app: 'a', host: 'h', compose_files: 'x.yml' }, 'compose_files', 'compose_files must be a list of file names'],
+  ['unknown field', { app: 'a', host: 'h', colour: 'red' }, 'colour', 'unknown field "colour"'],
+];
+
+for (const [name, input, field, message] of invalid) {
+  test(`rejects ${name}, naming the field`, () => {
+    assert.throws(() => parseTarget(input), (error: unknown) => {
+      assert.ok(error instanceof InvalidTargetError);
+      assert.equal(error.field, field);
+      assert.equal(error.message, message);
+      return true;
+    });
+  });
+}
