@@ -5,10 +5,11 @@ import { TargetAddCommand } from './commands/target/add.ts';
 import { TargetListCommand } from './commands/target/list.ts';
 import { TargetRemoveCommand } from './commands/target/remove.ts';
 import { ServeCommand } from './commands/serve.ts';
+import { PipelinesShowCommand } from './commands/pipelines/show.ts';
 
 export function createCli(): Cli<CliContext> {
   const cli = new Cli<CliContext>({ binaryLabel: 'deploy_server', binaryName: 'deploy_server', binaryVersion: '0.1.0', enableColors: false });
-  for (const command of [TargetAddCommand, TargetListCommand, TargetRemoveCommand, ServeCommand]) cli.register(command);
+  for (const command of [TargetAddCommand, TargetListCommand, TargetRemoveCommand, PipelinesShowCommand, ServeCommand]) cli.register(command);
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
   return cli;

@@ -29,6 +29,10 @@ export async function openDatabase({ dbPath, migrate = true }: DatabaseOptions):
     discovery: { warnWhenNoEntities: false },
     debug: false,
   });
+  // WAL: readers (the CLI, the API) never wait for the executor's writes, and a write costs no fsync of
+  // the main file; NORMAL is still crash-safe in WAL mode.
+  await orm.em.getConnection().execute('pragma journal_mode = wal');
+  await orm.em.getConnection().execute('pragma synchronous = normal');
   if (migrate) await orm.getMigrator().up();
   return orm;
 }

@@ -26,6 +26,8 @@ export const DeployRun = defineEntity({
     started_at: p.datetime().nullable(),
     finished_at: p.datetime().nullable(),
     trace_id: p.string().nullable(),
+    /** The process that runs (or ran) it: a run whose owner is gone was interrupted. */
+    owner_pid: p.integer().nullable(),
   }),
 });
 export type DeployRun = InferEntity<typeof DeployRun>;

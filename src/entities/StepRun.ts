@@ -16,7 +16,7 @@ export const StepRun = defineEntity({
     started_at: p.datetime().nullable(),
     duration_ms: p.integer().nullable(),
     exit_code: p.integer().nullable(),
-    output: p.text(),
+    output: p.text().default(''),
     error: p.text().nullable(),
   }),
 });

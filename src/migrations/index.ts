@@ -1,4 +1,4 @@
 // Every migration, in order. Listed explicitly so that no file-system discovery is needed under tsx.
-import { Migration20261127212402 } from './Migration20261127212402.ts';
+import { Migration20261127212732 } from './Migration20261127212732.ts';
 
-export const migrationsList = [{ name: 'Migration20261127212402', class: Migration20261127212402 }];
+export const migrationsList = [{ name: 'Migration20261127212732', class: Migration20261127212732 }];

@@ -1,0 +1,495 @@
+// The executor: queues deploy requests, runs each as a walk over its strategy's step DAG, and writes
+// every change to the database as it happens.
+//
+// Concurrency has three layers:
+//   1. one target (app@host) runs at most one deploy at a time: a "slot" per target holds the running
+//      run and at most one pending follow-up; a newer request replaces (cancels) the pending one;
+//   2. a p-queue per host (DEPLOY_HOST_CONCURRENCY) ...
+//   3. ... under one global p-queue (DEPLOY_MAX_CONCURRENCY).
+// Inside a run, a step starts as soon as every step it needs has succeeded (no fixed waves).
+import PQueue from 'p-queue';
+import { ROOT_CONTEXT, trace, type Context, type Link, type Tracer } from '@opentelemetry/api';
+import type { MikroORM } from '@mikro-orm/sqlite';
+import { configuredSecrets, type Config } from './config.ts';
+import { DeployRun, type RunStatus, type Trigger } from './entities/DeployRun.ts';
+import { DeployTarget, type Strategy } from './entities/DeployTarget.ts';
+import { StepRun, type StepStatus } from './entities/StepRun.ts';
+import type { DeployContext, Pipeline } from './pipeline.ts';
+import type { RemoteHost } from './remote-host.ts';
+import type { TargetFields } from './target-schema.ts';
+import { TARGET_FIELDS, UnknownTargetError } from './targets.ts';
+import { createRedactor, tail } from './redact.ts';
+import { ATTR, endSpan, traceIdOf } from './telemetry.ts';
+
+export const OUTPUT_LIMIT_BYTES = 64 * 1024;
+export const DEFAULT_STEP_TIMEOUT_MS = 10 * 60 * 1000;
+
+export interface DeployRequest {
+  app: string;
+  host: string;
+  trigger: Trigger;
+  ref?: string | null;
+  commit?: string | null;
+  /** The context of whatever asked for the run (an HTTP request span, say): the run span's parent. */
+  telemetry?: Context;
+}
+
+export interface RunOutcome {
+  runId: number;
+  status: RunStatus;
+  failedStep: string | null;
+  error: string | null;
+  durationMs: number | null;
+}
+
+export type ExecutorEvent =
+  | { type: 'run'; runId: number; app: string; host: string; status: RunStatus; outcome?: RunOutcome; traceId?: string | null }
+  | { type: 'step'; runId: number; step: string; status: StepStatus; durationMs?: number; exitCode?: number | null; error?: string | null }
+  | { type: 'output'; runId: number; step: string; line: string };
+
+export interface ExecutorDeps {
+  orm: MikroORM;
+  config: Config;
+  pipelines: Record<Strategy, Pipeline>;
+  /** Opens the SSH session of a run; called on the first step that needs the host. */
+  openRemote: (target: TargetFields, signal: AbortSignal) => Promise<RemoteHost>;
+  /** From `@opentelemetry/api`; without one, the global tracer (a no-op unless otel/ registered an SDK). */
+  tracer?: Tracer;
+  stepTimeoutMs?: number;
+}
+
+export class RunNotFoundError extends Error {
+  override name = 'RunNotFoundError';
+}
+
+export class ExecutorClosedError extends Error {
+  override name = 'ExecutorClosedError';
+  constructor() {
+    super('deploy_server is shutting down: no new deploys are accepted');
+  }
+}
+
+/** Thrown by a step (or the SSH transport) when a command exits non-zero, so the exit code is recorded. */
+export interface ErrorWithExitCode extends Error {
+  exitCode?: number;
+}
+
+interface PendingRun {
+  runId: number;
+  request: DeployRequest;
+  target: TargetFields;
+  /** Requests this run replaced: their spans are linked from the run span. */
+  links: Link[];
+}
+
+interface TargetSlot {
+  host: string;
+  running: { runId: number; abort: AbortController } | null;
+  pending: PendingRun | null;
+  /** A queue task for this slot is waiting: it will take whatever is pending when it starts. */
+  scheduled: boolean;
+}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
+}
+
+function defer<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+export class Executor {
+  private readonly global: PQueue;
+  private readonly hostQueues = new Map<string, PQueue>();
+  private readonly slots = new Map<string, TargetSlot>();
+  private readonly outcomes = new Map<number, Deferred<RunOutcome>>();
+  private readonly listeners = new Set<(event: ExecutorEvent) => void>();
+  private readonly tracer: Tracer;
+  private closing = false;
+
+  constructor(private readonly deps: ExecutorDeps) {
+    this.global = new PQueue({ concurrency: deps.config.maxConcurrency });
+    this.tracer = deps.tracer ?? trace.getTracer('deploy_server');
+  }
+
+  /** Queues a deploy of one target. Resolves once the run is recorded (status `queued`), not when it ends. */
+  async requestDeploy(request: DeployRequest): Promise<{ runId: number; done: Promise<RunOutcome> }> {
+    if (this.closing) throw new ExecutorClosedError();
+    const em = this.deps.orm.em.fork();
+    const row = await em.findOne(DeployTarget, { app: request.app, host: request.host });
+    if (!row) throw new UnknownTargetError(`no target for app "${request.app}" on host "${request.host}"`);
+    const target = Object.fromEntries(TARGET_FIELDS.map((field) => [field, row[field]])) as TargetFields;
+    const runId = await em.insert(DeployRun, {
+      app: target.app,
+      host: target.host,
+      strategy: target.strategy,
+      trigger: request.trigger,
+      status: 'queued',
+      ref: request.ref ?? null,
+      commit: request.commit ?? null,
+      queued_at: new Date(),
+      owner_pid: process.pid,
+    });
+    const outcome = defer<RunOutcome>();
+    this.outcomes.set(runId, outcome);
+    this.emit({ type: 'run', runId, app: target.app, host: target.host, status: 'queued' });
+
+    const key = `${target.app}@${target.host}`;
+    const slot = this.slots.get(key) ?? { host: target.host, running: null, pending: null, scheduled: false };
+    this.slots.set(key, slot);
+    const superseded = slot.pending;
+    const links = superseded ? [...superseded.links, ...linkTo(superseded.request.telemetry)] : [];
+    slot.pending = { runId, request, target, links };
+    if (superseded) {
+      await this.finishUnstarted(superseded.runId, 'cancelled', `superseded by run #${runId}, a newer deploy request for ${key}`);
+    }
+    if (!slot.running && !slot.scheduled) this.schedule(key, slot);
+    return { runId, done: outcome.promise };
+  }
+
+  /** Cancels a queued or running run. Returns false when the run already ended. */
+  async cancel(runId: number): Promise<boolean> {
+    for (const slot of this.slots.values()) {
+      if (slot.pending?.runId === runId) {
+        slot.pending = null;
+        await this.finishUnstarted(runId, 'cancelled', 'cancelled before it started');
+        return true;
+      }
+      if (slot.running?.runId === runId) {
+        slot.running.abort.abort(new Error('cancelled'));
+        return true;
+      }
+    }
+    const row = await this.deps.orm.em.fork().findOne(DeployRun, { id: runId });
+    if (!row) throw new RunNotFoundError(`no run #${runId}`);
+    return false;
+  }
+
+  /** Resolves when the run has ended (at once for a run that already has). */
+  async waitForRun(runId: number): Promise<RunOutcome> {
+    const pending = this.outcomes.get(runId);
+    if (pending) return pending.promise;
+    const row = await this.deps.orm.em.fork().findOne(DeployRun, { id: runId });
+    if (!row) throw new RunNotFoundError(`no run #${runId}`);
+    return { runId, status: row.status, failedStep: row.failed_step ?? null, error: row.error ?? null, durationMs: row.duration_ms ?? null };
+  }
+
+  subscribe(listener: (event: ExecutorEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Stops taking requests; queued runs become `interrupted`; running runs get `graceMs` to finish and
+   * are then cancelled.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    this.closing = true;
+    for (const slot of this.slots.values()) {
+      const pending = slot.pending;
+      slot.pending = null;
+      if (pending) await this.finishUnstarted(pending.runId, 'interrupted', 'deploy_server shut down before this run started');
+    }
+    const running = [...this.outcomes.values()].map((d) => d.promise);
+    const timer = setTimeout(() => {
+      for (const slot of this.slots.values()) slot.running?.abort.abort(new Error('deploy_server shut down'));
+    }, graceMs);
+    await Promise.all(running);
+    clearTimeout(timer);
+  }
+
+  private schedule(key: string, slot: TargetSlot): void {
+    slot.scheduled = true;
+    let hostQueue = this.hostQueues.get(slot.host);
+    if (!hostQueue) {
+      hostQueue = new PQueue({ concurrency: this.deps.config.hostConcurrency });
+      this.hostQueues.set(slot.host, hostQueue);
+    }
+    void hostQueue.add(() =>
+      this.global.add(async () => {
+        slot.scheduled = false;
+        const next = slot.pending;
+        slot.pending = null;
+        if (!next) return;
+        const abort = new AbortController();
+        slot.running = { runId: next.runId, abort };
+        const outcome = await this.execute(next, abort.signal);
+        slot.running = null;
+        this.settle(outcome);
+        if (slot.pending) this.schedule(key, slot);
+        else if (!slot.scheduled) this.slots.delete(key);
+      }),
+    );
+  }
+
+  /** Ends a run that never started (superseded, cancelled while queued, or shut down). */
+  private async finishUnstarted(runId: number, status: RunStatus, reason: string): Promise<void> {
+    const now = new Date();
+    const em = this.deps.orm.em.fork();
+    await em.nativeUpdate(DeployRun, { id: runId }, { status, error: reason, finished_at: now, duration_ms: 0 });
+    const row = await em.findOneOrFail(DeployRun, { id: runId });
+    this.settle({ runId, status, failedStep: null, error: reason, durationMs: 0 }, row.app, row.host);
+  }
+
+  private settle(outcome: RunOutcome, app?: string, host?: string): void {
+    const deferred = this.outcomes.get(outcome.runId);
+    this.outcomes.delete(outcome.runId);
+    deferred?.resolve(outcome);
+    if (app && host) this.emit({ type: 'run', runId: outcome.runId, app, host, status: outcome.status, outcome });
+  }
+
+  private emit(event: ExecutorEvent): void {
+    for (const listener of this.listeners) listener(event);
+  }
+
+  /** One run, from `running` to its final status. Never throws: every failure ends up on the run. */
+  private async execute(pending: PendingRun, signal: AbortSignal): Promise<RunOutcome> {
+    const { runId, request, target } = pending;
+    const pipeline = this.deps.pipelines[target.strategy];
+    const em = this.deps.orm.em.fork();
+    const startedAt = new Date();
+    const parent = request.telemetry ?? ROOT_CONTEXT;
+    const span = this.tracer.startSpan(
+      `deploy ${target.app}@${target.host}`,
+      {
+        attributes: {
+          [ATTR.app]: target.app,
+          [ATTR.host]: target.host,
+          [ATTR.strategy]: target.strategy,
+          [ATTR.trigger]: request.trigger,
+          [ATTR.runId]: runId,
+          ...(request.ref ? { [ATTR.ref]: request.ref } : {}),
+          ...(request.commit ? { [ATTR.revision]: request.commit } : {}),
+        },
+        links: pending.links,
+      },
+      parent,
+    );
+    const traceId = traceIdOf(span);
+    await em.nativeUpdate(DeployRun, { id: runId }, { status: 'running', started_at: startedAt, trace_id: traceId });
+    await em.insertMany(StepRun, pipeline.order.map((step) => ({ run: runId, step, status: 'pending' as const, output: '' })));
+    const stepRows = await em.find(StepRun, { run: runId }, { fields: ['id', 'step'] });
+    const stepRowIds = new Map(stepRows.map((row) => [row.step, row.id]));
+    this.emit({ type: 'run', runId, app: target.app, host: target.host, status: 'running', traceId });
+
+    let remote: Promise<RemoteHost> | undefined;
+    const deploy: DeployContext = {
+      runId,
+      target,
+      trigger: request.trigger,
+      ref: request.ref ?? null,
+      commit: request.commit ?? null,
+      config: this.deps.config,
+      remote: () => (remote ??= this.deps.openRemote(target, signal)),
+    };
+    const redact = createRedactor([...Object.values(target.env), ...configuredSecrets(this.deps.config)]);
+    const failure = await this.walk(pipeline, {
+      deploy,
+      signal,
+      redact,
+      parent: trace.setSpan(parent, span),
+      stepRowIds,
+    });
+    if (remote) await remote.then((host) => host.close()).catch(() => undefined);
+
+    const status: RunStatus = signal.aborted ? 'cancelled' : failure ? 'failure' : 'success';
+    const error = signal.aborted ? redact(describe(signal.reason)) : (failure?.error ?? null);
+    const finishedAt = new Date();
+    const outcome: RunOutcome = {
+      runId,
+      status,
+      failedStep: status === 'failure' ? failure!.step : null,
+      error,
+      durationMs: finishedAt.getTime() - startedAt.getTime(),
+    };
+    await em.nativeUpdate(
+      DeployRun,
+      { id: runId },
+      { status, error, failed_step: outcome.failedStep, finished_at: finishedAt, duration_ms: outcome.durationMs },
+    );
+    endSpan(span, error ? { message: error } : undefined);
+    this.emit({ type: 'run', runId, app: target.app, host: target.host, status, outcome, traceId });
+    return outcome;
+  }
+
+  /**
+   * Walks the DAG: starts every step whose needs have all succeeded, as soon as they have. After a
+   * failure or a cancel no new step starts (the rest are `skipped`); running ones finish. Resolves with
+   * the first failure, or null.
+   */
+  private walk(pipeline: Pipeline, run: WalkContext): Promise<{ step: string; error: string } | null> {
+    const state = new Map<string, StepStatus>(pipeline.order.map((id) => [id, 'pending']));
+    const results: Record<string, unknown> = {};
+    let failure: { step: string; error: string } | null = null;
+    let running = 0;
+    const skips: Promise<void>[] = [];
+
+    return new Promise((resolve) => {
+      const advance = () => {
+        for (const id of pipeline.order) {
+          if (state.get(id) !== 'pending') continue;
+          const needs = pipeline.steps[id].needs ?? [];
+          if (failure || run.signal.aborted) {
+            state.set(id, 'skipped');
+            skips.push(this.recordStep(run, id, { status: 'skipped', error: failure ? `skipped: ${failure.step} failed` : 'skipped: run cancelled' }));
+          } else if (needs.every((need) => state.get(need) === 'success')) {
+            state.set(id, 'running');
+            running++;
+            void this.runStep(pipeline, id, results, run).then((result) => {
+              running--;
+              state.set(id, result.status);
+              if (result.status === 'success') results[id] = result.value;
+              else if (result.status === 'failure' && !failure) failure = { step: id, error: result.error! };
+              advance();
+            });
+          }
+        }
+        if (running === 0) void Promise.all(skips).then(() => resolve(failure));
+      };
+      advance();
+    });
+  }
+
+  private async runStep(
+    pipeline: Pipeline,
+    id: string,
+    results: Record<string, unknown>,
+    run: WalkContext,
+  ): Promise<{ status: StepStatus; value?: unknown; error?: string }> {
+    const spec = pipeline.steps[id];
+    const startedAt = new Date();
+    await this.recordStep(run, id, { status: 'running', started_at: startedAt });
+    const span = this.tracer.startSpan(`step ${id}`, { attributes: { [ATTR.step]: id } }, run.parent);
+    const timeoutMs = spec.timeoutMs ?? this.deps.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS;
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = AbortSignal.any([run.signal, timeout]);
+    const output = createOutputSink(run.redact, (line) => this.emit({ type: 'output', runId: run.deploy.runId, step: id, line }));
+    const neededResults = Object.fromEntries((spec.needs ?? []).map((need) => [need, results[need]]));
+
+    let status: StepStatus;
+    let value: unknown;
+    let error: string | null = null;
+    let exitCode: number | null = null;
+    try {
+      value = await untilAborted(
+        spec.run({ results: neededResults, deploy: run.deploy, signal, output: output.write, telemetry: trace.setSpan(run.parent, span) }),
+        signal,
+      );
+      status = 'success';
+      exitCode = exitCodeOf(value);
+    } catch (thrown) {
+      exitCode = exitCodeOf(thrown);
+      if (run.signal.aborted) {
+        status = 'cancelled';
+        error = `cancelled: ${describe(run.signal.reason)}`;
+      } else if (timeout.aborted) {
+        status = 'failure';
+        error = `timed out after ${formatDuration(timeoutMs)}`;
+      } else {
+        status = 'failure';
+        error = describe(thrown);
+      }
+      error = run.redact(error);
+    }
+    const durationMs = Date.now() - startedAt.getTime();
+    await this.recordStep(run, id, { status, duration_ms: durationMs, exit_code: exitCode, output: output.close(), error });
+    endSpan(span, error ? { message: error } : undefined);
+    this.emit({ type: 'step', runId: run.deploy.runId, step: id, status, durationMs, exitCode, error });
+    return { status, value, error: error ?? undefined };
+  }
+
+  private async recordStep(run: WalkContext, step: string, changes: Partial<Omit<StepRun, 'run' | 'id'>>): Promise<void> {
+    await this.deps.orm.em.fork().nativeUpdate(StepRun, { id: run.stepRowIds.get(step)! }, changes);
+    if (changes.status === 'running' || changes.status === 'skipped') {
+      this.emit({ type: 'step', runId: run.deploy.runId, step, status: changes.status, error: changes.error });
+    }
+  }
+}
+
+interface WalkContext {
+  deploy: DeployContext;
+  signal: AbortSignal;
+  redact: (text: string) => string;
+  /** The run span's context: parent of every step span. */
+  parent: Context;
+  stepRowIds: Map<string, number>;
+}
+
+/**
+ * Marks runs whose process is gone (a crash, a SIGKILL) as `interrupted`, with their unfinished steps.
+ * Runs owned by a live process — another `serve`, a CLI deploy — are left alone.
+ */
+export async function recoverInterruptedRuns(orm: MikroORM): Promise<number[]> {
+  const em = orm.em.fork();
+  const unfinished = await em.find(DeployRun, { status: { $in: ['queued', 'running'] } });
+  const orphans = unfinished.filter((run) => !isProcessAlive(run.owner_pid ?? null));
+  const ids = orphans.map((run) => run.id);
+  if (ids.length === 0) return [];
+  const now = new Date();
+  await em.nativeUpdate(DeployRun, { id: { $in: ids } }, { status: 'interrupted', finished_at: now, error: 'interrupted: the deploy_server process running it stopped' });
+  await em.nativeUpdate(StepRun, { run: { $in: ids }, status: 'running' }, { status: 'cancelled', error: 'interrupted: the deploy_server process running it stopped' });
+  await em.nativeUpdate(StepRun, { run: { $in: ids }, status: 'pending' }, { status: 'skipped', error: 'skipped: run interrupted' });
+  return ids;
+}
+
+function isProcessAlive(pid: number | null): boolean {
+  if (pid === null || pid === process.pid) return pid === process.pid;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function linkTo(telemetry: Context | undefined): Link[] {
+  const span = telemetry && trace.getSpan(telemetry);
+  return span ? [{ context: span.spanContext() }] : [];
+}
+
+/** Rejects as soon as the signal aborts, even if the step ignores it; a late rejection is swallowed. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  work.catch(() => undefined);
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/** Collects a step's output: live lines (masked) to listeners, and the masked tail for the database. */
+function createOutputSink(redact: (text: string) => string, onLine: (line: string) => void) {
+  let kept = '';
+  let partial = '';
+  return {
+    write(chunk: string) {
+      // A margin beyond the limit, so a secret cut at the edge is still whole when it is masked.
+      kept = tail(kept + chunk, OUTPUT_LIMIT_BYTES + 4096);
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) onLine(redact(line));
+    },
+    close(): string {
+      if (partial) onLine(redact(partial));
+      partial = '';
+      return tail(redact(kept), OUTPUT_LIMIT_BYTES);
+    },
+  };
+}
+
+function exitCodeOf(value: unknown): number | null {
+  const code = (value as { exitCode?: unknown } | null)?.exitCode;
+  return typeof code === 'number' ? code : null;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function formatDuration(ms: number): string {
+  return ms % 60000 === 0 ? `${ms / 60000} min` : ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}

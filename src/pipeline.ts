@@ -1,0 +1,112 @@
+import type { Context } from '@opentelemetry/api';
+import type { Config } from './config.ts';
+import type { TargetFields } from './target-schema.ts';
+import type { Trigger } from './entities/DeployRun.ts';
+import type { RemoteHost } from './remote-host.ts';
+
+/** What a run knows about itself; every step gets it. */
+export interface DeployContext {
+  runId: number;
+  target: TargetFields;
+  trigger: Trigger;
+  ref: string | null;
+  commit: string | null;
+  config: Config;
+  /** The run's SSH session to the target's host, opened on first use and shared by all of its steps. */
+  remote: () => Promise<RemoteHost>;
+}
+
+/** What one step receives: the results of the steps it needs, an abort signal, and an output sink. */
+export interface StepContext<Results = {}> {
+  results: Results;
+  deploy: DeployContext;
+  /** Aborted on cancel and on the step's timeout: a step stops its work (and its remote command). */
+  signal: AbortSignal;
+  /** Appends to the step's output (secrets are masked before anything is stored or shown). */
+  output: (chunk: string) => void;
+  /** The step's span context, for child spans of remote commands. */
+  telemetry: Context;
+}
+
+export interface StepSpec<Id extends string = string> {
+  run: (context: StepContext<any>) => Promise<unknown>;
+  needs?: readonly Id[];
+  /** Longer than this and the step is aborted and fails (default: the executor's, 10 minutes). */
+  timeoutMs?: number;
+}
+
+type ResultOf<S, K> = S[K & keyof S] extends { run: (...args: any[]) => Promise<infer R> } ? R : never;
+type NeedsOf<S, K extends keyof S> = S[K] extends { needs: readonly (infer N)[] } ? N : never;
+type ResultsFor<S, K extends keyof S> = { [N in NeedsOf<S, K> & keyof S]: ResultOf<S, N> };
+
+/**
+ * Each step's `run` must accept the results of exactly the steps it lists in `needs`: a step that uses
+ * `results.build` without needing `build` does not compile.
+ */
+type WithTypedResults<S> = { [K in keyof S]: { run: (context: StepContext<ResultsFor<S, K>>) => Promise<unknown> } };
+
+export interface Pipeline {
+  steps: Readonly<Record<string, StepSpec>>;
+  /** Step ids in a dependency order (each after everything it needs). */
+  order: readonly string[];
+}
+
+export class PipelineError extends Error {
+  override name = 'PipelineError';
+}
+
+/**
+ * Declares a pipeline as a literal object of named steps. Unknown ids in `needs` are compile errors;
+ * unknown ids (from plain JS) and cycles are rejected here, at load, naming the cycle.
+ */
+export function definePipeline<const S extends Record<string, StepSpec<Extract<keyof S, string>>>>(steps: S & WithTypedResults<S>): Pipeline {
+  for (const [id, step] of Object.entries(steps) as [string, StepSpec][]) {
+    for (const need of step.needs ?? []) {
+      if (!(need in steps)) throw new PipelineError(`step "${id}" needs "${need}", which is not a step of this pipeline`);
+    }
+  }
+  const cycle = findCycle(steps);
+  if (cycle) throw new PipelineError(`pipeline has a cycle: ${cycle.join(' → ')}`);
+  return { steps, order: orderSteps(steps) };
+}
+
+/** The first cycle found, as a path that ends where it starts (`a → b → a`), or null. */
+export function findCycle(steps: Record<string, StepSpec>): string[] | null {
+  const done = new Set<string>();
+  const path: string[] = [];
+  const visit = (id: string): string[] | null => {
+    const seen = path.indexOf(id);
+    if (seen >= 0) return [...path.slice(seen), id];
+    if (done.has(id)) return null;
+    path.push(id);
+    for (const need of steps[id]?.needs ?? []) {
+      const cycle = visit(need);
+      if (cycle) return cycle;
+    }
+    path.pop();
+    done.add(id);
+    return null;
+  };
+  for (const id of Object.keys(steps)) {
+    const cycle = visit(id);
+    if (cycle) return cycle;
+  }
+  return null;
+}
+
+function orderSteps(steps: Record<string, StepSpec>): string[] {
+  const order: string[] = [];
+  const place = (id: string) => {
+    if (order.includes(id)) return;
+    for (const need of steps[id].needs ?? []) place(need);
+    order.push(id);
+  };
+  Object.keys(steps).forEach(place);
+  return order;
+}
+
+/** The steps and edges of a pipeline as plain data (for `pipelines show` and the API). */
+export function describePipeline(pipeline: Pipeline): { steps: { id: string; needs: string[] }[]; edges: [string, string][] } {
+  const steps = pipeline.order.map((id) => ({ id, needs: [...(pipeline.steps[id].needs ?? [])] }));
+  return { steps, edges: steps.flatMap(({ id, needs }) => needs.map((need): [string, string] => [need, id])) };
+}

@@ -1,0 +1,80 @@
+import path from 'node:path';
+import type { MikroORM } from '@mikro-orm/sqlite';
+import type { Tracer } from '@opentelemetry/api';
+import { loadConfig, type Config } from '../../src/config.ts';
+import { openDatabase } from '../../src/db/orm.ts';
+import { Executor, type ExecutorEvent } from '../../src/executor.ts';
+import { STRATEGIES, type Strategy } from '../../src/entities/DeployTarget.ts';
+import { DeployRun } from '../../src/entities/DeployRun.ts';
+import { StepRun } from '../../src/entities/StepRun.ts';
+import type { Pipeline } from '../../src/pipeline.ts';
+import { saveTarget } from '../../src/targets.ts';
+import { makeTempDir } from './cli.ts';
+
+type TestContext = Parameters<typeof makeTempDir>[0];
+
+/** A real SQLite file per test, removed afterwards. */
+export async function openTestDatabase(t: TestContext): Promise<MikroORM> {
+  const orm = await openDatabase({ dbPath: path.join(makeTempDir(t), 'operations.db') });
+  t.after(() => orm.close());
+  return orm;
+}
+
+/**
+ * An executor over a real database whose every strategy runs `pipeline` (in-process steps), with the
+ * given targets, and a log of its events.
+ */
+export async function createTestExecutor(
+  t: TestContext,
+  options: {
+    pipeline: Pipeline;
+    targets?: { app: string; host: string; env?: Record<string, string> }[];
+    config?: Partial<Config>;
+    tracer?: Tracer;
+    stepTimeoutMs?: number;
+  },
+) {
+  const orm = await openTestDatabase(t);
+  const config = { ...loadConfig({}), ...options.config };
+  for (const target of options.targets ?? [{ app: 'app', host: 'h1' }]) await saveTarget(orm.em.fork(), target);
+  const pipelines = Object.fromEntries(STRATEGIES.map((s) => [s, options.pipeline])) as Record<Strategy, Pipeline>;
+  const executor = new Executor({
+    orm,
+    config,
+    pipelines,
+    tracer: options.tracer,
+    stepTimeoutMs: options.stepTimeoutMs,
+    openRemote: async () => {
+      throw new Error('no remote host in engine tests');
+    },
+  });
+  const events: ExecutorEvent[] = [];
+  executor.subscribe((event) => events.push(event));
+  return {
+    orm,
+    executor,
+    events,
+    run: (id: number) => orm.em.fork().findOneOrFail(DeployRun, { id }),
+    runs: () => orm.em.fork().find(DeployRun, {}, { orderBy: { id: 'asc' } }),
+    steps: async (runId: number) =>
+      Object.fromEntries(
+        (await orm.em.fork().find(StepRun, { run: runId }, { orderBy: { id: 'asc' } })).map((s) => [s.step, s]),
+      ),
+  };
+}
+
+/** A promise opened from outside: lets a test hold a step until it decides. */
+export function gate<T = void>() {
+  let open!: (value: T) => void;
+  const promise = new Promise<T>((resolve) => (open = resolve));
+  return { promise, open };
+}
+
+/** Resolves when `predicate` holds, polling; rejects after `ms` (a guard against a hang, not a timing claim). */
+export async function until(predicate: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
