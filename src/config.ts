@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 
 /** Everything deploy_server reads from its environment, read once at the edge and passed down. */
@@ -6,6 +7,12 @@ export interface Config {
   registryRoot: string;
   hostConcurrency: number;
   maxConcurrency: number;
+  /** Whose `~/.ssh` (config, keys, known_hosts) the SSH connections use. */
+  home: string;
+  sshConnectTimeoutMs: number;
+  healthTimeoutMs: number;
+  /** Where `setup` writes systemd units on the hosts. */
+  unitDir: string;
   webhookSecret?: string;
   apiToken?: string;
 }
@@ -27,6 +34,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     registryRoot: path.resolve(cwd, env.DEPLOY_REGISTRY_ROOT || '.'),
     hostConcurrency: readPositiveInt(env, 'DEPLOY_HOST_CONCURRENCY', 2),
     maxConcurrency: readPositiveInt(env, 'DEPLOY_MAX_CONCURRENCY', 8),
+    home: env.HOME || os.homedir(),
+    sshConnectTimeoutMs: readPositiveInt(env, 'DEPLOY_SSH_TIMEOUT', 10) * 1000,
+    healthTimeoutMs: readPositiveInt(env, 'DEPLOY_HEALTH_TIMEOUT', 30) * 1000,
+    unitDir: env.DEPLOY_UNIT_DIR || '/etc/systemd/system',
     webhookSecret: env.DEPLOY_WEBHOOK_SECRET || undefined,
     apiToken: env.DEPLOY_API_TOKEN || undefined,
   };

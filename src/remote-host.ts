@@ -1,8 +1,4 @@
-/** A command for a remote shell, built apart from running it: `display` is safe to log (no secrets). */
-export interface RemoteCommand {
-  command: string;
-  display?: string;
-}
+import type { Command } from './commands/command.ts';
 
 export interface ExecResult {
   code: number;
@@ -12,11 +8,20 @@ export interface ExecResult {
 
 export interface ExecOptions {
   signal?: AbortSignal;
+  /** Output as it comes, stdout and stderr interleaved. */
   onOutput?: (chunk: string) => void;
 }
 
 /** One SSH session to one host, shared by all steps of a run. */
 export interface RemoteHost {
-  exec(command: RemoteCommand, options?: ExecOptions): Promise<ExecResult>;
+  /** The SSH user: `sudo -n` is needed for systemctl unless it is root. */
+  readonly user: string;
+  /** Runs a command; resolves with its exit code (non-zero is not an error here). */
+  exec(command: Command, options?: ExecOptions): Promise<ExecResult>;
+  /** GET http://127.0.0.1:<port><path> as seen from the host (tunnelled, no firewall opening needed). */
+  httpGet(port: number, path: string, timeoutMs: number): Promise<{ status: number; body: string }>;
+  /** rsync's `-e` and `user@host:` prefix, agreeing with this session's host, port, user, key and known_hosts. */
+  rsyncShell(connectTimeoutMs: number): string;
+  readonly rsyncAddress: string;
   close(): Promise<void>;
 }

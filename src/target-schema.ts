@@ -33,8 +33,14 @@ export const TargetSchema = v.pipe(
   v.strictObject({
     app: nameField('app'),
     host: nameField('host'),
-    remote_dir: v.optional(v.string('remote_dir must be a string'), ''),
-    binary: v.optional(v.string('binary must be a string'), ''),
+    remote_dir: v.optional(
+      v.pipe(v.string('remote_dir must be a string'), v.check((dir) => dir === '' || dir.startsWith('/'), 'remote_dir must be an absolute path')),
+      '',
+    ),
+    binary: v.optional(
+      v.pipe(v.string('binary must be a string'), v.check((name) => name === '' || NAME.test(name), 'binary may only contain letters, digits, ".", "_" and "-"')),
+      '',
+    ),
     build_cmd: v.optional(v.string('build_cmd must be a string'), ''),
     user: v.optional(v.string('user must be a string'), ''),
     port: v.optional(
@@ -46,11 +52,21 @@ export const TargetSchema = v.pipe(
       ),
       0,
     ),
-    health: v.optional(v.string('health must be a string'), ''),
+    health: v.optional(
+      v.pipe(v.string('health must be a string'), v.check((path) => path === '' || path.startsWith('/'), 'health must be a path starting with "/"')),
+      '',
+    ),
     env: v.optional(v.pipe(v.custom<object>(isPlainObject, ENV_MESSAGE), v.record(v.string(), v.string(ENV_MESSAGE))), {}),
     strategy: v.optional(v.picklist(STRATEGIES, `strategy must be one of ${STRATEGIES.join(', ')}`), 'systemd'),
     source_dir: v.optional(v.string('source_dir must be a string'), ''),
-    branch: v.optional(v.pipe(v.string('branch must be a string'), v.nonEmpty('branch must not be empty')), 'main'),
+    branch: v.optional(
+      v.pipe(
+        v.string('branch must be a string'),
+        v.nonEmpty('branch must not be empty'),
+        v.check((branch) => !branch.startsWith('-'), 'branch must not start with "-"'),
+      ),
+      'main',
+    ),
     compose_files: v.optional(v.array(v.string(), 'compose_files must be a list of file names'), []),
     repo: v.optional(v.string('repo must be a string'), ''),
   }, describeObjectIssue),

@@ -44,6 +44,9 @@ const invalid: [string, unknown, string, string][] = [
   ['env with a number', { app: 'a', host: 'h', env: { A: 1 } }, 'env', 'env must be a JSON object of string values'],
   ['env as an array', { app: 'a', host: 'h', env: ['A'] }, 'env', 'env must be a JSON object of string values'],
   ['compose files as a string', { app: 'a', host: 'h', compose_files: 'x.yml' }, 'compose_files', 'compose_files must be a list of file names'],
+  ['a relative remote_dir', { app: 'a', host: 'h', remote_dir: 'srv/a' }, 'remote_dir', 'remote_dir must be an absolute path'],
+  ['a binary with a slash', { app: 'a', host: 'h', binary: '../x' }, 'binary', 'binary may only contain letters, digits, ".", "_" and "-"'],
+  ['a branch that reads as an option', { app: 'a', host: 'h', branch: '--upload-pack=touch /tmp/x' }, 'branch', 'branch must not start with "-"'],
   ['unknown field', { app: 'a', host: 'h', colour: 'red' }, 'colour', 'unknown field "colour"'],
 ];
 

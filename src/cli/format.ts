@@ -4,3 +4,7 @@ export function formatTable(header: string[], rows: string[][]): string {
   const line = (cells: string[]) => cells.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd();
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
+
+export function formatSeconds(ms: number): string {
+  return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)}s`;
+}

@@ -6,10 +6,13 @@ import { TargetListCommand } from './commands/target/list.ts';
 import { TargetRemoveCommand } from './commands/target/remove.ts';
 import { ServeCommand } from './commands/serve.ts';
 import { PipelinesShowCommand } from './commands/pipelines/show.ts';
+import { DeployAppCommand } from './commands/deploy.ts';
+import { SetupCommand } from './commands/setup.ts';
+import { StatusCommand } from './commands/status.ts';
 
 export function createCli(): Cli<CliContext> {
   const cli = new Cli<CliContext>({ binaryLabel: 'deploy_server', binaryName: 'deploy_server', binaryVersion: '0.1.0', enableColors: false });
-  for (const command of [TargetAddCommand, TargetListCommand, TargetRemoveCommand, PipelinesShowCommand, ServeCommand]) cli.register(command);
+  for (const command of [TargetAddCommand, TargetListCommand, TargetRemoveCommand, SetupCommand, DeployAppCommand, StatusCommand, PipelinesShowCommand, ServeCommand]) cli.register(command);
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
   return cli;

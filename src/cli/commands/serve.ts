@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../base-command.ts';
 import { createApp } from '../../server/app.ts';
+import { startRuntime } from '../../runtime.ts';
 
 export class ServeCommand extends DeployCommand {
   static override paths = [['serve']];
@@ -20,7 +21,10 @@ export class ServeCommand extends DeployCommand {
 
   async run() {
     if (!/^\d+$/.test(this.port) || Number(this.port) > 65535) throw new Error(`--port must be between 0 and 65535 (got "${this.port}")`);
-    await this.withDatabase(async (orm, config) => {
+    const config = this.config();
+    const { orm, executor, interrupted } = await startRuntime(config);
+    try {
+      if (interrupted.length) this.context.stdout.write(`marked ${interrupted.length} unfinished run(s) of a stopped process as interrupted: #${interrupted.join(', #')}\n`);
       const server = createApp({ orm, config }).listen(Number(this.port), this.bind);
       await once(server, 'listening');
       const address = server.address();
@@ -30,6 +34,9 @@ export class ServeCommand extends DeployCommand {
       this.context.stdout.write(`${signal}: shutting down\n`);
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
-    });
+      await executor.shutdown(60_000);
+    } finally {
+      await orm.close();
+    }
   }
 }

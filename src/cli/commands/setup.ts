@@ -1,0 +1,56 @@
+import { Command, Option } from 'clipanion';
+import { DeployCommand } from '../base-command.ts';
+import { openDatabase } from '../../db/orm.ts';
+import { connectTo } from '../../runtime.ts';
+import { DeployTarget } from '../../entities/DeployTarget.ts';
+import { UnknownTargetError, TARGET_FIELDS } from '../../targets.ts';
+import type { TargetFields } from '../../target-schema.ts';
+import { planSetup } from '../../setup.ts';
+import { failIfNonZero } from '../../steps/remote.ts';
+
+export class SetupCommand extends DeployCommand {
+  static override paths = [['setup']];
+  static override usage = Command.Usage({
+    category: 'Deploys',
+    description: 'prepare a host for a target: remote dir, systemd unit, git checkout',
+    details: `
+      Creates \`remote_dir\`. For systemd strategies, writes \`/etc/systemd/system/<app>.service\` (User,
+      WorkingDirectory, ExecStart, one Environment= per env entry, Restart=on-failure), then
+      daemon-reload and enable. For remote strategies, clones \`--repo\` into \`remote_dir\` when it has no
+      checkout. Safe to run again.
+    `,
+    examples: [['Prepare vps1 for my_app', '$0 setup my_app --host vps1']],
+  });
+
+  app = Option.String({ name: 'app' });
+  host = Option.String('--host', { description: 'the host to prepare (required)' });
+
+  async run() {
+    if (!this.host) throw new Error('--host is required: setup prepares one host at a time');
+    const config = this.config();
+    const orm = await openDatabase({ dbPath: config.dbPath });
+    let target: TargetFields;
+    try {
+      const row = await orm.em.fork().findOne(DeployTarget, { app: this.app, host: this.host });
+      if (!row) throw new UnknownTargetError(`no target for app "${this.app}" on host "${this.host}"`);
+      target = Object.fromEntries(TARGET_FIELDS.map((f) => [f, row[f]])) as TargetFields;
+    } finally {
+      await orm.close();
+    }
+    const host = await connectTo(this.host, config);
+    try {
+      for (const action of planSetup(target, host.user, config.unitDir)) {
+        if (action.onlyIf && (await host.exec(action.onlyIf)).code !== 0) {
+          this.context.stdout.write(`- ${action.title} (${action.skipReason})\n`);
+          continue;
+        }
+        if (action.fail) throw new Error(action.fail);
+        for (const command of action.commands) failIfNonZero(command.display ?? command.command, await host.exec(command));
+        this.context.stdout.write(`✓ ${action.title}\n`);
+      }
+    } finally {
+      await host.close();
+    }
+    this.context.stdout.write(`${this.app} is set up on ${this.host}: deploy with \`deploy_server deploy ${this.app} --host ${this.host}\`\n`);
+  }
+}

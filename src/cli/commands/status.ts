@@ -1,0 +1,55 @@
+import { Command, Option } from 'clipanion';
+import { DeployCommand, describeError } from '../base-command.ts';
+import { connectTo } from '../../runtime.ts';
+import { listTargets, UnknownTargetError } from '../../targets.ts';
+import { DeployRun } from '../../entities/DeployRun.ts';
+import { composeStatus } from '../../commands/compose.ts';
+import { serviceStatus } from '../../commands/systemd.ts';
+
+export class StatusCommand extends DeployCommand {
+  static override paths = [['status']];
+  static override usage = Command.Usage({
+    category: 'Deploys',
+    description: "show an app's service on each of its hosts, and its last deploy",
+    details: '`systemctl status <app>` (systemd strategies) or `docker compose ps` (docker-compose), per host. Exits 1 if a host cannot be reached.',
+    examples: [
+      ['One app', '$0 status my_app'],
+      ['Every app', '$0 status --all'],
+    ],
+  });
+
+  app = Option.String({ name: 'app', required: false });
+  all = Option.Boolean('--all', false, { description: 'every target of every app' });
+
+  async run() {
+    if (!this.app && !this.all) throw new Error('name an app, or use --all');
+    if (this.app && this.all) throw new Error('name an app or use --all, not both');
+    let healthy = true;
+    await this.withDatabase(async (orm, config) => {
+      const em = orm.em.fork();
+      const targets = await listTargets(em, this.app);
+      if (targets.length === 0) throw new UnknownTargetError(this.app ? `no target for app "${this.app}"` : 'no targets yet');
+      for (const target of targets) {
+        const last = await em.findOne(DeployRun, { app: target.app, host: target.host }, { orderBy: { id: 'desc' } });
+        const lastLine = last
+          ? `last deploy: run #${last.id} ${last.status}${last.failed_step ? ` at ${last.failed_step}` : ''}, ${last.queued_at.toISOString()}`
+          : 'never deployed';
+        this.context.stdout.write(`== ${target.app} on ${target.host} (${target.strategy}) — ${lastLine}\n`);
+        try {
+          const host = await connectTo(target.host, config);
+          try {
+            const command = target.strategy === 'docker-compose' ? composeStatus(target) : serviceStatus(target.app, host.user !== 'root');
+            const result = await host.exec(command);
+            this.context.stdout.write(result.stdout + result.stderr);
+          } finally {
+            await host.close();
+          }
+        } catch (error) {
+          healthy = false;
+          this.context.stdout.write(`unreachable: ${describeError(error)}\n`);
+        }
+      }
+    });
+    return healthy ? 0 : 1;
+  }
+}

@@ -1,0 +1,10 @@
+/**
+ * A command for a remote shell, built apart from running it (only the SSH transport runs commands).
+ * `display` is what logs and spans show; `stdin` carries data that must not be on a command line
+ * (a unit file with env values, say).
+ */
+export interface Command {
+  command: string;
+  display?: string;
+  stdin?: string;
+}

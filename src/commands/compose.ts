@@ -1,0 +1,21 @@
+import { shellQuote as q } from '../shell.ts';
+import type { Command } from './command.ts';
+import type { TargetFields } from '../target-schema.ts';
+
+/** `cd <remote_dir> && docker compose -f docker-compose.yml [-f <extra>…] <args>` (Compose v2). */
+function compose(target: Pick<TargetFields, 'remote_dir' | 'compose_files'>, ...args: string[]): Command {
+  const files = ['docker-compose.yml', ...target.compose_files].map((file) => `-f ${q(file)}`).join(' ');
+  return { command: `cd ${q(target.remote_dir)} && docker compose ${files} ${args.join(' ')}` };
+}
+
+export function composePull(target: Pick<TargetFields, 'remote_dir' | 'compose_files'>): Command {
+  return compose(target, 'pull');
+}
+
+export function composeUp(target: Pick<TargetFields, 'remote_dir' | 'compose_files'>): Command {
+  return compose(target, 'up', '-d');
+}
+
+export function composeStatus(target: Pick<TargetFields, 'remote_dir' | 'compose_files'>): Command {
+  return compose(target, 'ps');
+}

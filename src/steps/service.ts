@@ -1,0 +1,34 @@
+import { composePull as composePullCommand, composeStatus, composeUp as composeUpCommand } from '../commands/compose.ts';
+import { gitHead, gitPull as gitPullCommand } from '../commands/git.ts';
+import { isServiceActive, restartService as restartCommand } from '../commands/systemd.ts';
+import type { StepContext } from '../pipeline.ts';
+import { needsSudo, runRemote } from './remote.ts';
+
+export async function restartService(context: StepContext): Promise<void> {
+  await runRemote(context, restartCommand(context.deploy.target.app, await needsSudo(context)));
+}
+
+/** `git pull origin <branch>` in the host's checkout; the result says which commit it moved from and to. */
+export async function gitPull(context: StepContext): Promise<{ before: string; after: string }> {
+  const { remote_dir, branch } = context.deploy.target;
+  const before = (await runRemote(context, gitHead(remote_dir))).stdout.trim();
+  await runRemote(context, gitPullCommand(remote_dir, branch));
+  const after = (await runRemote(context, gitHead(remote_dir))).stdout.trim();
+  context.output(before === after ? `already at ${after}\n` : `${before} → ${after}\n`);
+  return { before, after };
+}
+
+export async function composePull(context: StepContext): Promise<void> {
+  await runRemote(context, composePullCommand(context.deploy.target));
+}
+
+export async function composeUp(context: StepContext): Promise<void> {
+  await runRemote(context, composeUpCommand(context.deploy.target));
+}
+
+/** Without an HTTP health check, a deploy is healthy when its service runs. */
+export async function checkServiceRunning(context: StepContext): Promise<void> {
+  const { target } = context.deploy;
+  if (target.strategy === 'docker-compose') await runRemote(context, composeStatus(target));
+  else await runRemote(context, isServiceActive(target.app, await needsSudo(context)));
+}

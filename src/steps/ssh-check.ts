@@ -1,0 +1,9 @@
+import type { StepContext } from '../pipeline.ts';
+import { runRemote } from './remote.ts';
+
+/** Opens the run's SSH connection (host key verified) and runs a first command over it. */
+export async function sshCheck(context: StepContext): Promise<void> {
+  const host = await context.deploy.remote();
+  context.output(`connected to ${context.deploy.target.host} as ${host.user}\n`);
+  await runRemote(context, { command: 'uname -snr' });
+}
