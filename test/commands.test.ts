@@ -107,5 +107,6 @@ test('file commands', () => {
 });
 
 test('build_cmd is the one value passed as a shell command, in the quoted directory', () => {
-  assert.equal(remoteBuild('/srv/my app', 'make build && ./test.sh').command, "cd '/srv/my app' && make build && ./test.sh");
+  assert.equal(remoteBuild('/srv/my app', 'make build && ./test.sh').command, "cd '/srv/my app' || exit 1; make build && ./test.sh");
+  assert.equal(remoteBuild('/srv/x', 'sleep 300 & echo $! > pid').command, 'cd /srv/x || exit 1; sleep 300 & echo $! > pid');
 });

@@ -1,7 +1,10 @@
 import { shellQuote as q } from '../shell.ts';
 import type { Command } from './command.ts';
 
-/** `build_cmd` on the host, in the checkout. The only value that is a shell command by design. */
+/**
+ * `build_cmd` on the host, in the checkout: the only value that is a shell command by design. Not
+ * `cd dir && build`: a `&` or `;` in the build would take parts of it out of the directory.
+ */
 export function remoteBuild(dir: string, buildCmd: string): Command {
-  return { command: `cd ${q(dir)} && ${buildCmd}` };
+  return { command: `cd ${q(dir)} || exit 1; ${buildCmd}` };
 }
