@@ -379,7 +379,7 @@ export class Executor {
         signal,
       );
       status = 'success';
-      exitCode = exitCodeOf(value);
+      exitCode = exitCodeOf(value) ?? 0;
     } catch (thrown) {
       exitCode = exitCodeOf(thrown);
       if (run.signal.aborted) {

@@ -8,3 +8,8 @@ export interface Command {
   display?: string;
   stdin?: string;
 }
+
+/** Several commands in one remote session, each only if the one before succeeded. */
+export function allOf(...commands: Command[]): Command {
+  return { command: commands.map((c) => c.command).join(' && ') };
+}

@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { StepContext } from '../pipeline.ts';
 import { checkServiceRunning } from './service.ts';
 
-const RETRY_EVERY_MS = 500;
+/** The first retries come quickly (a restarted service is often up within 100 ms), then every 500 ms. */
+const RETRY_DELAYS_MS = [50, 100, 200, 500];
 
 /**
  * GET http://127.0.0.1:<port><health> as seen from the host, through the run's SSH connection, until
@@ -28,8 +29,9 @@ export async function healthCheck(context: StepContext): Promise<{ status: numbe
       last = (error as Error).message;
     }
     context.output(`GET ${url} → ${last}\n`);
-    if (Date.now() + RETRY_EVERY_MS > deadline) break;
-    await sleep(RETRY_EVERY_MS, undefined, { signal: context.signal });
+    const delay = RETRY_DELAYS_MS[Math.min(attempt - 1, RETRY_DELAYS_MS.length - 1)];
+    if (Date.now() + delay > deadline) break;
+    await sleep(delay, undefined, { signal: context.signal });
   }
   throw new Error(`health check ${url} on ${target.host} not green after ${config.healthTimeoutMs / 1000} s: last answer ${last}`);
 }

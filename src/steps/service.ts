@@ -1,4 +1,5 @@
 import { composePull as composePullCommand, composeStatus, composeUp as composeUpCommand } from '../commands/compose.ts';
+import { allOf } from '../commands/command.ts';
 import { gitHead, gitPull as gitPullCommand } from '../commands/git.ts';
 import { isServiceActive, restartService as restartCommand } from '../commands/systemd.ts';
 import type { StepContext } from '../pipeline.ts';
@@ -8,12 +9,15 @@ export async function restartService(context: StepContext): Promise<void> {
   await runRemote(context, restartCommand(context.deploy.target.app, await needsSudo(context)));
 }
 
-/** `git pull origin <branch>` in the host's checkout; the result says which commit it moved from and to. */
+/**
+ * `git pull origin <branch>` in the host's checkout, between two `rev-parse HEAD`s, in one remote
+ * session; the result says which commit it moved from and to.
+ */
 export async function gitPull(context: StepContext): Promise<{ before: string; after: string }> {
   const { remote_dir, branch } = context.deploy.target;
-  const before = (await runRemote(context, gitHead(remote_dir))).stdout.trim();
-  await runRemote(context, gitPullCommand(remote_dir, branch));
-  const after = (await runRemote(context, gitHead(remote_dir))).stdout.trim();
+  const { stdout } = await runRemote(context, allOf(gitHead(remote_dir), gitPullCommand(remote_dir, branch), gitHead(remote_dir)));
+  const lines = stdout.trim().split('\n');
+  const [before, after] = [lines[0].trim(), lines[lines.length - 1].trim()];
   context.output(before === after ? `already at ${after}\n` : `${before} → ${after}\n`);
   return { before, after };
 }
