@@ -11,6 +11,8 @@ export interface Config {
   home: string;
   sshConnectTimeoutMs: number;
   healthTimeoutMs: number;
+  /** On SIGTERM, how long running deploys may go on before they are cancelled. */
+  shutdownTimeoutMs: number;
   /** Where `setup` writes systemd units on the hosts. */
   unitDir: string;
   webhookSecret?: string;
@@ -37,6 +39,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     home: env.HOME || os.homedir(),
     sshConnectTimeoutMs: readPositiveInt(env, 'DEPLOY_SSH_TIMEOUT', 10) * 1000,
     healthTimeoutMs: readPositiveInt(env, 'DEPLOY_HEALTH_TIMEOUT', 30) * 1000,
+    shutdownTimeoutMs: readPositiveInt(env, 'DEPLOY_SHUTDOWN_TIMEOUT', 60) * 1000,
     unitDir: env.DEPLOY_UNIT_DIR || '/etc/systemd/system',
     webhookSecret: env.DEPLOY_WEBHOOK_SECRET || undefined,
     apiToken: env.DEPLOY_API_TOKEN || undefined,

@@ -17,12 +17,14 @@ import { StepRun, type StepStatus } from './entities/StepRun.ts';
 import type { DeployContext, Pipeline } from './pipeline.ts';
 import type { RemoteHost } from './remote-host.ts';
 import type { TargetFields } from './target-schema.ts';
-import { TARGET_FIELDS, UnknownTargetError } from './targets.ts';
+import { toTargetFields, UnknownTargetError } from './targets.ts';
 import { createRedactor, tail } from './redact.ts';
 import { ATTR, endSpan, traceIdOf } from './telemetry.ts';
 
 export const OUTPUT_LIMIT_BYTES = 64 * 1024;
 export const DEFAULT_STEP_TIMEOUT_MS = 10 * 60 * 1000;
+const HISTORY_KEPT_MS = 60_000;
+const HISTORY_MAX_EVENTS = 20_000;
 
 export interface DeployRequest {
   app: string;
@@ -107,6 +109,8 @@ export class Executor {
   private readonly slots = new Map<string, TargetSlot>();
   private readonly outcomes = new Map<number, Deferred<RunOutcome>>();
   private readonly listeners = new Set<(event: ExecutorEvent) => void>();
+  /** Every event of each run this process has queued, kept a while after it ends, for late watchers. */
+  private readonly history = new Map<number, ExecutorEvent[]>();
   private readonly tracer: Tracer;
   private closing = false;
 
@@ -121,7 +125,7 @@ export class Executor {
     const em = this.deps.orm.em.fork();
     const row = await em.findOne(DeployTarget, { app: request.app, host: request.host });
     if (!row) throw new UnknownTargetError(`no target for app "${request.app}" on host "${request.host}"`);
-    const target = Object.fromEntries(TARGET_FIELDS.map((field) => [field, row[field]])) as TargetFields;
+    const target = toTargetFields(row);
     const runId = await em.insert(DeployRun, {
       app: target.app,
       host: target.host,
@@ -135,6 +139,7 @@ export class Executor {
     });
     const outcome = defer<RunOutcome>();
     this.outcomes.set(runId, outcome);
+    this.history.set(runId, []);
     this.emit({ type: 'run', runId, app: target.app, host: target.host, status: 'queued' });
 
     const key = `${target.app}@${target.host}`;
@@ -183,6 +188,17 @@ export class Executor {
   }
 
   /**
+   * What already happened in a run this process knows, then every later event of it, with no gap and
+   * no repeat. Undefined when this process never ran it (or forgot it): read the database instead.
+   */
+  watchRun(runId: number, listener: (event: ExecutorEvent) => void): { replay: ExecutorEvent[]; stop: () => void } | undefined {
+    const past = this.history.get(runId);
+    if (!past) return undefined;
+    const stop = this.subscribe((event) => event.runId === runId && listener(event));
+    return { replay: [...past], stop };
+  }
+
+  /**
    * Stops taking requests; queued runs become `interrupted`; running runs get `graceMs` to finish and
    * are then cancelled.
    */
@@ -216,7 +232,11 @@ export class Executor {
         if (!next) return;
         const abort = new AbortController();
         slot.running = { runId: next.runId, abort };
-        const outcome = await this.execute(next, abort.signal);
+        // execute() records every step failure on the run; what reaches this catch is the database
+        // itself failing, and the run's waiters must still be told.
+        const outcome = await this.execute(next, abort.signal).catch(
+          (error): RunOutcome => ({ runId: next.runId, status: 'failure', failedStep: null, error: `internal error: ${describe(error)}`, durationMs: null }),
+        );
         slot.running = null;
         this.settle(outcome);
         if (slot.pending) this.schedule(key, slot);
@@ -239,13 +259,16 @@ export class Executor {
     this.outcomes.delete(outcome.runId);
     deferred?.resolve(outcome);
     if (app && host) this.emit({ type: 'run', runId: outcome.runId, app, host, status: outcome.status, outcome });
+    setTimeout(() => this.history.delete(outcome.runId), HISTORY_KEPT_MS).unref();
   }
 
   private emit(event: ExecutorEvent): void {
+    const past = this.history.get(event.runId);
+    if (past && (past.length < HISTORY_MAX_EVENTS || event.type !== 'output')) past.push(event);
     for (const listener of this.listeners) listener(event);
   }
 
-  /** One run, from `running` to its final status. Never throws: every failure ends up on the run. */
+  /** One run, from `running` to its final status. Every step failure ends up on the run, not thrown. */
   private async execute(pending: PendingRun, signal: AbortSignal): Promise<RunOutcome> {
     const { runId, request, target } = pending;
     const pipeline = this.deps.pipelines[target.strategy];

@@ -8,8 +8,9 @@ export class UnknownTargetError extends Error {
 
 export const TARGET_FIELDS = Object.keys(TargetSchema.pipe[0].entries) as (keyof TargetFields)[];
 
-function pickTargetFields(target: DeployTarget): Record<string, unknown> {
-  return Object.fromEntries(TARGET_FIELDS.map((field) => [field, target[field]]));
+/** The target's own fields, without the row's timestamps. */
+export function toTargetFields(target: DeployTarget): TargetFields {
+  return Object.fromEntries(TARGET_FIELDS.map((field) => [field, target[field]])) as TargetFields;
 }
 
 /**
@@ -22,7 +23,7 @@ export async function saveTarget(em: EntityManager, input: Record<string, unknow
       ? await em.findOne(DeployTarget, { app: input.app, host: input.host })
       : null;
   const given = Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined));
-  const fields = parseTarget(existing ? { ...pickTargetFields(existing), ...given } : given);
+  const fields = parseTarget(existing ? { ...toTargetFields(existing), ...given } : given);
   if (existing) {
     em.assign(existing, fields);
     await em.flush();
@@ -50,7 +51,7 @@ export type TargetView = TargetFields & { created_at: string; updated_at: string
 
 /** The outward form of a target (CLI JSON, API): every field, with env values masked. */
 export function viewTarget(target: DeployTarget): TargetView {
-  const fields = pickTargetFields(target) as TargetFields;
+  const fields = toTargetFields(target);
   return {
     ...fields,
     env: Object.fromEntries(Object.keys(fields.env).map((key) => [key, '***'])),

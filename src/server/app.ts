@@ -1,17 +1,99 @@
-import express, { type Express } from 'express';
+import express, { type ErrorRequestHandler, type Express } from 'express';
 import type { MikroORM } from '@mikro-orm/sqlite';
+import type { Logger } from 'pino';
+import * as v from 'valibot';
+import { context as otelContext } from '@opentelemetry/api';
 import type { Config } from '../config.ts';
+import { ExecutorClosedError, RunNotFoundError, type Executor } from '../executor.ts';
+import { InvalidTargetError } from '../target-schema.ts';
+import { listTargets, removeTargets, saveTarget, toTargetFields, UnknownTargetError, viewTarget } from '../targets.ts';
+import { findRun, listRuns } from '../runs.ts';
+import { readServiceStatus, type ServiceStatus } from '../service-status.ts';
+import { WebhookError } from '../webhook.ts';
+import type { TargetFields } from '../target-schema.ts';
+import { requireBearerToken } from './auth.ts';
+import { streamRunEvents } from './run-events.ts';
+import { createWebhookHandler } from './webhook-route.ts';
 
 export interface AppDeps {
   orm: MikroORM;
   config: Config;
+  executor: Executor;
+  logger: Logger;
+  /** Accept unsigned webhooks when no secret is set (development only). */
+  insecureWebhooks?: boolean;
+  /** How the status route reads a host (SSH); replaceable so API tests need no host. */
+  readStatus?: (target: TargetFields, config: Config) => Promise<ServiceStatus>;
   startedAt?: Date;
 }
 
-/** The HTTP API, built from explicit dependencies so that tests and `serve` share it. */
-export function createApp({ orm, startedAt = new Date() }: AppDeps): Express {
+/** An error that is the client's doing: its status and message go back as `{ "error": … }`. */
+export class HttpError extends Error {
+  override name = 'HttpError';
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const LOG_OUTPUT_BYTES = 4 * 1024;
+const RUN_OUTPUT_BYTES = 64 * 1024;
+
+const DeployBody = v.strictObject(
+  {
+    host: v.optional(v.pipe(v.string('host must be a string'), v.nonEmpty('host must not be empty'))),
+    ref: v.optional(v.string('ref must be a string')),
+    commit: v.optional(v.string('commit must be a string')),
+  },
+  (issue) => (issue.expected === 'never' ? `unknown field "${String(issue.path?.[0]?.key)}"` : 'the body must be a JSON object'),
+);
+
+function parseBody<T extends v.GenericSchema>(schema: T, input: unknown): v.InferOutput<T> {
+  const result = v.safeParse(schema, input ?? {});
+  if (!result.success) throw new HttpError(400, result.issues[0].message);
+  return result.output;
+}
+
+function parseLimit(raw: unknown): number {
+  if (raw === undefined) return 20;
+  if (typeof raw !== 'string' || !/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 200) {
+    throw new HttpError(400, 'limit must be a whole number from 1 to 200');
+  }
+  return Number(raw);
+}
+
+function parseRunId(raw: string): number {
+  if (!/^\d+$/.test(raw)) throw new HttpError(400, `run id must be a number (got "${raw}")`);
+  return Number(raw);
+}
+
+/**
+ * The HTTP API and the webhook, built from explicit dependencies so that tests and `serve` share it.
+ * Express 5 hands a rejected handler promise to the error handler at the end.
+ */
+export function createApp(deps: AppDeps): Express {
+  const { orm, config, executor, logger } = deps;
+  const startedAt = deps.startedAt ?? new Date();
+  const readStatus = deps.readStatus ?? readServiceStatus;
   const app = express();
   app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+
+  // One JSON line per request: method, path (never the query or a header), status, time.
+  app.use((req, res, next) => {
+    const started = performance.now();
+    res.on('finish', () => {
+      logger.info({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'request');
+    });
+    next();
+  });
+
+  const auth = requireBearerToken(config.apiToken);
+  const json = express.json({ limit: '1mb', strict: false });
+
+  app.post('/webhook/push', express.raw({ type: () => true, limit: '5mb' }), createWebhookHandler(deps));
 
   app.get('/api/health', async (_req, res) => {
     const database = await orm.isConnected();
@@ -22,8 +104,104 @@ export function createApp({ orm, startedAt = new Date() }: AppDeps): Express {
     });
   });
 
+  app.get('/api/targets', async (_req, res) => {
+    res.json((await listTargets(orm.em.fork())).map(viewTarget));
+  });
+
+  app.get('/api/targets/:app', async (req, res) => {
+    const targets = await listTargets(orm.em.fork(), req.params.app);
+    if (targets.length === 0) throw new HttpError(404, `no target for app "${req.params.app}"`);
+    res.json(targets.map(viewTarget));
+  });
+
+  app.post('/api/targets', auth, json, async (req, res) => {
+    const { target, created } = await saveTarget(orm.em.fork(), (req.body ?? {}) as Record<string, unknown>);
+    res.status(created ? 201 : 200).json(viewTarget(target));
+  });
+
+  app.delete('/api/targets/:app', auth, async (req, res) => {
+    const host = typeof req.query.host === 'string' ? req.query.host : undefined;
+    res.json({ removed: await removeTargets(orm.em.fork(), String(req.params.app), host) });
+  });
+
+  app.post('/api/deploy/:app', auth, json, async (req, res) => {
+    const appName = String(req.params.app);
+    const body = parseBody(DeployBody, req.body);
+    const host = body.host ?? (typeof req.query.host === 'string' ? req.query.host : undefined);
+    const targets = (await listTargets(orm.em.fork(), appName)).filter((t) => !host || t.host === host);
+    if (targets.length === 0) {
+      throw new HttpError(404, host ? `no target for app "${appName}" on host "${host}"` : `no target for app "${appName}"`);
+    }
+    const queued = [];
+    for (const target of targets) {
+      const { runId } = await executor.requestDeploy({
+        app: target.app, host: target.host, trigger: 'api', ref: body.ref, commit: body.commit, telemetry: otelContext.active(),
+      });
+      queued.push({ app: target.app, host: target.host, runId });
+    }
+    res.status(202).json({ queued });
+  });
+
+  app.get('/api/status/:app', async (req, res) => {
+    const targets = await listTargets(orm.em.fork(), req.params.app);
+    if (targets.length === 0) throw new HttpError(404, `no target for app "${req.params.app}"`);
+    res.json(await Promise.all(targets.map((target) => readStatus(toTargetFields(target), config))));
+  });
+
+  app.get('/api/logs', async (req, res) => {
+    res.json(await listRuns(orm.em.fork(), { limit: parseLimit(req.query.limit), outputBytes: LOG_OUTPUT_BYTES }));
+  });
+
+  app.get('/api/logs/:app', async (req, res) => {
+    res.json(await listRuns(orm.em.fork(), { app: req.params.app, limit: parseLimit(req.query.limit), outputBytes: LOG_OUTPUT_BYTES }));
+  });
+
+  app.get('/api/runs/:id', async (req, res) => {
+    const run = await findRun(orm.em.fork(), parseRunId(req.params.id), RUN_OUTPUT_BYTES);
+    if (!run) throw new HttpError(404, `no run #${req.params.id}`);
+    res.json(run);
+  });
+
+  app.get('/api/runs/:id/events', async (req, res) => {
+    await streamRunEvents({ orm, executor }, parseRunId(req.params.id), req, res);
+  });
+
+  app.post('/api/runs/:id/cancel', auth, async (req, res) => {
+    const id = parseRunId(String(req.params.id));
+    if (!(await executor.cancel(id))) throw new HttpError(409, `run #${id} has already ended`);
+    res.status(202).json({ runId: id, cancelling: true });
+  });
+
   app.use((_req, res) => {
     res.status(404).json({ error: 'no such route' });
   });
+
+  const onError: ErrorRequestHandler = (error, req, res, _next) => {
+    const status = statusOf(error);
+    if (status >= 500) logger.error({ method: req.method, path: req.path, err: { name: (error as Error)?.name, message: (error as Error)?.message } }, 'request failed');
+    if (res.headersSent) return res.end();
+    res.status(status).json({ error: status >= 500 ? 'internal error' : messageOf(error) });
+  };
+  app.use(onError);
   return app;
+}
+
+function statusOf(error: unknown): number {
+  if (error instanceof HttpError || error instanceof WebhookError) return error.status;
+  if (error instanceof InvalidTargetError) return 400;
+  if (error instanceof UnknownTargetError || error instanceof RunNotFoundError) return 404;
+  if (error instanceof ExecutorClosedError) return 409;
+  // body-parser: too large, unparsable JSON
+  const type = (error as { type?: string } | null)?.type;
+  if (type === 'entity.too.large') return 413;
+  if (type === 'entity.parse.failed') return 400;
+  const status = (error as { status?: unknown } | null)?.status;
+  return typeof status === 'number' && status >= 400 && status < 500 ? status : 500;
+}
+
+function messageOf(error: unknown): string {
+  const type = (error as { type?: string } | null)?.type;
+  if (type === 'entity.too.large') return 'request body too large';
+  if (type === 'entity.parse.failed') return 'the body is not valid JSON';
+  return (error as Error).message.split('\n')[0];
 }

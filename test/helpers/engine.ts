@@ -13,10 +13,13 @@ import { makeTempDir } from './cli.ts';
 
 type TestContext = Parameters<typeof makeTempDir>[0];
 
-/** A real SQLite file per test, removed afterwards. */
-export async function openTestDatabase(t: TestContext): Promise<MikroORM> {
+/** A real SQLite file per test, removed afterwards (closed first, after whatever `beforeClose` waits for). */
+export async function openTestDatabase(t: TestContext, beforeClose?: () => Promise<void>): Promise<MikroORM> {
   const orm = await openDatabase({ dbPath: path.join(makeTempDir(t), 'operations.db') });
-  t.after(() => orm.close());
+  t.after(async () => {
+    await beforeClose?.();
+    await orm.close();
+  });
   return orm;
 }
 
@@ -28,17 +31,19 @@ export async function createTestExecutor(
   t: TestContext,
   options: {
     pipeline: Pipeline;
-    targets?: { app: string; host: string; env?: Record<string, string> }[];
+    targets?: { app: string; host: string; branch?: string; env?: Record<string, string> }[];
     config?: Partial<Config>;
     tracer?: Tracer;
     stepTimeoutMs?: number;
   },
 ) {
-  const orm = await openTestDatabase(t);
+  let executor: Executor | undefined;
+  // Runs a test left going (a webhook answers before its runs end) are cancelled before the database closes.
+  const orm = await openTestDatabase(t, () => executor?.shutdown(0) ?? Promise.resolve());
   const config = { ...loadConfig({}), ...options.config };
   for (const target of options.targets ?? [{ app: 'app', host: 'h1' }]) await saveTarget(orm.em.fork(), target);
   const pipelines = Object.fromEntries(STRATEGIES.map((s) => [s, options.pipeline])) as Record<Strategy, Pipeline>;
-  const executor = new Executor({
+  executor = new Executor({
     orm,
     config,
     pipelines,
@@ -52,7 +57,8 @@ export async function createTestExecutor(
   executor.subscribe((event) => events.push(event));
   return {
     orm,
-    executor,
+    config,
+    executor: executor as Executor,
     events,
     run: (id: number) => orm.em.fork().findOneOrFail(DeployRun, { id }),
     runs: () => orm.em.fork().find(DeployRun, {}, { orderBy: { id: 'asc' } }),

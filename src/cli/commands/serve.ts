@@ -3,6 +3,7 @@ import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../base-command.ts';
 import { createApp } from '../../server/app.ts';
 import { startRuntime } from '../../runtime.ts';
+import { pino } from 'pino';
 
 export class ServeCommand extends DeployCommand {
   static override paths = [['serve']];
@@ -18,6 +19,9 @@ export class ServeCommand extends DeployCommand {
 
   port = Option.String('--port', '9090', { description: 'TCP port to listen on (0 picks a free one)' });
   bind = Option.String('--bind', '0.0.0.0', { description: 'address to listen on' });
+  insecureWebhooks = Option.Boolean('--insecure-webhooks', false, {
+    description: 'accept unsigned webhooks when DEPLOY_WEBHOOK_SECRET is not set (development only)',
+  });
 
   async run() {
     if (!/^\d+$/.test(this.port) || Number(this.port) > 65535) throw new Error(`--port must be between 0 and 65535 (got "${this.port}")`);
@@ -25,16 +29,21 @@ export class ServeCommand extends DeployCommand {
     const { orm, executor, interrupted } = await startRuntime(config);
     try {
       if (interrupted.length) this.context.stdout.write(`marked ${interrupted.length} unfinished run(s) of a stopped process as interrupted: #${interrupted.join(', #')}\n`);
-      const server = createApp({ orm, config }).listen(Number(this.port), this.bind);
+      const logger = pino({ base: { service: 'deploy_server' } }, pino.destination({ fd: 2, sync: false }));
+      const server = createApp({ orm, config, executor, logger, insecureWebhooks: this.insecureWebhooks }).listen(Number(this.port), this.bind);
       await once(server, 'listening');
       const address = server.address();
       const port = typeof address === 'object' && address ? address.port : this.port;
       this.context.stdout.write(`deploy_server listening on http://${this.bind}:${port} (db ${config.dbPath})\n`);
       const signal = await Promise.race([once(process, 'SIGTERM').then(() => 'SIGTERM'), once(process, 'SIGINT').then(() => 'SIGINT')]);
       this.context.stdout.write(`${signal}: shutting down\n`);
+      // Stop accepting first; running deploys get DEPLOY_SHUTDOWN_TIMEOUT to finish, then are cancelled.
+      const closed = new Promise((resolve) => server.close(resolve));
+      server.closeIdleConnections();
+      await executor.shutdown(config.shutdownTimeoutMs);
       server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-      await executor.shutdown(60_000);
+      await closed;
+      logger.flush();
     } finally {
       await orm.close();
     }

@@ -3,7 +3,7 @@ import { DeployCommand } from '../base-command.ts';
 import { openDatabase } from '../../db/orm.ts';
 import { connectTo } from '../../runtime.ts';
 import { DeployTarget } from '../../entities/DeployTarget.ts';
-import { UnknownTargetError, TARGET_FIELDS } from '../../targets.ts';
+import { UnknownTargetError, toTargetFields } from '../../targets.ts';
 import type { TargetFields } from '../../target-schema.ts';
 import { planSetup } from '../../setup.ts';
 import { failIfNonZero } from '../../steps/remote.ts';
@@ -33,7 +33,7 @@ export class SetupCommand extends DeployCommand {
     try {
       const row = await orm.em.fork().findOne(DeployTarget, { app: this.app, host: this.host });
       if (!row) throw new UnknownTargetError(`no target for app "${this.app}" on host "${this.host}"`);
-      target = Object.fromEntries(TARGET_FIELDS.map((f) => [f, row[f]])) as TargetFields;
+      target = toTargetFields(row);
     } finally {
       await orm.close();
     }

@@ -1,10 +1,8 @@
 import { Command, Option } from 'clipanion';
-import { DeployCommand, describeError } from '../base-command.ts';
-import { connectTo } from '../../runtime.ts';
+import { DeployCommand } from '../base-command.ts';
+import { readServiceStatus } from '../../service-status.ts';
 import { listTargets, UnknownTargetError } from '../../targets.ts';
 import { DeployRun } from '../../entities/DeployRun.ts';
-import { composeStatus } from '../../commands/compose.ts';
-import { serviceStatus } from '../../commands/systemd.ts';
 
 export class StatusCommand extends DeployCommand {
   static override paths = [['status']];
@@ -35,18 +33,12 @@ export class StatusCommand extends DeployCommand {
           ? `last deploy: run #${last.id} ${last.status}${last.failed_step ? ` at ${last.failed_step}` : ''}, ${last.queued_at.toISOString()}`
           : 'never deployed';
         this.context.stdout.write(`== ${target.app} on ${target.host} (${target.strategy}) — ${lastLine}\n`);
-        try {
-          const host = await connectTo(target.host, config);
-          try {
-            const command = target.strategy === 'docker-compose' ? composeStatus(target) : serviceStatus(target.app, host.user !== 'root');
-            const result = await host.exec(command);
-            this.context.stdout.write(result.stdout + result.stderr);
-          } finally {
-            await host.close();
-          }
-        } catch (error) {
+        const status = await readServiceStatus(target, config);
+        if (status.error) {
           healthy = false;
-          this.context.stdout.write(`unreachable: ${describeError(error)}\n`);
+          this.context.stdout.write(`unreachable: ${status.error}\n`);
+        } else {
+          this.context.stdout.write(status.output);
         }
       }
     });

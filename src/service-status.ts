@@ -1,0 +1,31 @@
+import { composeStatus } from './commands/compose.ts';
+import { serviceStatus } from './commands/systemd.ts';
+import type { Config } from './config.ts';
+import { connectTo } from './runtime.ts';
+import type { TargetFields } from './target-schema.ts';
+
+export interface ServiceStatus {
+  host: string;
+  strategy: string;
+  /** systemctl status exits 0 only for an active unit; compose ps for a project it can read. */
+  active: boolean;
+  output: string;
+  error?: string;
+}
+
+/** `systemctl status <app>` (systemd strategies) or `docker compose ps` on the target's host. */
+export async function readServiceStatus(target: TargetFields, config: Config): Promise<ServiceStatus> {
+  const base = { host: target.host, strategy: target.strategy };
+  try {
+    const host = await connectTo(target.host, config);
+    try {
+      const command = target.strategy === 'docker-compose' ? composeStatus(target) : serviceStatus(target.app, host.user !== 'root');
+      const result = await host.exec(command);
+      return { ...base, active: result.code === 0, output: result.stdout + result.stderr };
+    } finally {
+      await host.close();
+    }
+  } catch (error) {
+    return { ...base, active: false, output: '', error: (error as Error).message };
+  }
+}

@@ -1,0 +1,57 @@
+import { createHmac } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import type { Config } from '../../src/config.ts';
+import type { Pipeline } from '../../src/pipeline.ts';
+import { createApp, type AppDeps } from '../../src/server/app.ts';
+import { createTestExecutor } from './engine.ts';
+
+type TestContext = Parameters<typeof createTestExecutor>[0];
+
+/**
+ * The real app (createApp) on 127.0.0.1, over a real SQLite file and the real executor running
+ * in-process steps; the request log is captured.
+ */
+export async function startTestApi(
+  t: TestContext,
+  options: {
+    pipeline: Pipeline;
+    targets?: { app: string; host: string; branch?: string; env?: Record<string, string> }[];
+    config?: Partial<Config>;
+    insecureWebhooks?: boolean;
+    readStatus?: AppDeps['readStatus'];
+  },
+) {
+  const engine = await createTestExecutor(t, options);
+  let log = '';
+  const logger = pino({ level: 'info' }, new Writable({ write: (chunk, _enc, done) => { log += chunk; done(); } }));
+  const app = createApp({ orm: engine.orm, config: engine.config, executor: engine.executor, logger, insecureWebhooks: options.insecureWebhooks, readStatus: options.readStatus });
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  t.after(() => {
+    server.closeAllConnections();
+    return new Promise((resolve) => server.close(resolve));
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { ...engine, url, log: () => log };
+}
+
+export function sign(body: Buffer | string, secret: string): string {
+  return createHmac('sha256', secret).update(body).digest('hex');
+}
+
+export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  return { status: response.status, body: (await response.json()) as any };
+}
+
+export async function postWebhook(url: string, body: Buffer | string, headers: Record<string, string>) {
+  const response = await fetch(`${url}/webhook/push`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+  return { status: response.status, body: (await response.json()) as any };
+}
+
+export async function getJson(url: string) {
+  const response = await fetch(url);
+  return { status: response.status, body: (await response.json()) as any };
+}
