@@ -119,11 +119,14 @@ export class Executor {
     this.tracer = deps.tracer ?? trace.getTracer('deploy_server');
   }
 
-  /** Queues a deploy of one target. Resolves once the run is recorded (status `queued`), not when it ends. */
-  async requestDeploy(request: DeployRequest): Promise<{ runId: number; done: Promise<RunOutcome> }> {
+  /**
+   * Queues a deploy of one target. Resolves once the run is recorded (status `queued`), not when it
+   * ends. A caller that has just read the target passes it, saving a query.
+   */
+  async requestDeploy(request: DeployRequest, knownTarget?: DeployTarget): Promise<{ runId: number; done: Promise<RunOutcome> }> {
     if (this.closing) throw new ExecutorClosedError();
     const em = this.deps.orm.em.fork();
-    const row = await em.findOne(DeployTarget, { app: request.app, host: request.host });
+    const row = knownTarget ?? (await em.findOne(DeployTarget, { app: request.app, host: request.host }));
     if (!row) throw new UnknownTargetError(`no target for app "${request.app}" on host "${request.host}"`);
     const target = toTargetFields(row);
     const runId = await em.insert(DeployRun, {
@@ -149,7 +152,7 @@ export class Executor {
     const links = superseded ? [...superseded.links, ...linkTo(superseded.request.telemetry)] : [];
     slot.pending = { runId, request, target, links };
     if (superseded) {
-      await this.finishUnstarted(superseded.runId, 'cancelled', `superseded by run #${runId}, a newer deploy request for ${key}`);
+      await this.finishUnstarted(superseded, 'cancelled', `superseded by run #${runId}, a newer deploy request for ${key}`);
     }
     if (!slot.running && !slot.scheduled) this.schedule(key, slot);
     return { runId, done: outcome.promise };
@@ -158,9 +161,10 @@ export class Executor {
   /** Cancels a queued or running run. Returns false when the run already ended. */
   async cancel(runId: number): Promise<boolean> {
     for (const slot of this.slots.values()) {
-      if (slot.pending?.runId === runId) {
+      const pending = slot.pending;
+      if (pending?.runId === runId) {
         slot.pending = null;
-        await this.finishUnstarted(runId, 'cancelled', 'cancelled before it started');
+        await this.finishUnstarted(pending, 'cancelled', 'cancelled before it started');
         return true;
       }
       if (slot.running?.runId === runId) {
@@ -207,7 +211,7 @@ export class Executor {
     for (const slot of this.slots.values()) {
       const pending = slot.pending;
       slot.pending = null;
-      if (pending) await this.finishUnstarted(pending.runId, 'interrupted', 'deploy_server shut down before this run started');
+      if (pending) await this.finishUnstarted(pending, 'interrupted', 'deploy_server shut down before this run started');
     }
     const running = [...this.outcomes.values()].map((d) => d.promise);
     const timer = setTimeout(() => {
@@ -246,12 +250,9 @@ export class Executor {
   }
 
   /** Ends a run that never started (superseded, cancelled while queued, or shut down). */
-  private async finishUnstarted(runId: number, status: RunStatus, reason: string): Promise<void> {
-    const now = new Date();
-    const em = this.deps.orm.em.fork();
-    await em.nativeUpdate(DeployRun, { id: runId }, { status, error: reason, finished_at: now, duration_ms: 0 });
-    const row = await em.findOneOrFail(DeployRun, { id: runId });
-    this.settle({ runId, status, failedStep: null, error: reason, durationMs: 0 }, row.app, row.host);
+  private async finishUnstarted(pending: PendingRun, status: RunStatus, reason: string): Promise<void> {
+    await this.deps.orm.em.fork().nativeUpdate(DeployRun, { id: pending.runId }, { status, error: reason, finished_at: new Date(), duration_ms: 0 });
+    this.settle({ runId: pending.runId, status, failedStep: null, error: reason, durationMs: 0 }, pending.target.app, pending.target.host);
   }
 
   private settle(outcome: RunOutcome, app?: string, host?: string): void {

@@ -134,9 +134,10 @@ export function createApp(deps: AppDeps): Express {
     }
     const queued = [];
     for (const target of targets) {
-      const { runId } = await executor.requestDeploy({
-        app: target.app, host: target.host, trigger: 'api', ref: body.ref, commit: body.commit, telemetry: otelContext.active(),
-      });
+      const { runId } = await executor.requestDeploy(
+        { app: target.app, host: target.host, trigger: 'api', ref: body.ref, commit: body.commit, telemetry: otelContext.active() },
+        target,
+      );
       queued.push({ app: target.app, host: target.host, runId });
     }
     res.status(202).json({ queued });

@@ -63,14 +63,15 @@ export function createWebhookHandler(deps: AppDeps): RequestHandler {
           logger.warn({ err: { message: (error as Error).message } }, 'changed files from git failed: using the files the payload lists');
         }
       }
-      const match = matchPushToTargets(await listTargets(orm.em.fork()), {
-        files, repositoryName: payload.repository.name, branch: decision.branch,
-      });
+      const targets = await listTargets(orm.em.fork());
+      const match = matchPushToTargets(targets, { files, repositoryName: payload.repository.name, branch: decision.branch });
       const queued: Queued = [];
       for (const target of match.targets) {
-        const { runId } = await executor.requestDeploy({
-          app: target.app, host: target.host, trigger: 'webhook', ref: payload.ref, commit: payload.after, telemetry: otelContext.active(),
-        });
+        const row = targets.find((t) => t.app === target.app && t.host === target.host);
+        const { runId } = await executor.requestDeploy(
+          { app: target.app, host: target.host, trigger: 'webhook', ref: payload.ref, commit: payload.after, telemetry: otelContext.active() },
+          row,
+        );
         queued.push({ app: target.app, host: target.host, runId });
       }
       return { queued, reason: match.reason };
