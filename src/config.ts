@@ -15,6 +15,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Where `setup` writes systemd units on the hosts. */
   unitDir: string;
+  /** Jaeger's UI, for `<url>/trace/<id>` links. */
+  jaegerUrl?: string;
   webhookSecret?: string;
   apiToken?: string;
 }
@@ -41,6 +43,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     healthTimeoutMs: readPositiveInt(env, 'DEPLOY_HEALTH_TIMEOUT', 30) * 1000,
     shutdownTimeoutMs: readPositiveInt(env, 'DEPLOY_SHUTDOWN_TIMEOUT', 60) * 1000,
     unitDir: env.DEPLOY_UNIT_DIR || '/etc/systemd/system',
+    jaegerUrl: env.DEPLOY_JAEGER_URL || undefined,
     webhookSecret: env.DEPLOY_WEBHOOK_SECRET || undefined,
     apiToken: env.DEPLOY_API_TOKEN || undefined,
   };

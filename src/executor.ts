@@ -42,6 +42,7 @@ export interface RunOutcome {
   failedStep: string | null;
   error: string | null;
   durationMs: number | null;
+  traceId?: string | null;
 }
 
 export type ExecutorEvent =
@@ -183,7 +184,7 @@ export class Executor {
     if (pending) return pending.promise;
     const row = await this.deps.orm.em.fork().findOne(DeployRun, { id: runId });
     if (!row) throw new RunNotFoundError(`no run #${runId}`);
-    return { runId, status: row.status, failedStep: row.failed_step ?? null, error: row.error ?? null, durationMs: row.duration_ms ?? null };
+    return { runId, status: row.status, failedStep: row.failed_step ?? null, error: row.error ?? null, durationMs: row.duration_ms ?? null, traceId: row.trace_id ?? null };
   }
 
   subscribe(listener: (event: ExecutorEvent) => void): () => void {
@@ -300,6 +301,7 @@ export class Executor {
     this.emit({ type: 'run', runId, app: target.app, host: target.host, status: 'running', traceId });
 
     let remote: Promise<RemoteHost> | undefined;
+    const redact = createRedactor([...Object.values(target.env), ...configuredSecrets(this.deps.config)]);
     const deploy: DeployContext = {
       runId,
       target,
@@ -308,8 +310,9 @@ export class Executor {
       commit: request.commit ?? null,
       config: this.deps.config,
       remote: () => (remote ??= this.deps.openRemote(target, signal)),
+      tracer: this.tracer,
+      redact,
     };
-    const redact = createRedactor([...Object.values(target.env), ...configuredSecrets(this.deps.config)]);
     const failure = await this.walk(pipeline, {
       deploy,
       signal,
@@ -328,6 +331,7 @@ export class Executor {
       failedStep: status === 'failure' ? failure!.step : null,
       error,
       durationMs: finishedAt.getTime() - startedAt.getTime(),
+      traceId,
     };
     await em.nativeUpdate(
       DeployRun,

@@ -1,4 +1,4 @@
-import type { Context } from '@opentelemetry/api';
+import type { Context, Tracer } from '@opentelemetry/api';
 import type { Config } from './config.ts';
 import type { TargetFields } from './target-schema.ts';
 import type { Trigger } from './entities/DeployRun.ts';
@@ -14,6 +14,10 @@ export interface DeployContext {
   config: Config;
   /** The run's SSH session to the target's host, opened on first use and shared by all of its steps. */
   remote: () => Promise<RemoteHost>;
+  /** For child spans of a step (remote commands); a no-op unless otel/ set tracing up. */
+  tracer: Tracer;
+  /** Masks the target's env values and the configured secrets. */
+  redact: (text: string) => string;
 }
 
 /** What one step receives: the results of the steps it needs, an abort signal, and an output sink. */

@@ -1,5 +1,5 @@
 import type { Command } from './commands/command.ts';
-import { isGitCheckout, makeDirectory } from './commands/fs.ts';
+import { lacksGitCheckout, makeDirectory } from './commands/fs.ts';
 import { gitClone } from './commands/git.ts';
 import { enableService, reloadUnits, renderUnit, writeUnitFile } from './commands/systemd.ts';
 import type { TargetFields } from './target-schema.ts';
@@ -19,7 +19,7 @@ export function planSetup(target: TargetFields, sshUser: string, unitDir: string
   const sudo = sshUser !== 'root';
   const actions: SetupAction[] = [{ title: `create ${target.remote_dir}`, commands: [makeDirectory(target.remote_dir, sshUser)] }];
   if (target.strategy !== 'systemd') {
-    const missing = { command: `! ${isGitCheckout(target.remote_dir).command}` };
+    const missing = lacksGitCheckout(target.remote_dir);
     actions.push(
       target.repo
         ? { title: `clone ${target.repo} (${target.branch})`, commands: [gitClone(target.repo, target.branch, target.remote_dir)], onlyIf: missing, skipReason: 'already a git checkout' }

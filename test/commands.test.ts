@@ -5,7 +5,7 @@ import { shellQuote, shellJoin } from '../src/shell.ts';
 import { gitClone, gitHead, gitPull } from '../src/commands/git.ts';
 import { enableService, isServiceActive, reloadUnits, renderUnit, restartService, serviceStatus, writeUnitFile } from '../src/commands/systemd.ts';
 import { composePull, composeStatus, composeUp } from '../src/commands/compose.ts';
-import { isGitCheckout, makeDirectory, makeExecutable, swapInFile } from '../src/commands/fs.ts';
+import { lacksGitCheckout, makeDirectory, makeExecutable, swapInFile } from '../src/commands/fs.ts';
 import { remoteBuild } from '../src/commands/build.ts';
 import { parseTarget } from '../src/target-schema.ts';
 
@@ -53,6 +53,7 @@ test('systemctl commands go through sudo -n only when asked', () => {
 test('the unit file travels on stdin, never on the command line', () => {
   const write = writeUnitFile('/etc/systemd/system', 'my_app', true, '[Unit]\nEnvironment="TOKEN=s3cret"\n');
   assert.deepEqual(write, {
+    name: 'write unit',
     command: 'sudo -n tee /etc/systemd/system/my_app.service > /dev/null',
     display: 'write /etc/systemd/system/my_app.service',
     stdin: '[Unit]\nEnvironment="TOKEN=s3cret"\n',
@@ -103,10 +104,22 @@ test('file commands', () => {
     swapInFile('/srv/x/.my_app.upload', '/srv/x/my_app').command,
     'if [ -e /srv/x/my_app ]; then ln -f /srv/x/my_app /srv/x/my_app.prev; fi && mv -f /srv/x/.my_app.upload /srv/x/my_app',
   );
-  assert.equal(isGitCheckout("/srv/it's").command, "test -d '/srv/it'\\''s/.git'");
+  assert.equal(lacksGitCheckout("/srv/it's").command, "test ! -d '/srv/it'\\''s/.git'");
 });
 
 test('build_cmd is the one value passed as a shell command, in the quoted directory', () => {
   assert.equal(remoteBuild('/srv/my app', 'make build && ./test.sh').command, "cd '/srv/my app' || exit 1; make build && ./test.sh");
   assert.equal(remoteBuild('/srv/x', 'sleep 300 & echo $! > pid').command, 'cd /srv/x || exit 1; sleep 300 & echo $! > pid');
+});
+
+test('every command has a name without its arguments, for spans and logs', () => {
+  const target = parseTarget({ app: 'a', host: 'h', remote_dir: '/srv/s3cret-dir', strategy: 'docker-compose' });
+  assert.deepEqual(
+    [
+      gitPull('/srv/s3cret-dir', 's3cret-branch'), gitHead('/srv/s3cret-dir'), gitClone('s3cret-repo', 'main', '/srv/x'),
+      restartService('a', true), writeUnitFile('/etc/systemd/system', 'a', true, 'Environment=S3CRET'), composeUp(target),
+      remoteBuild('/srv/x', 'make s3cret'), swapInFile('/a', '/b'), makeDirectory('/srv/s3cret-dir', 'u'), lacksGitCheckout('/x'),
+    ].map((c) => c.name),
+    ['git pull', 'git rev-parse', 'git clone', 'systemctl restart', 'write unit', 'docker compose up', 'build', 'swap in', 'mkdir', 'test git checkout'],
+  );
 });

@@ -4,7 +4,7 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { runCli } = await import('./main.ts');
-process.exitCode = await runCli(process.argv.slice(2), {
+const code = await runCli(process.argv.slice(2), {
   stdin: process.stdin,
   stdout: process.stdout,
   stderr: process.stderr,
@@ -12,3 +12,6 @@ process.exitCode = await runCli(process.argv.slice(2), {
   cwd: process.cwd(),
   colorDepth: 1,
 });
+// Exit now: a span exporter still retrying a dead collector must not keep the process alive
+// (stdout and stderr are synchronous on Linux for files and pipes, so nothing printed is lost).
+process.exit(code);

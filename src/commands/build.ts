@@ -6,5 +6,5 @@ import type { Command } from './command.ts';
  * `cd dir && build`: a `&` or `;` in the build would take parts of it out of the directory.
  */
 export function remoteBuild(dir: string, buildCmd: string): Command {
-  return { command: `cd ${q(dir)} || exit 1; ${buildCmd}` };
+  return { name: 'build', command: `cd ${q(dir)} || exit 1; ${buildCmd}` };
 }

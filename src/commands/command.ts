@@ -4,6 +4,8 @@
  * (a unit file with env values, say).
  */
 export interface Command {
+  /** What it is, without its arguments (`git pull`, `systemctl restart`): a span's name, never a secret. */
+  name: string;
   command: string;
   display?: string;
   stdin?: string;
@@ -11,5 +13,5 @@ export interface Command {
 
 /** Several commands in one remote session, each only if the one before succeeded. */
 export function allOf(...commands: Command[]): Command {
-  return { command: commands.map((c) => c.command).join(' && ') };
+  return { name: commands.map((c) => c.name).join(' && '), command: commands.map((c) => c.command).join(' && ') };
 }

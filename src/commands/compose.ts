@@ -5,7 +5,7 @@ import type { TargetFields } from '../target-schema.ts';
 /** `cd <remote_dir> && docker compose -f docker-compose.yml [-f <extra>…] <args>` (Compose v2). */
 function compose(target: Pick<TargetFields, 'remote_dir' | 'compose_files'>, ...args: string[]): Command {
   const files = ['docker-compose.yml', ...target.compose_files].map((file) => `-f ${q(file)}`).join(' ');
-  return { command: `cd ${q(target.remote_dir)} && docker compose ${files} ${args.join(' ')}` };
+  return { name: `docker compose ${args[0]}`, command: `cd ${q(target.remote_dir)} && docker compose ${files} ${args.join(' ')}` };
 }
 
 export function composePull(target: Pick<TargetFields, 'remote_dir' | 'compose_files'>): Command {

@@ -3,12 +3,12 @@ import type { Command } from './command.ts';
 
 /** `mkdir -p`; when that is not allowed (/opt as a non-root user), through sudo, owned by the SSH user. */
 export function makeDirectory(dir: string, sshUser: string): Command {
-  if (sshUser === 'root') return { command: `mkdir -p ${q(dir)}` };
-  return { command: `mkdir -p ${q(dir)} 2>/dev/null || sudo -n install -d -o ${q(sshUser)} ${q(dir)}` };
+  if (sshUser === 'root') return { name: 'mkdir', command: `mkdir -p ${q(dir)}` };
+  return { name: 'mkdir', command: `mkdir -p ${q(dir)} 2>/dev/null || sudo -n install -d -o ${q(sshUser)} ${q(dir)}` };
 }
 
 export function makeExecutable(path: string): Command {
-  return { command: `chmod +x ${q(path)}` };
+  return { name: 'chmod', command: `chmod +x ${q(path)}` };
 }
 
 /**
@@ -16,10 +16,10 @@ export function makeExecutable(path: string): Command {
  * rollback), then a rename replaces it atomically — there is never a moment without a binary.
  */
 export function swapInFile(uploaded: string, path: string): Command {
-  return { command: `if [ -e ${q(path)} ]; then ln -f ${q(path)} ${q(`${path}.prev`)}; fi && mv -f ${q(uploaded)} ${q(path)}` };
+  return { name: 'swap in', command: `if [ -e ${q(path)} ]; then ln -f ${q(path)} ${q(`${path}.prev`)}; fi && mv -f ${q(uploaded)} ${q(path)}` };
 }
 
-/** Whether a directory is a git checkout: exit 0 if so. */
-export function isGitCheckout(dir: string): Command {
-  return { command: `test -d ${q(`${dir}/.git`)}` };
+/** Exits 0 when a directory is not (yet) a git checkout. */
+export function lacksGitCheckout(dir: string): Command {
+  return { name: 'test git checkout', command: `test ! -d ${q(`${dir}/.git`)}` };
 }

@@ -3,13 +3,13 @@ import type { Command } from './command.ts';
 
 /** `git pull origin <branch>` in the checkout; fast-forward only, so a server never makes merge commits. */
 export function gitPull(dir: string, branch: string): Command {
-  return { command: `git -C ${q(dir)} pull --ff-only origin ${q(branch)}` };
+  return { name: 'git pull', command: `git -C ${q(dir)} pull --ff-only origin ${q(branch)}` };
 }
 
 export function gitHead(dir: string): Command {
-  return { command: `git -C ${q(dir)} rev-parse HEAD` };
+  return { name: 'git rev-parse', command: `git -C ${q(dir)} rev-parse HEAD` };
 }
 
 export function gitClone(repo: string, branch: string, dir: string): Command {
-  return { command: `git clone --branch ${q(branch)} -- ${q(repo)} ${q(dir)}` };
+  return { name: 'git clone', command: `git clone --branch ${q(branch)} -- ${q(repo)} ${q(dir)}` };
 }

@@ -4,7 +4,7 @@ import type { TargetFields } from '../target-schema.ts';
 
 /** systemctl, through `sudo -n` (never prompts) unless the SSH user is root. */
 function systemctl(sudo: boolean, ...args: string[]): Command {
-  return { command: `${sudo ? 'sudo -n ' : ''}systemctl ${args.map(q).join(' ')}` };
+  return { name: `systemctl ${args[0]}`, command: `${sudo ? 'sudo -n ' : ''}systemctl ${args.map(q).join(' ')}` };
 }
 
 export function restartService(app: string, sudo: boolean): Command {
@@ -30,7 +30,7 @@ export function enableService(app: string, sudo: boolean): Command {
 /** Writes the unit file (into `unitDir`, normally /etc/systemd/system) from stdin, so env values never appear on a command line. */
 export function writeUnitFile(unitDir: string, app: string, sudo: boolean, unit: string): Command {
   const path = `${unitDir}/${app}.service`;
-  return { command: `${sudo ? 'sudo -n ' : ''}tee ${q(path)} > /dev/null`, display: `write ${path}`, stdin: unit };
+  return { name: 'write unit', command: `${sudo ? 'sudo -n ' : ''}tee ${q(path)} > /dev/null`, display: `write ${path}`, stdin: unit };
 }
 
 /** systemd's own quoting for a value in double quotes: backslash, quote, and `%` specifiers. */

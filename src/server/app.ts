@@ -2,12 +2,13 @@ import express, { type ErrorRequestHandler, type Express } from 'express';
 import type { MikroORM } from '@mikro-orm/sqlite';
 import type { Logger } from 'pino';
 import * as v from 'valibot';
-import { context as otelContext } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Tracer } from '@opentelemetry/api';
 import type { Config } from '../config.ts';
 import { ExecutorClosedError, RunNotFoundError, type Executor } from '../executor.ts';
 import { InvalidTargetError } from '../target-schema.ts';
 import { listTargets, removeTargets, saveTarget, toTargetFields, UnknownTargetError, viewTarget } from '../targets.ts';
-import { findRun, listRuns } from '../runs.ts';
+import { findRun, listRuns, type RunView } from '../runs.ts';
+import { traceUrl } from '../tracing.ts';
 import { readServiceStatus, type ServiceStatus } from '../service-status.ts';
 import { WebhookError } from '../webhook.ts';
 import type { TargetFields } from '../target-schema.ts';
@@ -20,6 +21,8 @@ export interface AppDeps {
   config: Config;
   executor: Executor;
   logger: Logger;
+  /** Spans of HTTP requests, parents of the runs they queue (one trace per deploy). */
+  tracer?: Tracer;
   /** Accept unsigned webhooks when no secret is set (development only). */
   insecureWebhooks?: boolean;
   /** How the status route reads a host (SSH); replaceable so API tests need no host. */
@@ -90,6 +93,23 @@ export function createApp(deps: AppDeps): Express {
     next();
   });
 
+  // A span per request; the routes that queue runs make it the runs' parent.
+  const tracer = deps.tracer ?? trace.getTracer('deploy_server');
+  app.use((req, res, next) => {
+    const span = tracer.startSpan(`${req.method} ${req.path}`, {
+      kind: SpanKind.SERVER,
+      attributes: { 'http.request.method': req.method, 'url.path': req.path },
+    });
+    res.locals.telemetry = trace.setSpan(ROOT_CONTEXT, span);
+    res.on('close', () => {
+      if (req.route?.path) span.updateName(`${req.method} ${req.route.path}`);
+      span.setAttribute('http.response.status_code', res.statusCode);
+      if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
+    });
+    next();
+  });
+
   const auth = requireBearerToken(config.apiToken);
   const json = express.json({ limit: '1mb', strict: false });
 
@@ -135,7 +155,7 @@ export function createApp(deps: AppDeps): Express {
     const queued = [];
     for (const target of targets) {
       const { runId } = await executor.requestDeploy(
-        { app: target.app, host: target.host, trigger: 'api', ref: body.ref, commit: body.commit, telemetry: otelContext.active() },
+        { app: target.app, host: target.host, trigger: 'api', ref: body.ref, commit: body.commit, telemetry: res.locals.telemetry as Context },
         target,
       );
       queued.push({ app: target.app, host: target.host, runId });
@@ -149,18 +169,21 @@ export function createApp(deps: AppDeps): Express {
     res.json(await Promise.all(targets.map((target) => readStatus(toTargetFields(target), config))));
   });
 
+  // Runs go out with a link to their trace when DEPLOY_JAEGER_URL is set.
+  const withTraceUrl = (run: RunView) => ({ ...run, trace_url: traceUrl(config.jaegerUrl, run.trace_id) });
+
   app.get('/api/logs', async (req, res) => {
-    res.json(await listRuns(orm.em.fork(), { limit: parseLimit(req.query.limit), outputBytes: LOG_OUTPUT_BYTES }));
+    res.json((await listRuns(orm.em.fork(), { limit: parseLimit(req.query.limit), outputBytes: LOG_OUTPUT_BYTES })).map(withTraceUrl));
   });
 
   app.get('/api/logs/:app', async (req, res) => {
-    res.json(await listRuns(orm.em.fork(), { app: req.params.app, limit: parseLimit(req.query.limit), outputBytes: LOG_OUTPUT_BYTES }));
+    res.json((await listRuns(orm.em.fork(), { app: req.params.app, limit: parseLimit(req.query.limit), outputBytes: LOG_OUTPUT_BYTES })).map(withTraceUrl));
   });
 
   app.get('/api/runs/:id', async (req, res) => {
     const run = await findRun(orm.em.fork(), parseRunId(req.params.id), RUN_OUTPUT_BYTES);
     if (!run) throw new HttpError(404, `no run #${req.params.id}`);
-    res.json(run);
+    res.json(withTraceUrl(run));
   });
 
   app.get('/api/runs/:id/events', async (req, res) => {

@@ -1,5 +1,5 @@
 import type { Request, RequestHandler } from 'express';
-import { context as otelContext } from '@opentelemetry/api';
+import type { Context } from '@opentelemetry/api';
 import {
   changedFilesFromGit, decidePush, eventName, listedFiles, matchPushToTargets, parsePushPayload, verifySignature, WebhookError,
 } from '../webhook.ts';
@@ -25,6 +25,7 @@ export function createWebhookHandler(deps: AppDeps): RequestHandler {
   }
 
   return async (req: Request, res) => {
+    const telemetry = res.locals.telemetry as Context | undefined;
     if (!config.webhookSecret && !deps.insecureWebhooks) {
       throw new WebhookError(401, 'webhooks are disabled: set DEPLOY_WEBHOOK_SECRET (or start serve with --insecure-webhooks)');
     }
@@ -69,7 +70,7 @@ export function createWebhookHandler(deps: AppDeps): RequestHandler {
       for (const target of match.targets) {
         const row = targets.find((t) => t.app === target.app && t.host === target.host);
         const { runId } = await executor.requestDeploy(
-          { app: target.app, host: target.host, trigger: 'webhook', ref: payload.ref, commit: payload.after, telemetry: otelContext.active() },
+          { app: target.app, host: target.host, trigger: 'webhook', ref: payload.ref, commit: payload.after, telemetry },
           row,
         );
         queued.push({ app: target.app, host: target.host, runId });

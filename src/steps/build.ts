@@ -1,9 +1,8 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { remoteBuild as remoteBuildCommand } from '../commands/build.ts';
-import { runLocal } from '../local-process.ts';
 import type { StepContext } from '../pipeline.ts';
-import { failIfNonZero, runRemote } from './remote.ts';
+import { runLocalStep, runRemote } from './remote.ts';
 
 export interface BuildArtifact {
   /** Absolute path of the built binary on this machine. */
@@ -17,8 +16,7 @@ export async function localBuild(context: StepContext): Promise<BuildArtifact> {
   if (!existsSync(dir)) throw new Error(`source directory ${dir} does not exist (set --source-dir, or DEPLOY_REGISTRY_ROOT)`);
   if (target.build_cmd) {
     context.output(`$ ${target.build_cmd}   (in ${dir})\n`);
-    const result = await runLocal(['/bin/sh', '-c', target.build_cmd], { cwd: dir, signal: context.signal, onOutput: context.output });
-    failIfNonZero('build', result);
+    await runLocalStep(context, 'build', ['/bin/sh', '-c', target.build_cmd], dir);
   }
   const artifactPath = path.join(dir, target.binary);
   if (!existsSync(artifactPath)) throw new Error(`the build did not produce ${artifactPath} (binary "${target.binary}")`);

@@ -1,5 +1,6 @@
 import type { Command } from '../commands/command.ts';
-import { lastLines } from '../local-process.ts';
+import { lastLines, runLocal } from '../local-process.ts';
+import { ATTR, withSpan } from '../telemetry.ts';
 import type { StepContext } from '../pipeline.ts';
 import type { ExecResult } from '../remote-host.ts';
 
@@ -20,13 +21,30 @@ export function failIfNonZero(what: string, result: ExecResult): ExecResult {
   throw new CommandFailedError(`${what} exited with ${result.code}${detail ? `: ${detail}` : ''}`, result.code);
 }
 
-/** Runs a command on the run's host: echoed, output streamed into the step, non-zero exit fails the step. */
+/**
+ * Runs a command on the run's host: echoed, output streamed into the step, non-zero exit fails the
+ * step; a child span of the step carries its name (never its arguments), host and exit code.
+ */
 export async function runRemote(context: StepContext<any>, command: Command): Promise<ExecResult> {
   const host = await context.deploy.remote();
   const shown = command.display ?? command.command;
   context.output(`$ ${shown}\n`);
-  const result = await host.exec(command, { signal: context.signal, onOutput: context.output });
-  return failIfNonZero(shown, result);
+  const attributes = { [ATTR.command]: command.name, [ATTR.host]: context.deploy.target.host };
+  return withSpan(context.deploy.tracer, `ssh ${command.name}`, context.telemetry, attributes, async (span) => {
+    const result = await host.exec(command, { signal: context.signal, onOutput: context.output });
+    span.setAttribute(ATTR.exitCode, result.code);
+    return failIfNonZero(command.name, result);
+  }, context.deploy.redact);
+}
+
+/** Runs a program on this machine (a local build, rsync) in a child span of the step, like runRemote. */
+export async function runLocalStep(context: StepContext<any>, name: string, argv: string[], cwd?: string): Promise<ExecResult> {
+  const attributes = { [ATTR.command]: name, [ATTR.host]: 'localhost' };
+  return withSpan(context.deploy.tracer, `local ${name}`, context.telemetry, attributes, async (span) => {
+    const result = await runLocal(argv, { cwd, signal: context.signal, onOutput: context.output });
+    span.setAttribute(ATTR.exitCode, result.code);
+    return failIfNonZero(name, result);
+  }, context.deploy.redact);
 }
 
 /** `sudo -n` for systemctl unless the SSH user is root. */

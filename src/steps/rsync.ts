@@ -1,9 +1,8 @@
 import path from 'node:path';
 import { makeExecutable, swapInFile } from '../commands/fs.ts';
-import { runLocal } from '../local-process.ts';
 import type { StepContext } from '../pipeline.ts';
 import type { BuildArtifact } from './build.ts';
-import { failIfNonZero, runRemote } from './remote.ts';
+import { runLocalStep, runRemote } from './remote.ts';
 
 /**
  * Ships the built binary: rsync (over ssh with this run's exact settings) to a hidden upload file
@@ -26,7 +25,7 @@ export async function rsyncBinary(context: StepContext<{ build: BuildArtifact }>
     `${host.rsyncAddress}:${uploadPath}`,
   ];
   context.output(`$ rsync ${context.results.build.artifactPath} ${target.host}:${uploadPath}\n`);
-  failIfNonZero('rsync', await runLocal(argv, { signal: context.signal, onOutput: context.output }));
+  await runLocalStep(context, 'rsync', argv);
   await runRemote(context, swapInFile(uploadPath, finalPath));
 }
 

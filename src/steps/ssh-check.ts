@@ -5,5 +5,5 @@ import { runRemote } from './remote.ts';
 export async function sshCheck(context: StepContext): Promise<void> {
   const host = await context.deploy.remote();
   context.output(`connected to ${context.deploy.target.host} as ${host.user}\n`);
-  await runRemote(context, { command: 'uname -snr' });
+  await runRemote(context, { name: 'uname', command: 'uname -snr' });
 }

@@ -5,6 +5,7 @@ import { listTargets, UnknownTargetError } from '../../targets.ts';
 import { StepRun } from '../../entities/StepRun.ts';
 import type { ExecutorEvent, RunOutcome } from '../../executor.ts';
 import { formatSeconds } from '../format.ts';
+import { loadTracing, traceUrl } from '../../tracing.ts';
 
 export class DeployAppCommand extends DeployCommand {
   static override paths = [['deploy']];
@@ -29,7 +30,8 @@ export class DeployAppCommand extends DeployCommand {
 
   async run() {
     const config = this.config();
-    const { orm, executor } = await startRuntime(config);
+    const tracing = await loadTracing(this.context.env);
+    const { orm, executor } = await startRuntime(config, tracing?.tracer);
     try {
       const targets = (await listTargets(orm.em.fork(), this.app)).filter((t) => !this.host || t.host === this.host);
       if (targets.length === 0) {
@@ -74,6 +76,7 @@ export class DeployAppCommand extends DeployCommand {
             failed_step: o.failedStep,
             error: o.error,
             duration_ms: o.durationMs,
+            trace_id: o.traceId ?? null,
             steps: steps.map((s) => ({ step: s.step, status: s.status, duration_ms: s.duration_ms, exit_code: s.exit_code, error: s.error })),
           });
         }
@@ -83,11 +86,15 @@ export class DeployAppCommand extends DeployCommand {
           const where = label.get(o.runId);
           const took = formatSeconds(o.durationMs ?? 0);
           out.write(o.status === 'success' ? `${where}: deployed in ${took}\n` : `${where}: ${o.status}${o.failedStep ? ` at ${o.failedStep}` : ''} after ${took}${o.error ? `: ${o.error}` : ''}\n`);
+          const link = traceUrl(config.jaegerUrl, o.traceId);
+          if (link) out.write(`  trace: ${link}\n`);
         }
       }
       return outcomes.every((o) => o.status === 'success') ? 0 : 1;
     } finally {
       await orm.close();
+      // Half a second to hand the spans over: a dead collector must not hold up the command.
+      await tracing?.shutdown(500);
     }
   }
 }

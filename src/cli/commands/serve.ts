@@ -4,6 +4,7 @@ import { DeployCommand } from '../base-command.ts';
 import { createApp } from '../../server/app.ts';
 import { startRuntime } from '../../runtime.ts';
 import { pino } from 'pino';
+import { loadTracing } from '../../tracing.ts';
 
 export class ServeCommand extends DeployCommand {
   static override paths = [['serve']];
@@ -26,11 +27,12 @@ export class ServeCommand extends DeployCommand {
   async run() {
     if (!/^\d+$/.test(this.port) || Number(this.port) > 65535) throw new Error(`--port must be between 0 and 65535 (got "${this.port}")`);
     const config = this.config();
-    const { orm, executor, interrupted } = await startRuntime(config);
+    const tracing = await loadTracing(this.context.env);
+    const { orm, executor, interrupted } = await startRuntime(config, tracing?.tracer);
     try {
       if (interrupted.length) this.context.stdout.write(`marked ${interrupted.length} unfinished run(s) of a stopped process as interrupted: #${interrupted.join(', #')}\n`);
       const logger = pino({ base: { service: 'deploy_server' } }, pino.destination({ fd: 2, sync: false }));
-      const server = createApp({ orm, config, executor, logger, insecureWebhooks: this.insecureWebhooks }).listen(Number(this.port), this.bind);
+      const server = createApp({ orm, config, executor, logger, tracer: tracing?.tracer, insecureWebhooks: this.insecureWebhooks }).listen(Number(this.port), this.bind);
       await once(server, 'listening');
       const address = server.address();
       const port = typeof address === 'object' && address ? address.port : this.port;
@@ -46,6 +48,7 @@ export class ServeCommand extends DeployCommand {
       logger.flush();
     } finally {
       await orm.close();
+      await tracing?.shutdown();
     }
   }
 }
