@@ -29,7 +29,7 @@ async function measure(shape: 'chain' | 'wide'): Promise<number[]> {
   const executor = new Executor({
     orm,
     config: loadConfig({}),
-    pipelines: Object.fromEntries(STRATEGIES.map((s) => [s, pipeline])) as Record<Strategy, Pipeline>,
+    pipelines: Object.fromEntries(STRATEGIES.map((s) => [s, { deploy: pipeline, rollback: pipeline }])) as Record<Strategy, { deploy: Pipeline; rollback: Pipeline }>,
     openRemote: async () => { throw new Error('no remote in this benchmark'); },
   });
   const perStep: number[] = [];

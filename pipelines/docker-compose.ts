@@ -1,11 +1,27 @@
-// Docker Compose v2 on the host: pull the images of the checked-out compose files, then `up -d`.
-import { definePipeline } from '../src/pipeline.ts';
-import { composePull, composeUp, gitPull, healthCheck, sshCheck } from '../src/steps/index.ts';
+// Docker Compose v2 on the host: pull the images of the checked-out compose files, then `up -d`. When
+// the health check fails, the compensation path resets the checkout and brings the old services up.
+import { definePipeline, type DeployContext } from '../src/pipeline.ts';
+import {
+  composePull, composeUp, gitPull, healthCheck, resetToEarlierCommit, restorePreviousCommit, sshCheck,
+} from '../src/steps/index.ts';
+
+const autoRollback = (deploy: DeployContext) => deploy.target.auto_rollback;
 
 export default definePipeline({
   sshCheck: { run: sshCheck },
   gitPull: { run: gitPull, needs: ['sshCheck'] },
   pull: { run: composePull, needs: ['gitPull'] },
   up: { run: composeUp, needs: ['pull'] },
+  healthCheck: { run: healthCheck, needs: ['up'] },
+  rollback: { run: restorePreviousCommit, needs: ['gitPull'], onFailureOf: ['healthCheck'], when: autoRollback },
+  upPrevious: { run: composeUp, needs: ['rollback'] },
+  healthCheckPrevious: { run: healthCheck, needs: ['upPrevious'] },
+});
+
+/** `deploy_server rollback`: back to an earlier good commit's compose files. */
+export const rollback = definePipeline({
+  sshCheck: { run: sshCheck },
+  resetCheckout: { run: resetToEarlierCommit, needs: ['sshCheck'] },
+  up: { run: composeUp, needs: ['resetCheckout'] },
   healthCheck: { run: healthCheck, needs: ['up'] },
 });

@@ -1,12 +1,12 @@
 import type { Strategy } from '../src/entities/DeployTarget.ts';
 import type { Pipeline } from '../src/pipeline.ts';
-import systemd from './systemd.ts';
-import systemdRemote from './systemd-remote.ts';
-import dockerCompose from './docker-compose.ts';
+import systemd, { rollback as systemdRollback } from './systemd.ts';
+import systemdRemote, { rollback as systemdRemoteRollback } from './systemd-remote.ts';
+import dockerCompose, { rollback as dockerComposeRollback } from './docker-compose.ts';
 
-/** The pipeline of each strategy. */
-export const pipelines: Record<Strategy, Pipeline> = {
-  systemd,
-  'systemd-remote': systemdRemote,
-  'docker-compose': dockerCompose,
+/** Each strategy's deploy pipeline, and the pipeline of its rollback runs. */
+export const pipelines: Record<Strategy, { deploy: Pipeline; rollback: Pipeline }> = {
+  systemd: { deploy: systemd, rollback: systemdRollback },
+  'systemd-remote': { deploy: systemdRemote, rollback: systemdRemoteRollback },
+  'docker-compose': { deploy: dockerCompose, rollback: dockerComposeRollback },
 };

@@ -1,11 +1,29 @@
-// Build on the host from its git checkout.
-import { definePipeline } from '../src/pipeline.ts';
-import { gitPull, healthCheck, remoteBuild, restartService, sshCheck } from '../src/steps/index.ts';
+// Build on the host from its git checkout. When the health check fails, the compensation path resets
+// the checkout to the commit it came from, rebuilds and restarts.
+import { definePipeline, type DeployContext } from '../src/pipeline.ts';
+import {
+  gitPull, healthCheck, remoteBuild, resetToEarlierCommit, restartService, restorePreviousCommit, sshCheck,
+} from '../src/steps/index.ts';
+
+const autoRollback = (deploy: DeployContext) => deploy.target.auto_rollback;
 
 export default definePipeline({
   sshCheck: { run: sshCheck },
   gitPull: { run: gitPull, needs: ['sshCheck'] },
   build: { run: remoteBuild, needs: ['gitPull'] },
+  restart: { run: restartService, needs: ['build'] },
+  healthCheck: { run: healthCheck, needs: ['restart'] },
+  rollback: { run: restorePreviousCommit, needs: ['gitPull'], onFailureOf: ['healthCheck'], when: autoRollback },
+  buildPrevious: { run: remoteBuild, needs: ['rollback'] },
+  restartPrevious: { run: restartService, needs: ['buildPrevious'] },
+  healthCheckPrevious: { run: healthCheck, needs: ['restartPrevious'] },
+});
+
+/** `deploy_server rollback`: back to an earlier good commit, rebuilt and restarted. */
+export const rollback = definePipeline({
+  sshCheck: { run: sshCheck },
+  resetCheckout: { run: resetToEarlierCommit, needs: ['sshCheck'] },
+  build: { run: remoteBuild, needs: ['resetCheckout'] },
   restart: { run: restartService, needs: ['build'] },
   healthCheck: { run: healthCheck, needs: ['restart'] },
 });

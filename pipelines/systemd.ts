@@ -1,6 +1,11 @@
-// Build locally, ship the binary. sshCheck and build have no edge between them, so they overlap.
-import { definePipeline } from '../src/pipeline.ts';
-import { chmodBinary, healthCheck, localBuild, restartService, rsyncBinary, sshCheck } from '../src/steps/index.ts';
+// Build locally, ship the binary as a release. sshCheck and build have no edge between them, so they
+// overlap. When the health check fails, the compensation path puts the previous release back.
+import { definePipeline, type DeployContext } from '../src/pipeline.ts';
+import {
+  chmodBinary, healthCheck, localBuild, restartService, restorePreviousRelease, rsyncBinary, sshCheck, switchToEarlierRelease,
+} from '../src/steps/index.ts';
+
+const autoRollback = (deploy: DeployContext) => deploy.target.auto_rollback;
 
 export default definePipeline({
   sshCheck: { run: sshCheck },
@@ -8,5 +13,16 @@ export default definePipeline({
   rsync: { run: rsyncBinary, needs: ['sshCheck', 'build'] },
   chmod: { run: chmodBinary, needs: ['rsync'] },
   restart: { run: restartService, needs: ['chmod'] },
+  healthCheck: { run: healthCheck, needs: ['restart'] },
+  rollback: { run: restorePreviousRelease, needs: ['rsync'], onFailureOf: ['healthCheck'], when: autoRollback },
+  restartPrevious: { run: restartService, needs: ['rollback'] },
+  healthCheckPrevious: { run: healthCheck, needs: ['restartPrevious'] },
+});
+
+/** `deploy_server rollback`: back to an earlier release, through the same lock and history. */
+export const rollback = definePipeline({
+  sshCheck: { run: sshCheck },
+  switchRelease: { run: switchToEarlierRelease, needs: ['sshCheck'] },
+  restart: { run: restartService, needs: ['switchRelease'] },
   healthCheck: { run: healthCheck, needs: ['restart'] },
 });

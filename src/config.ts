@@ -13,6 +13,8 @@ export interface Config {
   healthTimeoutMs: number;
   /** On SIGTERM, how long running deploys may go on before they are cancelled. */
   shutdownTimeoutMs: number;
+  /** Releases kept on each host (systemd), unless a target says otherwise. */
+  keepReleases: number;
   /** Where `setup` writes systemd units on the hosts. */
   unitDir: string;
   /** Jaeger's UI, for `<url>/trace/<id>` links. */
@@ -42,6 +44,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     sshConnectTimeoutMs: readPositiveInt(env, 'DEPLOY_SSH_TIMEOUT', 10) * 1000,
     healthTimeoutMs: readPositiveInt(env, 'DEPLOY_HEALTH_TIMEOUT', 30) * 1000,
     shutdownTimeoutMs: readPositiveInt(env, 'DEPLOY_SHUTDOWN_TIMEOUT', 60) * 1000,
+    keepReleases: readPositiveInt(env, 'DEPLOY_KEEP_RELEASES', 5),
     unitDir: env.DEPLOY_UNIT_DIR || '/etc/systemd/system',
     jaegerUrl: env.DEPLOY_JAEGER_URL || undefined,
     webhookSecret: env.DEPLOY_WEBHOOK_SECRET || undefined,

@@ -34,6 +34,8 @@ export interface DeployRequest {
   commit?: string | null;
   /** The context of whatever asked for the run (an HTTP request span, say): the run span's parent. */
   telemetry?: Context;
+  /** With trigger `rollback`: the run whose release to go back to (null: the last good one). */
+  rollbackTo?: number | null;
 }
 
 export interface RunOutcome {
@@ -43,6 +45,8 @@ export interface RunOutcome {
   error: string | null;
   durationMs: number | null;
   traceId?: string | null;
+  /** The deploy failed and its compensation path put the previous release back. */
+  rolledBack?: boolean;
 }
 
 export type ExecutorEvent =
@@ -53,7 +57,8 @@ export type ExecutorEvent =
 export interface ExecutorDeps {
   orm: MikroORM;
   config: Config;
-  pipelines: Record<Strategy, Pipeline>;
+  /** Each strategy's deploy pipeline, and the pipeline of its rollback runs. */
+  pipelines: Record<Strategy, { deploy: Pipeline; rollback: Pipeline }>;
   /** Opens the SSH session of a run; called on the first step that needs the host. */
   openRemote: (target: TargetFields, signal: AbortSignal) => Promise<RemoteHost>;
   /** From `@opentelemetry/api`; without one, the global tracer (a no-op unless otel/ registered an SDK). */
@@ -138,6 +143,7 @@ export class Executor {
       status: 'queued',
       ref: request.ref ?? null,
       commit: request.commit ?? null,
+      rollback_to: request.rollbackTo ?? null,
       queued_at: new Date(),
       owner_pid: process.pid,
     });
@@ -184,7 +190,10 @@ export class Executor {
     if (pending) return pending.promise;
     const row = await this.deps.orm.em.fork().findOne(DeployRun, { id: runId });
     if (!row) throw new RunNotFoundError(`no run #${runId}`);
-    return { runId, status: row.status, failedStep: row.failed_step ?? null, error: row.error ?? null, durationMs: row.duration_ms ?? null, traceId: row.trace_id ?? null };
+    return {
+      runId, status: row.status, failedStep: row.failed_step ?? null, error: row.error ?? null,
+      durationMs: row.duration_ms ?? null, traceId: row.trace_id ?? null, rolledBack: row.rolled_back,
+    };
   }
 
   subscribe(listener: (event: ExecutorEvent) => void): () => void {
@@ -273,7 +282,7 @@ export class Executor {
   /** One run, from `running` to its final status. Every step failure ends up on the run, not thrown. */
   private async execute(pending: PendingRun, signal: AbortSignal): Promise<RunOutcome> {
     const { runId, request, target } = pending;
-    const pipeline = this.deps.pipelines[target.strategy];
+    const pipeline = this.deps.pipelines[target.strategy][request.trigger === 'rollback' ? 'rollback' : 'deploy'];
     const em = this.deps.orm.em.fork();
     const startedAt = new Date();
     const parent = request.telemetry ?? ROOT_CONTEXT;
@@ -308,12 +317,17 @@ export class Executor {
       trigger: request.trigger,
       ref: request.ref ?? null,
       commit: request.commit ?? null,
+      rollbackTo: request.rollbackTo ?? null,
+      pastRuns: async () =>
+        (await em.find(DeployRun, { app: target.app, host: target.host, id: { $lt: runId } }, { orderBy: { id: 'desc' } })).map((r) => ({
+          id: r.id, trigger: r.trigger, status: r.status, commit_after: r.commit_after ?? null, release: r.release ?? null, rolled_back: r.rolled_back,
+        })),
       config: this.deps.config,
       remote: () => (remote ??= this.deps.openRemote(target, signal)),
       tracer: this.tracer,
       redact,
     };
-    const failure = await this.walk(pipeline, {
+    const { failure, compensated } = await this.walk(pipeline, {
       deploy,
       signal,
       redact,
@@ -332,11 +346,12 @@ export class Executor {
       error,
       durationMs: finishedAt.getTime() - startedAt.getTime(),
       traceId,
+      rolledBack: status === 'failure' && compensated,
     };
     await em.nativeUpdate(
       DeployRun,
       { id: runId },
-      { status, error, failed_step: outcome.failedStep, finished_at: finishedAt, duration_ms: outcome.durationMs },
+      { status, error, failed_step: outcome.failedStep, finished_at: finishedAt, duration_ms: outcome.durationMs, rolled_back: outcome.rolledBack },
     );
     endSpan(span, error ? { message: error } : undefined);
     this.emit({ type: 'run', runId, app: target.app, host: target.host, status, outcome, traceId });
@@ -345,37 +360,64 @@ export class Executor {
 
   /**
    * Walks the DAG: starts every step whose needs have all succeeded, as soon as they have. After a
-   * failure or a cancel no new step starts (the rest are `skipped`); running ones finish. Resolves with
-   * the first failure, or null.
+   * failure or a cancel no new step starts (the rest are `skipped`; running ones finish) — except the
+   * compensation path: a step with `onFailureOf` starts when a step it compensates for has failed,
+   * then the steps that need it. Resolves with the first failure (or null) and whether the
+   * compensation path ran through.
    */
-  private walk(pipeline: Pipeline, run: WalkContext): Promise<{ step: string; error: string } | null> {
+  private walk(pipeline: Pipeline, run: WalkContext): Promise<{ failure: { step: string; error: string } | null; compensated: boolean }> {
     const state = new Map<string, StepStatus>(pipeline.order.map((id) => [id, 'pending']));
     const results: Record<string, unknown> = {};
     let failure: { step: string; error: string } | null = null;
     let running = 0;
     const skips: Promise<void>[] = [];
+    const finished = (id: string) => !['pending', 'running'].includes(state.get(id)!);
+
+    /** What a pending step should do now: start, be skipped (and why), or wait. */
+    const decide = (id: string): 'start' | 'wait' | { skip: string } => {
+      const spec = pipeline.steps[id];
+      const needs = spec.needs ?? [];
+      if (run.signal.aborted) return { skip: 'skipped: run cancelled' };
+      if (failure && !pipeline.compensation.has(id)) return { skip: `skipped: ${failure.step} failed` };
+      const brokenNeed = needs.find((need) => finished(need) && state.get(need) !== 'success');
+      if (brokenNeed) return { skip: `skipped: ${brokenNeed} did not succeed` };
+      if (spec.onFailureOf) {
+        const failed = spec.onFailureOf.some((step) => state.get(step) === 'failure');
+        if (!failed) return spec.onFailureOf.every(finished) ? { skip: `skipped: ${spec.onFailureOf.join(', ')} did not fail` } : 'wait';
+      }
+      if (!needs.every((need) => state.get(need) === 'success')) return 'wait';
+      if (spec.when && !spec.when(run.deploy)) return { skip: 'skipped: not enabled for this target' };
+      return 'start';
+    };
 
     return new Promise((resolve) => {
       const advance = () => {
-        for (const id of pipeline.order) {
-          if (state.get(id) !== 'pending') continue;
-          const needs = pipeline.steps[id].needs ?? [];
-          if (failure || run.signal.aborted) {
-            state.set(id, 'skipped');
-            skips.push(this.recordStep(run, id, { status: 'skipped', error: failure ? `skipped: ${failure.step} failed` : 'skipped: run cancelled' }));
-          } else if (needs.every((need) => state.get(need) === 'success')) {
-            state.set(id, 'running');
-            running++;
-            void this.runStep(pipeline, id, results, run).then((result) => {
-              running--;
-              state.set(id, result.status);
-              if (result.status === 'success') results[id] = result.value;
-              else if (result.status === 'failure' && !failure) failure = { step: id, error: result.error! };
-              advance();
-            });
+        for (let changed = true; changed; ) {
+          changed = false;
+          for (const id of pipeline.order) {
+            if (state.get(id) !== 'pending') continue;
+            const decision = decide(id);
+            if (decision === 'wait') continue;
+            changed = true;
+            if (decision === 'start') {
+              state.set(id, 'running');
+              running++;
+              void this.runStep(pipeline, id, results, run).then((result) => {
+                running--;
+                state.set(id, result.status);
+                if (result.status === 'success') results[id] = result.value;
+                else if (result.status === 'failure' && !failure) failure = { step: id, error: result.error! };
+                advance();
+              });
+            } else {
+              state.set(id, 'skipped');
+              skips.push(this.recordStep(run, id, { status: 'skipped', error: decision.skip }));
+            }
           }
         }
-        if (running === 0) void Promise.all(skips).then(() => resolve(failure));
+        if (running > 0) return;
+        const compensated = pipeline.compensation.size > 0 && [...pipeline.compensation].every((id) => state.get(id) === 'success');
+        void Promise.all(skips).then(() => resolve({ failure, compensated }));
       };
       advance();
     });
@@ -403,7 +445,14 @@ export class Executor {
     let exitCode: number | null = null;
     try {
       value = await untilAborted(
-        spec.run({ results: neededResults, deploy: run.deploy, signal, output: output.write, telemetry: trace.setSpan(run.parent, span) }),
+        spec.run({
+          results: neededResults,
+          deploy: run.deploy,
+          signal,
+          output: output.write,
+          telemetry: trace.setSpan(run.parent, span),
+          record: async (fields) => void (await this.deps.orm.em.fork().nativeUpdate(DeployRun, { id: run.deploy.runId }, fields)),
+        }),
         signal,
       );
       status = 'success';

@@ -5,6 +5,22 @@ import type { Trigger } from './entities/DeployRun.ts';
 import type { RemoteHost } from './remote-host.ts';
 
 /** What a run knows about itself; every step gets it. */
+export interface PastRun {
+  id: number;
+  trigger: Trigger;
+  status: string;
+  commit_after: string | null;
+  release: number | null;
+  rolled_back: boolean;
+}
+
+/** What a step may record on its run (the release it shipped, the commits it moved between). */
+export interface RunRecord {
+  commit_before?: string;
+  commit_after?: string;
+  release?: number;
+}
+
 export interface DeployContext {
   runId: number;
   target: TargetFields;
@@ -12,6 +28,10 @@ export interface DeployContext {
   ref: string | null;
   commit: string | null;
   config: Config;
+  /** For a rollback run: the run whose release to go back to (`rollback --to`), or null for the last good one. */
+  rollbackTo: number | null;
+  /** This target's earlier runs, newest first: what a rollback chooses from. */
+  pastRuns: () => Promise<PastRun[]>;
   /** The run's SSH session to the target's host, opened on first use and shared by all of its steps. */
   remote: () => Promise<RemoteHost>;
   /** For child spans of a step (remote commands); a no-op unless otel/ set tracing up. */
@@ -30,6 +50,8 @@ export interface StepContext<Results = {}> {
   output: (chunk: string) => void;
   /** The step's span context, for child spans of remote commands. */
   telemetry: Context;
+  /** Writes facts about the deploy on the run row (kept in its history). */
+  record: (fields: RunRecord) => Promise<void>;
 }
 
 export interface StepSpec<Id extends string = string> {
@@ -37,6 +59,14 @@ export interface StepSpec<Id extends string = string> {
   needs?: readonly Id[];
   /** Longer than this and the step is aborted and fails (default: the executor's, 10 minutes). */
   timeoutMs?: number;
+  /**
+   * A compensation step: it runs only when one of these steps has failed (and its own needs have
+   * succeeded), otherwise it is skipped. Steps that need it form the compensation path, which goes on
+   * after the failure while every other pending step is skipped.
+   */
+  onFailureOf?: readonly Id[];
+  /** The step runs only when this holds for the run; otherwise it is skipped (e.g. auto-rollback off). */
+  when?: (deploy: DeployContext) => boolean;
 }
 
 type ResultOf<S, K> = S[K & keyof S] extends { run: (...args: any[]) => Promise<infer R> } ? R : never;
@@ -51,8 +81,10 @@ type WithTypedResults<S> = { [K in keyof S]: { run: (context: StepContext<Result
 
 export interface Pipeline {
   steps: Readonly<Record<string, StepSpec>>;
-  /** Step ids in a dependency order (each after everything it needs). */
+  /** Step ids in a dependency order (each after everything it needs, or compensates for). */
   order: readonly string[];
+  /** The compensation path: steps with `onFailureOf`, and every step that needs one of them. */
+  compensation: ReadonlySet<string>;
 }
 
 export class PipelineError extends Error {
@@ -68,10 +100,24 @@ export function definePipeline<const S extends Record<string, StepSpec<Extract<k
     for (const need of step.needs ?? []) {
       if (!(need in steps)) throw new PipelineError(`step "${id}" needs "${need}", which is not a step of this pipeline`);
     }
+    for (const failed of step.onFailureOf ?? []) {
+      if (!(failed in steps)) throw new PipelineError(`step "${id}" runs on failure of "${failed}", which is not a step of this pipeline`);
+    }
   }
   const cycle = findCycle(steps);
   if (cycle) throw new PipelineError(`pipeline has a cycle: ${cycle.join(' → ')}`);
-  return { steps, order: orderSteps(steps) };
+  const order = orderSteps(steps);
+  const compensation = new Set<string>();
+  for (const id of order) {
+    const step: StepSpec = steps[id];
+    if (step.onFailureOf?.length || (step.needs ?? []).some((need) => compensation.has(need))) compensation.add(id);
+  }
+  return { steps, order, compensation };
+}
+
+/** What a step waits for: the steps it needs and the steps it compensates for. */
+function predecessors(step: StepSpec | undefined): readonly string[] {
+  return [...(step?.needs ?? []), ...(step?.onFailureOf ?? [])];
 }
 
 /** The first cycle found, as a path that ends where it starts (`a → b → a`), or null. */
@@ -83,7 +129,7 @@ export function findCycle(steps: Record<string, StepSpec>): string[] | null {
     if (seen >= 0) return [...path.slice(seen), id];
     if (done.has(id)) return null;
     path.push(id);
-    for (const need of steps[id]?.needs ?? []) {
+    for (const need of predecessors(steps[id])) {
       const cycle = visit(need);
       if (cycle) return cycle;
     }
@@ -102,15 +148,30 @@ function orderSteps(steps: Record<string, StepSpec>): string[] {
   const order: string[] = [];
   const place = (id: string) => {
     if (order.includes(id)) return;
-    for (const need of steps[id].needs ?? []) place(need);
+    for (const need of predecessors(steps[id])) place(need);
     order.push(id);
   };
   Object.keys(steps).forEach(place);
   return order;
 }
 
+export interface PipelineGraph {
+  steps: { id: string; needs: string[]; onFailureOf?: string[] }[];
+  /** [from, to]: `to` needs `from`. */
+  edges: [string, string][];
+  /** [from, to]: `to` runs only when `from` failed. */
+  failureEdges: [string, string][];
+}
+
 /** The steps and edges of a pipeline as plain data (for `pipelines show` and the API). */
-export function describePipeline(pipeline: Pipeline): { steps: { id: string; needs: string[] }[]; edges: [string, string][] } {
-  const steps = pipeline.order.map((id) => ({ id, needs: [...(pipeline.steps[id].needs ?? [])] }));
-  return { steps, edges: steps.flatMap(({ id, needs }) => needs.map((need): [string, string] => [need, id])) };
+export function describePipeline(pipeline: Pipeline): PipelineGraph {
+  const steps = pipeline.order.map((id) => {
+    const spec = pipeline.steps[id];
+    return { id, needs: [...(spec.needs ?? [])], ...(spec.onFailureOf ? { onFailureOf: [...spec.onFailureOf] } : {}) };
+  });
+  return {
+    steps,
+    edges: steps.flatMap(({ id, needs }) => needs.map((need): [string, string] => [need, id])),
+    failureEdges: steps.flatMap(({ id, onFailureOf }) => (onFailureOf ?? []).map((failed): [string, string] => [failed, id])),
+  };
 }

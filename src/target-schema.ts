@@ -69,6 +69,16 @@ export const TargetSchema = v.pipe(
     ),
     compose_files: v.optional(v.array(v.string(), 'compose_files must be a list of file names'), []),
     repo: v.optional(v.string('repo must be a string'), ''),
+    auto_rollback: v.optional(v.boolean('auto_rollback must be true or false'), true),
+    keep_releases: v.optional(
+      v.pipe(
+        v.number('keep_releases must be a number'),
+        v.integer('keep_releases must be a whole number'),
+        v.minValue(0, 'keep_releases must be between 0 and 1000 (0: DEPLOY_KEEP_RELEASES)'),
+        v.maxValue(1000, 'keep_releases must be between 0 and 1000 (0: DEPLOY_KEEP_RELEASES)'),
+      ),
+      0,
+    ),
   }, describeObjectIssue),
   v.transform((t) => ({
     ...t,

@@ -33,7 +33,10 @@ test('systemd: setup, then build locally, rsync, restart, health check; a second
 
   const first = await world.deploy('shop');
   assert.equal(first.code, 0, JSON.stringify(first.runs));
-  assert.deepEqual(stepStatuses(first.runs[0]), { sshCheck: 'success', build: 'success', rsync: 'success', chmod: 'success', restart: 'success', healthCheck: 'success' });
+  assert.deepEqual(stepStatuses(first.runs[0]), {
+    sshCheck: 'success', build: 'success', rsync: 'success', chmod: 'success', restart: 'success', healthCheck: 'success',
+    rollback: 'skipped', restartPrevious: 'skipped', healthCheckPrevious: 'skipped',
+  });
   assert.deepEqual(await httpText(port, '/health'), { status: 200, body: 'v1' });
 
   writeAppSource(path.join(world.registryRoot, 'apps', 'shop'), 'v2');
@@ -41,8 +44,9 @@ test('systemd: setup, then build locally, rsync, restart, health check; a second
   assert.equal(second.runs[0].status, 'success');
   assert.deepEqual(await httpText(port, '/health'), { status: 200, body: 'v2' });
   assert.match(fs.readFileSync(path.join(remoteDir, 'shop'), 'utf8'), /const v = "v2"/);
-  assert.match(fs.readFileSync(path.join(remoteDir, 'shop.prev'), 'utf8'), /const v = "v1"/, 'the previous binary is kept for rollback');
-  assert.ok(!fs.existsSync(path.join(remoteDir, '.shop.upload')));
+  const [firstRun, secondRun] = [first.runs[0].run_id, second.runs[0].run_id];
+  assert.equal(fs.readlinkSync(path.join(remoteDir, 'shop')), `.releases/${secondRun}/shop`, 'the binary is a link to the current release');
+  assert.match(fs.readFileSync(path.join(remoteDir, '.releases', String(firstRun), 'shop'), 'utf8'), /const v = "v1"/, 'the previous release is kept for rollback');
   const restarts = world.harness.callDetails().filter((c) => c.line === 'systemctl restart shop');
   assert.equal(restarts.length, 2);
   assert.equal(restarts[0].user, 'root', 'systemctl through sudo -n for a non-root SSH user');
@@ -84,7 +88,10 @@ test('systemd-remote: setup clones --repo, deploy pulls the new commit, builds o
   const second = repo.commit({ 'version.txt': 'r2' }, 'second');
   const result = await world.deploy('api');
   assert.equal(result.code, 0, JSON.stringify(result.runs));
-  assert.deepEqual(stepStatuses(result.runs[0]), { sshCheck: 'success', gitPull: 'success', build: 'success', restart: 'success', healthCheck: 'success' });
+  assert.deepEqual(stepStatuses(result.runs[0]), {
+    sshCheck: 'success', gitPull: 'success', build: 'success', restart: 'success', healthCheck: 'success',
+    rollback: 'skipped', buildPrevious: 'skipped', restartPrevious: 'skipped', healthCheckPrevious: 'skipped',
+  });
   assert.equal(git(remoteDir, 'rev-parse', 'HEAD'), second);
   assert.deepEqual(await httpText(port, '/'), { status: 200, body: 'r2' });
 });
@@ -98,7 +105,10 @@ test('docker-compose: git pull, compose pull and up -d with the extra files in o
   world.harness.clearCalls();
   const result = await world.deploy('chat');
   assert.equal(result.code, 0, JSON.stringify(result.runs));
-  assert.deepEqual(stepStatuses(result.runs[0]), { sshCheck: 'success', gitPull: 'success', pull: 'success', up: 'success', healthCheck: 'success' });
+  assert.deepEqual(stepStatuses(result.runs[0]), {
+    sshCheck: 'success', gitPull: 'success', pull: 'success', up: 'success', healthCheck: 'success',
+    rollback: 'skipped', upPrevious: 'skipped', healthCheckPrevious: 'skipped',
+  });
   const calls = world.harness.callDetails();
   assert.deepEqual(calls.map((c) => c.line), [
     'docker compose -f docker-compose.yml -f prod.yml pull',
@@ -120,7 +130,10 @@ test('a failing build fails the run at build with its exit code, and nothing is 
   assert.equal(run.failed_step, 'build');
   assert.equal(run.error, 'build exited with 3: main.go:3: syntax error');
   assert.equal(run.steps.find((s) => s.step === 'build')!.exit_code, 3);
-  assert.deepEqual(stepStatuses(run), { sshCheck: 'success', build: 'failure', rsync: 'skipped', chmod: 'skipped', restart: 'skipped', healthCheck: 'skipped' });
+  assert.deepEqual(stepStatuses(run), {
+    sshCheck: 'success', build: 'failure', rsync: 'skipped', chmod: 'skipped', restart: 'skipped', healthCheck: 'skipped',
+    rollback: 'skipped', restartPrevious: 'skipped', healthCheckPrevious: 'skipped',
+  });
   assert.deepEqual(world.harness.calls(), [], 'no systemctl call at all');
 });
 

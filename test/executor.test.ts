@@ -295,3 +295,51 @@ test('a deploy of an unknown target is refused and records nothing', async (t) =
   await assert.rejects(executor.requestDeploy({ app: 'nope', host: 'h1', trigger: 'api' }), /no target for app "nope" on host "h1"/);
   assert.deepEqual(await runs(), []);
 });
+
+test('the compensation path runs only when the step it compensates for fails; the run fails, rolled back', async (t) => {
+  const ran: string[] = [];
+  const step = (id: string, fail = false) => async () => {
+    ran.push(id);
+    if (fail) throw new Error(`${id} is red`);
+  };
+  const build = (healthy: boolean, undoFails = false) =>
+    definePipeline({
+      ship: { run: step('ship') },
+      health: { run: step('health', !healthy), needs: ['ship'] },
+      announce: { run: step('announce'), needs: ['health'] },
+      undo: { run: step('undo', undoFails), needs: ['ship'], onFailureOf: ['health'], when: (deploy) => deploy.target.app !== 'no-rollback' },
+      healthAgain: { run: step('healthAgain'), needs: ['undo'] },
+    });
+
+  const red = await createTestExecutor(t, { pipeline: build(false), targets: [{ app: 'app', host: 'h1' }, { app: 'no-rollback', host: 'h1' }] });
+  const failed = await (await red.executor.requestDeploy({ app: 'app', host: 'h1', trigger: 'manual' })).done;
+  assert.deepEqual([failed.status, failed.failedStep, failed.rolledBack], ['failure', 'health', true]);
+  assert.deepEqual(ran, ['ship', 'health', 'undo', 'healthAgain']);
+  const rows = await red.steps(failed.runId);
+  assert.deepEqual(Object.fromEntries(Object.entries(rows).map(([id, s]) => [id, s.status])), {
+    ship: 'success', health: 'failure', announce: 'skipped', undo: 'success', healthAgain: 'success',
+  });
+  assert.equal((await red.run(failed.runId)).rolled_back, true);
+
+  ran.length = 0;
+  const optedOut = await (await red.executor.requestDeploy({ app: 'no-rollback', host: 'h1', trigger: 'manual' })).done;
+  assert.deepEqual([optedOut.status, optedOut.rolledBack], ['failure', false]);
+  assert.deepEqual(ran, ['ship', 'health']);
+  assert.equal((await red.steps(optedOut.runId)).undo.error, 'skipped: not enabled for this target');
+
+  ran.length = 0;
+  const green = await createTestExecutor(t, { pipeline: build(true) });
+  const ok = await (await green.executor.requestDeploy({ app: 'app', host: 'h1', trigger: 'manual' })).done;
+  assert.deepEqual([ok.status, ok.rolledBack], ['success', false]);
+  assert.deepEqual(ran, ['ship', 'health', 'announce']);
+  const greenRows = await green.steps(ok.runId);
+  assert.equal(greenRows.undo.status, 'skipped');
+  assert.equal(greenRows.undo.error, 'skipped: health did not fail');
+  assert.equal(greenRows.healthAgain.status, 'skipped');
+
+  ran.length = 0;
+  const worse = await createTestExecutor(t, { pipeline: build(false, true) });
+  const notRolledBack = await (await worse.executor.requestDeploy({ app: 'app', host: 'h1', trigger: 'manual' })).done;
+  assert.deepEqual([notRolledBack.status, notRolledBack.failedStep, notRolledBack.rolledBack], ['failure', 'health', false]);
+  assert.equal((await worse.steps(notRolledBack.runId)).healthAgain.status, 'skipped');
+});

@@ -28,8 +28,8 @@ test('findCycle on acyclic graphs: a diamond has none', () => {
   assert.equal(findCycle(diamond as unknown as Record<string, StepSpec>), null);
 });
 
-test('the three strategy pipelines have the steps and edges of SPEC §3', () => {
-  assert.deepEqual(describePipeline(pipelines.systemd), {
+test('the three strategy pipelines have the steps and edges of SPEC §3, and a compensation path', () => {
+  assert.deepEqual(describePipeline(pipelines.systemd.deploy), {
     steps: [
       { id: 'sshCheck', needs: [] },
       { id: 'build', needs: [] },
@@ -37,15 +37,27 @@ test('the three strategy pipelines have the steps and edges of SPEC §3', () => 
       { id: 'chmod', needs: ['rsync'] },
       { id: 'restart', needs: ['chmod'] },
       { id: 'healthCheck', needs: ['restart'] },
+      { id: 'rollback', needs: ['rsync'], onFailureOf: ['healthCheck'] },
+      { id: 'restartPrevious', needs: ['rollback'] },
+      { id: 'healthCheckPrevious', needs: ['restartPrevious'] },
     ],
-    edges: [['sshCheck', 'rsync'], ['build', 'rsync'], ['rsync', 'chmod'], ['chmod', 'restart'], ['restart', 'healthCheck']],
+    edges: [
+      ['sshCheck', 'rsync'], ['build', 'rsync'], ['rsync', 'chmod'], ['chmod', 'restart'], ['restart', 'healthCheck'],
+      ['rsync', 'rollback'], ['rollback', 'restartPrevious'], ['restartPrevious', 'healthCheckPrevious'],
+    ],
+    failureEdges: [['healthCheck', 'rollback']],
   });
-  assert.deepEqual(describePipeline(pipelines['systemd-remote']).edges, [
+  assert.deepEqual([...pipelines.systemd.deploy.compensation], ['rollback', 'restartPrevious', 'healthCheckPrevious']);
+  assert.deepEqual(describePipeline(pipelines['systemd-remote'].deploy).edges.slice(0, 4), [
     ['sshCheck', 'gitPull'], ['gitPull', 'build'], ['build', 'restart'], ['restart', 'healthCheck'],
   ]);
-  assert.deepEqual(describePipeline(pipelines['docker-compose']).edges, [
+  assert.deepEqual(describePipeline(pipelines['docker-compose'].deploy).edges.slice(0, 4), [
     ['sshCheck', 'gitPull'], ['gitPull', 'pull'], ['pull', 'up'], ['up', 'healthCheck'],
   ]);
+  for (const strategy of ['systemd-remote', 'docker-compose'] as const) {
+    assert.deepEqual(describePipeline(pipelines[strategy].deploy).failureEdges, [['healthCheck', 'rollback']]);
+  }
+  assert.deepEqual(describePipeline(pipelines.systemd.rollback).steps.map((s) => s.id), ['sshCheck', 'switchRelease', 'restart', 'healthCheck']);
 });
 
 test('pipelines show prints each DAG, and --json the same as data', async () => {
@@ -53,12 +65,32 @@ test('pipelines show prints each DAG, and --json the same as data', async () => 
   assert.equal(text.code, 0);
   assert.equal(
     text.stdout,
-    ['systemd', '  sshCheck', '  build', '  rsync        ← sshCheck, build', '  chmod        ← rsync', '  restart      ← chmod', '  healthCheck  ← restart', ''].join('\n'),
+    [
+      'systemd',
+      '  sshCheck',
+      '  build',
+      '  rsync                ← sshCheck, build',
+      '  chmod                ← rsync',
+      '  restart              ← chmod',
+      '  healthCheck          ← restart',
+      '  rollback             ← rsync, if healthCheck fails',
+      '  restartPrevious      ← rollback',
+      '  healthCheckPrevious  ← restartPrevious',
+      '',
+      'systemd (rollback runs)',
+      '  sshCheck',
+      '  switchRelease  ← sshCheck',
+      '  restart        ← switchRelease',
+      '  healthCheck    ← restart',
+      '',
+    ].join('\n'),
   );
   const json = await runCliInProcess(['pipelines', 'show', '--json'], {});
   const graphs = JSON.parse(json.stdout);
-  assert.deepEqual(graphs.map((g: { strategy: string }) => g.strategy), ['systemd', 'systemd-remote', 'docker-compose']);
-  assert.deepEqual(graphs[2].steps.map((s: { id: string }) => s.id), ['sshCheck', 'gitPull', 'pull', 'up', 'healthCheck']);
+  assert.deepEqual(graphs.map((g: { strategy: string; pipeline: string }) => `${g.strategy} ${g.pipeline}`), [
+    'systemd deploy', 'systemd rollback', 'systemd-remote deploy', 'systemd-remote rollback', 'docker-compose deploy', 'docker-compose rollback',
+  ]);
+  assert.deepEqual(graphs[4].steps.map((s: { id: string }) => s.id), ['sshCheck', 'gitPull', 'pull', 'up', 'healthCheck', 'rollback', 'upPrevious', 'healthCheckPrevious']);
   const bad = await runCliInProcess(['pipelines', 'show', 'k8s'], {});
   assert.equal(bad.code, 1);
   assert.equal(bad.stderr, 'error: unknown strategy "k8s": one of systemd, systemd-remote, docker-compose\n');

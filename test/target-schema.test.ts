@@ -18,6 +18,8 @@ test('applies the SPEC §2 defaults, deriving remote_dir and binary from the app
     branch: 'main',
     compose_files: [],
     repo: '',
+    auto_rollback: true,
+    keep_releases: 0,
   });
 });
 

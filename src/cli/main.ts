@@ -9,10 +9,12 @@ import { PipelinesShowCommand } from './commands/pipelines/show.ts';
 import { DeployAppCommand } from './commands/deploy.ts';
 import { SetupCommand } from './commands/setup.ts';
 import { StatusCommand } from './commands/status.ts';
+import { RollbackCommand } from './commands/rollback.ts';
+import { ReleasesCommand } from './commands/releases.ts';
 
 export function createCli(): Cli<CliContext> {
   const cli = new Cli<CliContext>({ binaryLabel: 'deploy_server', binaryName: 'deploy_server', binaryVersion: '0.1.0', enableColors: false });
-  for (const command of [TargetAddCommand, TargetListCommand, TargetRemoveCommand, SetupCommand, DeployAppCommand, StatusCommand, PipelinesShowCommand, ServeCommand]) cli.register(command);
+  for (const command of [TargetAddCommand, TargetListCommand, TargetRemoveCommand, SetupCommand, DeployAppCommand, RollbackCommand, ReleasesCommand, StatusCommand, PipelinesShowCommand, ServeCommand]) cli.register(command);
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
   return cli;

@@ -13,3 +13,8 @@ export function gitHead(dir: string): Command {
 export function gitClone(repo: string, branch: string, dir: string): Command {
   return { name: 'git clone', command: `git clone --branch ${q(branch)} -- ${q(repo)} ${q(dir)}` };
 }
+
+/** Puts the checkout back at a commit (a rollback); `--` so a value can never read as an option. */
+export function gitResetTo(dir: string, commit: string): Command {
+  return { name: 'git reset', command: `git -C ${q(dir)} reset --hard ${q(commit)} --` };
+}

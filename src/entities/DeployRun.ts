@@ -1,7 +1,7 @@
 import { defineEntity, type InferEntity } from '@mikro-orm/core';
 import type { Strategy } from './DeployTarget.ts';
 
-export const TRIGGERS = ['manual', 'api', 'webhook'] as const;
+export const TRIGGERS = ['manual', 'api', 'webhook', 'rollback'] as const;
 export type Trigger = (typeof TRIGGERS)[number];
 export const RUN_STATUSES = ['queued', 'running', 'success', 'failure', 'cancelled', 'interrupted'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
@@ -26,6 +26,15 @@ export const DeployRun = defineEntity({
     started_at: p.datetime().nullable(),
     finished_at: p.datetime().nullable(),
     trace_id: p.string().nullable(),
+    /** The checkout's commit before and after `gitPull` (remote strategies). */
+    commit_before: p.string().nullable(),
+    commit_after: p.string().nullable(),
+    /** The release (the id of the run that shipped it) this run left current (systemd). */
+    release: p.integer().nullable(),
+    /** A rollback run: the run whose release it went back to. */
+    rollback_to: p.integer().nullable(),
+    /** The deploy failed and its compensation path put the previous release back. */
+    rolled_back: p.boolean().default(false),
     /** The process that runs (or ran) it: a run whose owner is gone was interrupted. */
     owner_pid: p.integer().nullable(),
   }),

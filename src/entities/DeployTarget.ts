@@ -22,6 +22,10 @@ export const DeployTarget = defineEntity({
     branch: p.string(),
     compose_files: p.json<string[]>(),
     repo: p.string(),
+    /** Put the previous release back when the health check fails after a deploy. */
+    auto_rollback: p.boolean().default(true),
+    /** Releases kept on the host (systemd); 0 = DEPLOY_KEEP_RELEASES. */
+    keep_releases: p.integer().default(0),
     created_at: p.datetime().onCreate(() => new Date()),
     updated_at: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
   }),

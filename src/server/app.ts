@@ -1,10 +1,10 @@
-import express, { type ErrorRequestHandler, type Express } from 'express';
+import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
 import type { MikroORM } from '@mikro-orm/sqlite';
 import type { Logger } from 'pino';
 import * as v from 'valibot';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Tracer } from '@opentelemetry/api';
 import type { Config } from '../config.ts';
-import { ExecutorClosedError, RunNotFoundError, type Executor } from '../executor.ts';
+import { ExecutorClosedError, RunNotFoundError, type DeployRequest, type Executor } from '../executor.ts';
 import { InvalidTargetError } from '../target-schema.ts';
 import { listTargets, removeTargets, saveTarget, toTargetFields, UnknownTargetError, viewTarget } from '../targets.ts';
 import { findRun, listRuns, type RunView } from '../runs.ts';
@@ -44,13 +44,18 @@ export class HttpError extends Error {
 const LOG_OUTPUT_BYTES = 4 * 1024;
 const RUN_OUTPUT_BYTES = 64 * 1024;
 
+const describeBodyIssue = (issue: v.BaseIssue<unknown>) =>
+  issue.expected === 'never' ? `unknown field "${String(issue.path?.[0]?.key)}"` : 'the body must be a JSON object';
+const HostField = v.optional(v.pipe(v.string('host must be a string'), v.nonEmpty('host must not be empty')));
+
 const DeployBody = v.strictObject(
-  {
-    host: v.optional(v.pipe(v.string('host must be a string'), v.nonEmpty('host must not be empty'))),
-    ref: v.optional(v.string('ref must be a string')),
-    commit: v.optional(v.string('commit must be a string')),
-  },
-  (issue) => (issue.expected === 'never' ? `unknown field "${String(issue.path?.[0]?.key)}"` : 'the body must be a JSON object'),
+  { host: HostField, ref: v.optional(v.string('ref must be a string')), commit: v.optional(v.string('commit must be a string')) },
+  describeBodyIssue,
+);
+
+const RollbackBody = v.strictObject(
+  { host: HostField, to: v.optional(v.pipe(v.number('to must be a run id'), v.integer('to must be a run id'), v.minValue(1, 'to must be a run id'))) },
+  describeBodyIssue,
 );
 
 function parseBody<T extends v.GenericSchema>(schema: T, input: unknown): v.InferOutput<T> {
@@ -144,23 +149,31 @@ export function createApp(deps: AppDeps): Express {
     res.json({ removed: await removeTargets(orm.em.fork(), String(req.params.app), host) });
   });
 
-  app.post('/api/deploy/:app', auth, json, async (req, res) => {
+  /** A run per host of the app (or the one named by `host` in the body or the query): 202 with the queued runs. */
+  const queueRuns = async (req: Request, res: Response, request: Omit<DeployRequest, 'app' | 'host' | 'telemetry'>, bodyHost?: string) => {
     const appName = String(req.params.app);
-    const body = parseBody(DeployBody, req.body);
-    const host = body.host ?? (typeof req.query.host === 'string' ? req.query.host : undefined);
+    const host = bodyHost ?? (typeof req.query.host === 'string' ? req.query.host : undefined);
     const targets = (await listTargets(orm.em.fork(), appName)).filter((t) => !host || t.host === host);
     if (targets.length === 0) {
       throw new HttpError(404, host ? `no target for app "${appName}" on host "${host}"` : `no target for app "${appName}"`);
     }
     const queued = [];
     for (const target of targets) {
-      const { runId } = await executor.requestDeploy(
-        { app: target.app, host: target.host, trigger: 'api', ref: body.ref, commit: body.commit, telemetry: res.locals.telemetry as Context },
-        target,
-      );
+      const telemetry = res.locals.telemetry as Context;
+      const { runId } = await executor.requestDeploy({ ...request, app: target.app, host: target.host, telemetry }, target);
       queued.push({ app: target.app, host: target.host, runId });
     }
     res.status(202).json({ queued });
+  };
+
+  app.post('/api/deploy/:app', auth, json, async (req, res) => {
+    const body = parseBody(DeployBody, req.body);
+    await queueRuns(req, res, { trigger: 'api', ref: body.ref, commit: body.commit }, body.host);
+  });
+
+  app.post('/api/rollback/:app', auth, json, async (req, res) => {
+    const body = parseBody(RollbackBody, req.body);
+    await queueRuns(req, res, { trigger: 'rollback', rollbackTo: body.to ?? null }, body.host);
   });
 
   app.get('/api/status/:app', async (req, res) => {

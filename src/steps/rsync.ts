@@ -1,19 +1,37 @@
 import path from 'node:path';
-import { makeExecutable, swapInFile } from '../commands/fs.ts';
+import { makeExecutable } from '../commands/fs.ts';
+import { listReleases, makeReleaseDir, parseReleaseList, releaseDir, removeReleases, switchRelease } from '../commands/releases.ts';
 import type { StepContext } from '../pipeline.ts';
+import { releasesToPrune } from '../releases.ts';
 import type { BuildArtifact } from './build.ts';
 import { runLocalStep, runRemote } from './remote.ts';
 
+export interface ShippedRelease {
+  /** This run's release (its id). */
+  release: number;
+  /** The release that was current before, for the rollback; null on a first deploy. */
+  previous: number | null;
+}
+
+/** The releases kept on the host and the one `remote_dir/<binary>` points at. */
+export async function readReleases(context: StepContext<any>): Promise<{ current: number | null; releases: number[] }> {
+  const { remote_dir, binary } = context.deploy.target;
+  return parseReleaseList((await runRemote(context, listReleases(remote_dir, binary))).stdout);
+}
+
 /**
- * Ships the built binary: rsync (over ssh with this run's exact settings) to a hidden upload file
- * beside it, then an atomic swap that keeps the previous binary as `<binary>.prev`.
+ * Ships the built binary as a new release: rsync (over ssh with this run's exact settings) into
+ * `.releases/<run id>/`, then an atomic switch of `remote_dir/<binary>` to it; the releases beyond
+ * the newest `keep` are pruned. The previous release stays for a rollback.
  */
-export async function rsyncBinary(context: StepContext<{ build: BuildArtifact }>): Promise<void> {
-  const { target, config } = context.deploy;
+export async function rsyncBinary(context: StepContext<{ build: BuildArtifact }>): Promise<ShippedRelease> {
+  const { target, config, runId } = context.deploy;
   const host = await context.deploy.remote();
-  const finalPath = path.posix.join(target.remote_dir, target.binary);
-  const uploadPath = path.posix.join(target.remote_dir, `.${target.binary}.upload`);
-  const argv = [
+  const { current: previous } = await readReleases(context);
+  await runRemote(context, makeReleaseDir(target.remote_dir, runId));
+  const destination = path.posix.join(releaseDir(target.remote_dir, runId), target.binary);
+  context.output(`$ rsync ${context.results.build.artifactPath} ${target.host}:${destination}\n`);
+  await runLocalStep(context, 'rsync', [
     'rsync',
     '--protect-args', // the remote path is one word, spaces and all, never read by a remote shell
     '--times',
@@ -22,11 +40,14 @@ export async function rsyncBinary(context: StepContext<{ build: BuildArtifact }>
     '-e',
     host.rsyncShell(config.sshConnectTimeoutMs),
     context.results.build.artifactPath,
-    `${host.rsyncAddress}:${uploadPath}`,
-  ];
-  context.output(`$ rsync ${context.results.build.artifactPath} ${target.host}:${uploadPath}\n`);
-  await runLocalStep(context, 'rsync', argv);
-  await runRemote(context, swapInFile(uploadPath, finalPath));
+    `${host.rsyncAddress}:${destination}`,
+  ]);
+  await runRemote(context, switchRelease(target.remote_dir, target.binary, runId));
+  await context.record({ release: runId });
+  const { releases } = await readReleases(context);
+  const prune = releasesToPrune(releases, target.keep_releases || config.keepReleases, runId);
+  if (prune.length) await runRemote(context, removeReleases(target.remote_dir, prune));
+  return { release: runId, previous };
 }
 
 export async function chmodBinary(context: StepContext): Promise<void> {

@@ -19,6 +19,7 @@ export async function gitPull(context: StepContext): Promise<{ before: string; a
   const lines = stdout.trim().split('\n');
   const [before, after] = [lines[0].trim(), lines[lines.length - 1].trim()];
   context.output(before === after ? `already at ${after}\n` : `${before} → ${after}\n`);
+  await context.record({ commit_before: before, commit_after: after });
   return { before, after };
 }
 

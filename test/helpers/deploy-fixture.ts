@@ -79,6 +79,7 @@ export interface DeployReport {
   status: string;
   failed_step: string | null;
   error: string | null;
+  rolled_back: boolean;
   duration_ms: number;
   steps: { step: string; status: string; duration_ms: number | null; exit_code: number | null; error: string | null }[];
 }
@@ -87,7 +88,7 @@ export interface DeployReport {
  * One sshd, a database, a registry root and the env deploy_server runs with. Extra aliases:
  * `unreachable` (a closed port) and `stranger` (a host key nobody trusts).
  */
-export async function startDeployWorld(): Promise<DeployWorld> {
+export async function startDeployWorld(options: { healthTimeoutS?: number } = {}): Promise<DeployWorld> {
   const harness = await startSshdHarness();
   const closedPort = await freePort();
   const emptyKnownHosts = path.join(harness.tmpDir, 'empty_known_hosts');
@@ -117,7 +118,7 @@ export async function startDeployWorld(): Promise<DeployWorld> {
     DEPLOY_DB: path.join(harness.tmpDir, 'operations.db'),
     DEPLOY_REGISTRY_ROOT: registryRoot,
     DEPLOY_UNIT_DIR: harness.unitDir,
-    DEPLOY_HEALTH_TIMEOUT: '4',
+    DEPLOY_HEALTH_TIMEOUT: String(options.healthTimeoutS ?? 4),
     DEPLOY_SSH_TIMEOUT: '5',
   };
   const cli = (...args: string[]) => runCliInProcess(args, env);

@@ -42,7 +42,7 @@ export async function createTestExecutor(
   const orm = await openTestDatabase(t, () => executor?.shutdown(0) ?? Promise.resolve());
   const config = { ...loadConfig({}), ...options.config };
   for (const target of options.targets ?? [{ app: 'app', host: 'h1' }]) await saveTarget(orm.em.fork(), target);
-  const pipelines = Object.fromEntries(STRATEGIES.map((s) => [s, options.pipeline])) as Record<Strategy, Pipeline>;
+  const pipelines = Object.fromEntries(STRATEGIES.map((s) => [s, { deploy: options.pipeline, rollback: options.pipeline }])) as Record<Strategy, { deploy: Pipeline; rollback: Pipeline }>;
   executor = new Executor({
     orm,
     config,

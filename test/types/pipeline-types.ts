@@ -26,3 +26,9 @@ definePipeline({
   // @ts-expect-error -- build's result has the wrong type for ship
   ship: { run: ship, needs: ['build'] },
 });
+
+definePipeline({
+  build: { run: build },
+  // @ts-expect-error -- onFailureOf names no step of this pipeline either
+  undo: { run: build, onFailureOf: ['biuld'] },
+});

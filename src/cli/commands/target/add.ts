@@ -19,6 +19,8 @@ const FLAGS: Record<keyof TargetFields, string> = {
   branch: '--branch',
   compose_files: '--compose-files',
   repo: '--repo',
+  auto_rollback: '--auto-rollback',
+  keep_releases: '--keep',
 };
 
 export class TargetAddCommand extends DeployCommand {
@@ -55,6 +57,10 @@ export class TargetAddCommand extends DeployCommand {
   branch = Option.String('--branch', { description: 'git branch to deploy from (default main)' });
   composeFiles = Option.String('--compose-files', { description: 'extra compose files, comma-separated' });
   repo = Option.String('--repo', { description: 'git URL that setup clones for remote strategies' });
+  autoRollback = Option.Boolean('--auto-rollback', {
+    description: 'put the previous release back when the health check fails (default; --no-auto-rollback opts out)',
+  });
+  keep = Option.String('--keep', { description: 'releases kept on the host (systemd; default DEPLOY_KEEP_RELEASES, 5)' });
 
   async run() {
     const input: Record<keyof TargetFields, unknown> = {
@@ -64,7 +70,7 @@ export class TargetAddCommand extends DeployCommand {
       binary: this.binary,
       build_cmd: this.build,
       user: this.user,
-      port: this.port === undefined ? undefined : parsePort(this.port),
+      port: this.port === undefined ? undefined : parseWholeNumber(this.port),
       health: this.health,
       env: this.env === undefined ? undefined : parseJsonFlag('--env', this.env),
       strategy: this.strategy,
@@ -72,6 +78,8 @@ export class TargetAddCommand extends DeployCommand {
       branch: this.branch,
       compose_files: this.composeFiles?.split(',').map((file) => file.trim()).filter(Boolean),
       repo: this.repo,
+      auto_rollback: this.autoRollback,
+      keep_releases: this.keep === undefined ? undefined : parseWholeNumber(this.keep),
     };
     const { target, created } = await this.withDatabase((orm) =>
       saveTarget(orm.em.fork(), input).catch((error) => {
@@ -82,7 +90,8 @@ export class TargetAddCommand extends DeployCommand {
   }
 }
 
-function parsePort(raw: string): unknown {
+/** A whole number as a number; anything else as it is, for the schema to name the problem. */
+function parseWholeNumber(raw: string): unknown {
   return /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
 }
 
