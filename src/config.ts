@@ -52,6 +52,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
   };
 }
 
+/** This process's environment without the server's own secrets: what child processes (builds, rsync, git) get. */
+export function childEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const { DEPLOY_API_TOKEN, DEPLOY_WEBHOOK_SECRET, ...rest } = env;
+  return rest;
+}
+
 /** Values that must never appear in output, logs or spans. */
 export function configuredSecrets(config: Config): string[] {
   return [config.webhookSecret, config.apiToken].filter((s): s is string => Boolean(s));

@@ -151,6 +151,11 @@ export class Executor {
     this.outcomes.set(runId, outcome);
     this.history.set(runId, []);
     this.emit({ type: 'run', runId, app: target.app, host: target.host, status: 'queued' });
+    if (this.closing) {
+      // shutdown() began while the row was written: it will not wait for this run, so end it now.
+      await this.finishUnstarted({ runId, request, target, links: [] }, 'interrupted', 'deploy_server shut down before this run started');
+      return { runId, done: outcome.promise };
+    }
 
     const key = `${target.app}@${target.host}`;
     const slot = this.slots.get(key) ?? { host: target.host, running: null, pending: null, scheduled: false };
@@ -243,16 +248,22 @@ export class Executor {
         slot.scheduled = false;
         const next = slot.pending;
         slot.pending = null;
-        if (!next) return;
+        if (!next) {
+          if (!slot.running && !slot.scheduled) this.slots.delete(key); // its request was cancelled while it waited
+          return;
+        }
         const abort = new AbortController();
         slot.running = { runId: next.runId, abort };
         // execute() records every step failure on the run; what reaches this catch is the database
         // itself failing, and the run's waiters must still be told.
-        const outcome = await this.execute(next, abort.signal).catch(
-          (error): RunOutcome => ({ runId: next.runId, status: 'failure', failedStep: null, error: `internal error: ${describe(error)}`, durationMs: null }),
-        );
+        let internalError = false;
+        const outcome = await this.execute(next, abort.signal).catch((error): RunOutcome => {
+          internalError = true;
+          return { runId: next.runId, status: 'failure', failedStep: null, error: `internal error: ${describe(error)}`, durationMs: null };
+        });
         slot.running = null;
-        this.settle(outcome);
+        if (internalError) this.settle(outcome, next.target.app, next.target.host); // the final event, for watchers
+        else this.settle(outcome);
         if (slot.pending) this.schedule(key, slot);
         else if (!slot.scheduled) this.slots.delete(key);
       }),
@@ -390,7 +401,7 @@ export class Executor {
       return 'start';
     };
 
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       const advance = () => {
         for (let changed = true; changed; ) {
           changed = false;
@@ -402,13 +413,13 @@ export class Executor {
             if (decision === 'start') {
               state.set(id, 'running');
               running++;
-              void this.runStep(pipeline, id, results, run).then((result) => {
+              this.runStep(pipeline, id, results, run).then((result) => {
                 running--;
                 state.set(id, result.status);
                 if (result.status === 'success') results[id] = result.value;
                 else if (result.status === 'failure' && !failure) failure = { step: id, error: result.error! };
                 advance();
-              });
+              }, reject); // runStep only throws when the database does
             } else {
               state.set(id, 'skipped');
               skips.push(this.recordStep(run, id, { status: 'skipped', error: decision.skip }));
@@ -417,7 +428,7 @@ export class Executor {
         }
         if (running > 0) return;
         const compensated = pipeline.compensation.size > 0 && [...pipeline.compensation].every((id) => state.get(id) === 'success');
-        void Promise.all(skips).then(() => resolve({ failure, compensated }));
+        Promise.all(skips).then(() => resolve({ failure, compensated }), reject);
       };
       advance();
     });
@@ -512,8 +523,12 @@ export async function recoverInterruptedRuns(orm: MikroORM): Promise<number[]> {
   return ids;
 }
 
+/**
+ * Whether the process that owned a run is still there. Called at start-up, when this process owns no
+ * run yet: a run with our own pid belongs to an earlier process that had it (PID 1 in a container).
+ */
 function isProcessAlive(pid: number | null): boolean {
-  if (pid === null || pid === process.pid) return pid === process.pid;
+  if (pid === null || pid === process.pid) return false;
   try {
     process.kill(pid, 0);
     return true;
@@ -548,6 +563,11 @@ function createOutputSink(redact: (text: string) => string, onLine: (line: strin
       kept = tail(kept + chunk, OUTPUT_LIMIT_BYTES + 4096);
       const lines = (partial + chunk).split('\n');
       partial = lines.pop()!;
+      // Output without newlines (progress bars redrawn with \r) must not grow one line for ever.
+      if (partial.length > OUTPUT_LIMIT_BYTES) {
+        lines.push(partial);
+        partial = '';
+      }
       for (const line of lines) onLine(redact(line));
     },
     close(): string {

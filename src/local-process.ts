@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ExecResult } from './remote-host.ts';
+import { childEnvironment } from './config.ts';
 
 export interface LocalRunOptions {
   cwd?: string;
@@ -20,7 +21,7 @@ export function runLocal(argv: readonly string[], options: LocalRunOptions = {})
     if (options.signal?.aborted) return reject(options.signal.reason);
     const child = spawn(argv[0], argv.slice(1), {
       cwd: options.cwd,
-      env: options.env ?? process.env,
+      env: options.env ?? childEnvironment(),
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });

@@ -4,6 +4,9 @@ import type { Config } from './config.ts';
 import { connectTo } from './runtime.ts';
 import type { TargetFields } from './target-schema.ts';
 
+/** A status that hangs (a wedged docker daemon) must not hang the API. */
+const STATUS_TIMEOUT_MS = 15_000;
+
 export interface ServiceStatus {
   host: string;
   strategy: string;
@@ -20,7 +23,7 @@ export async function readServiceStatus(target: TargetFields, config: Config): P
     const host = await connectTo(target.host, config);
     try {
       const command = target.strategy === 'docker-compose' ? composeStatus(target) : serviceStatus(target.app, host.user !== 'root');
-      const result = await host.exec(command);
+      const result = await host.exec(command, { signal: AbortSignal.timeout(STATUS_TIMEOUT_MS) });
       return { ...base, active: result.code === 0, output: result.stdout + result.stderr };
     } finally {
       await host.close();

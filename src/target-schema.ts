@@ -2,13 +2,21 @@ import * as v from 'valibot';
 import { STRATEGIES } from './entities/DeployTarget.ts';
 
 /** Names that end up in paths, unit names and SSH aliases: no spaces, no slashes, no shell syntax. */
-const NAME = /^[A-Za-z0-9._-]+$/;
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+/** Newlines and other control characters: they would end a line of a unit file or a command. */
+const CONTROL = /[\u0000-\u001f\u007f]/;
+const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** A string field with no control characters (they would start a new line in a unit file). */
+function text(field: string) {
+  return v.pipe(v.string(`${field} must be a string`), v.check((value) => !CONTROL.test(value), `${field} must not contain newlines or control characters`));
+}
 
 function nameField(field: string) {
   return v.pipe(
     v.string(`${field} is required`),
     v.nonEmpty(`${field} is required`),
-    v.regex(NAME, `${field} may only contain letters, digits, ".", "_" and "-"`),
+    v.regex(NAME, `${field} may only contain letters, digits, ".", "_" and "-", and must start with a letter or digit`),
   );
 }
 
@@ -34,15 +42,18 @@ export const TargetSchema = v.pipe(
     app: nameField('app'),
     host: nameField('host'),
     remote_dir: v.optional(
-      v.pipe(v.string('remote_dir must be a string'), v.check((dir) => dir === '' || dir.startsWith('/'), 'remote_dir must be an absolute path')),
+      v.pipe(text('remote_dir'), v.check((dir) => dir === '' || dir.startsWith('/'), 'remote_dir must be an absolute path')),
       '',
     ),
     binary: v.optional(
-      v.pipe(v.string('binary must be a string'), v.check((name) => name === '' || NAME.test(name), 'binary may only contain letters, digits, ".", "_" and "-"')),
+      v.pipe(v.string('binary must be a string'), v.check((name) => name === '' || NAME.test(name), 'binary may only contain letters, digits, ".", "_" and "-", and must start with a letter or digit')),
       '',
     ),
     build_cmd: v.optional(v.string('build_cmd must be a string'), ''),
-    user: v.optional(v.string('user must be a string'), ''),
+    user: v.optional(
+      v.pipe(v.string('user must be a string'), v.check((name) => name === '' || NAME.test(name), 'user may only contain letters, digits, ".", "_" and "-", and must start with a letter or digit')),
+      '',
+    ),
     port: v.optional(
       v.pipe(
         v.number('port must be a number'),
@@ -53,22 +64,28 @@ export const TargetSchema = v.pipe(
       0,
     ),
     health: v.optional(
-      v.pipe(v.string('health must be a string'), v.check((path) => path === '' || path.startsWith('/'), 'health must be a path starting with "/"')),
+      v.pipe(text('health'), v.check((path) => path === '' || (path.startsWith('/') && !/\s/.test(path)), 'health must be a path starting with "/", without spaces')),
       '',
     ),
-    env: v.optional(v.pipe(v.custom<object>(isPlainObject, ENV_MESSAGE), v.record(v.string(), v.string(ENV_MESSAGE))), {}),
+    env: v.optional(
+      v.pipe(
+        v.custom<object>(isPlainObject, ENV_MESSAGE),
+        v.record(v.pipe(v.string(), v.regex(ENV_KEY, 'env names must be letters, digits and "_", not starting with a digit')), v.string(ENV_MESSAGE)),
+      ),
+      {},
+    ),
     strategy: v.optional(v.picklist(STRATEGIES, `strategy must be one of ${STRATEGIES.join(', ')}`), 'systemd'),
-    source_dir: v.optional(v.string('source_dir must be a string'), ''),
+    source_dir: v.optional(text('source_dir'), ''),
     branch: v.optional(
       v.pipe(
-        v.string('branch must be a string'),
+        text('branch'),
         v.nonEmpty('branch must not be empty'),
         v.check((branch) => !branch.startsWith('-'), 'branch must not start with "-"'),
       ),
       'main',
     ),
-    compose_files: v.optional(v.array(v.string(), 'compose_files must be a list of file names'), []),
-    repo: v.optional(v.string('repo must be a string'), ''),
+    compose_files: v.optional(v.array(text('compose_files'), 'compose_files must be a list of file names'), []),
+    repo: v.optional(text('repo'), ''),
     auto_rollback: v.optional(v.boolean('auto_rollback must be true or false'), true),
     keep_releases: v.optional(
       v.pipe(

@@ -18,6 +18,11 @@ export function toTargetFields(target: DeployTarget): TargetFields {
  * are kept. Nothing is written unless the merged target is valid.
  */
 export async function saveTarget(em: EntityManager, input: Record<string, unknown>): Promise<{ target: DeployTarget; created: boolean }> {
+  // One transaction: SQLite runs one at a time, so two saves of the same new target cannot both insert.
+  return em.transactional((tx) => saveTargetIn(tx, input));
+}
+
+async function saveTargetIn(em: EntityManager, input: Record<string, unknown>): Promise<{ target: DeployTarget; created: boolean }> {
   const existing =
     typeof input.app === 'string' && typeof input.host === 'string'
       ? await em.findOne(DeployTarget, { app: input.app, host: input.host })

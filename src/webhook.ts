@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { childEnvironment } from './config.ts';
 import { execFile } from 'node:child_process';
 import type { IncomingHttpHeaders } from 'node:http';
 import * as v from 'valibot';
@@ -178,7 +179,7 @@ const GIT_MAX_BUFFER = 64 * 1024 * 1024;
 function gitEnvironment(): NodeJS.ProcessEnv {
   // A GIT_DIR inherited from the server's environment would point git at another repository than the
   // registry root; and git must never wait for a password nobody will type.
-  const { GIT_DIR, GIT_WORK_TREE, GIT_INDEX_FILE, ...env } = process.env;
+  const { GIT_DIR, GIT_WORK_TREE, GIT_INDEX_FILE, ...env } = childEnvironment();
   return { ...env, GIT_TERMINAL_PROMPT: '0' };
 }
 

@@ -300,3 +300,41 @@ test('GET /api/status/:app reads each host; GET /api/health', async (t) => {
   assert.equal((await getJson(`${api.url}/api/health`)).body.status, 'ok');
   void DeployRun;
 });
+
+test('without DEPLOY_API_TOKEN the write routes answer 401, unless serve runs with --insecure-api', async (t) => {
+  const api = await startTestApi(t, { pipeline: noopPipeline, targets: TARGETS, insecureApi: false });
+  const refused = await postJson(`${api.url}/api/deploy/my_app`, {});
+  assert.deepEqual(refused, { status: 401, body: { error: 'the API write routes are disabled: set DEPLOY_API_TOKEN (or start serve with --insecure-api)' } });
+  assert.equal((await postJson(`${api.url}/api/targets`, { app: 'x', host: 'h' })).status, 401);
+  assert.equal((await getJson(`${api.url}/api/targets`)).status, 200, 'reading stays open');
+  assert.deepEqual(await api.runs(), []);
+});
+
+test('POST /api/targets validates with the target schema and upserts; DELETE removes; a bad ?host is refused', async (t) => {
+  const api = await startTestApi(t, { pipeline: noopPipeline, targets: [] });
+  const created = await postJson(`${api.url}/api/targets`, { app: 'web', host: 'vps1', port: 8080, env: { TOKEN: 't-secret-1' } });
+  assert.equal(created.status, 201);
+  assert.equal(created.body.remote_dir, '/opt/apps/web');
+  assert.deepEqual(created.body.env, { TOKEN: '***' });
+  const updated = await postJson(`${api.url}/api/targets`, { app: 'web', host: 'vps1', branch: 'release' });
+  assert.deepEqual([updated.status, updated.body.branch, updated.body.port], [200, 'release', 8080]);
+  assert.deepEqual(await postJson(`${api.url}/api/targets`, { app: 'web', host: 'vps1', port: 70000 }), { status: 400, body: { error: 'port must be between 0 and 65535' } });
+  assert.deepEqual(await postJson(`${api.url}/api/targets`, { app: 'web', host: 'vps1', user: 'x\nExecStartPre=/bin/sh' }), {
+    status: 400, body: { error: 'user may only contain letters, digits, ".", "_" and "-", and must start with a letter or digit' },
+  });
+  // Two creations of one new target at once: one creates, one updates, no 500.
+  const both = await Promise.all([1, 2].map((n) => postJson(`${api.url}/api/targets`, { app: 'race', host: 'vps1', port: n })));
+  assert.deepEqual(both.map((r) => r.status).sort(), [200, 201]);
+  await postJson(`${api.url}/api/targets`, { app: 'web', host: 'vps2' });
+
+  for (const query of ['?host=', '?host=vps1&host=vps2', '?host=-x']) {
+    const response = await fetch(`${api.url}/api/targets/web${query}`, { method: 'DELETE' });
+    assert.deepEqual([response.status, await response.json()], [400, { error: 'host must be one host name' }], query);
+    const deploy = await postJson(`${api.url}/api/deploy/web${query}`, {});
+    assert.equal(deploy.status, 400, query);
+  }
+  const removed = await fetch(`${api.url}/api/targets/web?host=vps1`, { method: 'DELETE' });
+  assert.deepEqual(await removed.json(), { removed: 1 });
+  assert.deepEqual((await getJson(`${api.url}/api/targets/web`)).body.map((t: { host: string }) => t.host), ['vps2']);
+  assert.ok(!api.log().includes('t-secret-1'));
+});

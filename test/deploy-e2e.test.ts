@@ -210,3 +210,25 @@ test('a remote dir with spaces and shell syntax is used literally; a branch carr
   assert.equal(bad.runs[0].failed_step, 'gitPull');
   assert.ok(!fs.existsSync(marker), 'nothing in the branch or the directory was executed');
 });
+
+test('a health endpoint that accepts but never answers fails at healthCheck within DEPLOY_HEALTH_TIMEOUT', { skip }, async () => {
+  const net = await import('node:net');
+  const sockets: import('node:net').Socket[] = [];
+  const silent = net.createServer((socket) => sockets.push(socket)).listen(0, '127.0.0.1');
+  await new Promise((resolve) => silent.once('listening', resolve));
+  const port = (silent.address() as import('node:net').AddressInfo).port;
+  try {
+    const repo = createOrigin(world.harness, 'mute-origin', { 'docker-compose.yml': 'services: {}\n' });
+    await world.cli('target', 'add', '--app', 'mute', '--host', world.harness.alias, '--strategy', 'docker-compose',
+      '--remote-dir', path.join(world.harness.workDir, 'mute'), '--port', String(port), '--health', '/health', '--repo', repo.origin);
+    assert.equal((await world.cli('setup', 'mute', '--host', world.harness.alias)).code, 0);
+    const started = Date.now();
+    const [run] = (await world.deploy('mute')).runs;
+    assert.equal(run.failed_step, 'healthCheck');
+    assert.match(run.error!, /not green after 4 s: last answer no answer within \d+ ms/);
+    assert.ok(Date.now() - started < 15_000, 'bounded by the health timeout, not the 10-minute step timeout');
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    silent.close();
+  }
+});

@@ -269,7 +269,7 @@ test('at start-up, runs left running or queued by a dead process become interrup
   assert.deepEqual(await recoverInterruptedRuns(orm), [], 'a second start finds nothing more');
 });
 
-test('shutdown interrupts queued runs, lets running ones finish within the grace period, then cancels', async (t) => {
+test('shutdown interrupts queued runs and cancels running ones that outlive the grace period', async (t) => {
   const started = gate();
   const pipeline = definePipeline({
     long: {
@@ -342,4 +342,35 @@ test('the compensation path runs only when the step it compensates for fails; th
   const notRolledBack = await (await worse.executor.requestDeploy({ app: 'app', host: 'h1', trigger: 'manual' })).done;
   assert.deepEqual([notRolledBack.status, notRolledBack.failedStep, notRolledBack.rolledBack], ['failure', 'health', false]);
   assert.equal((await worse.steps(notRolledBack.runId)).healthAgain.status, 'skipped');
+});
+
+test('when the database fails during a run, the run still ends (failure, internal error) and nothing is left hanging', async (t) => {
+  const started = gate();
+  const release = gate();
+  const pipeline = definePipeline({
+    first: { run: async () => { started.open(); await release.promise; } },
+    second: { run: noop, needs: ['first'] },
+  });
+  const { executor, orm, events } = await createTestExecutor(t, { pipeline });
+  const { done } = await executor.requestDeploy({ app: 'app', host: 'h1', trigger: 'manual' });
+  await started.promise;
+  await orm.close(true);
+  release.open();
+  const outcome = await done;
+  assert.equal(outcome.status, 'failure');
+  assert.match(outcome.error!, /^internal error: /);
+  assert.ok(events.some((e) => e.type === 'run' && e.outcome?.status === 'failure'), 'watchers get the final event');
+});
+
+test('shutdown lets a running run finish when it does within the grace period', async (t) => {
+  const started = gate();
+  const release = gate();
+  const pipeline = definePipeline({ work: { run: async () => { started.open(); await release.promise; } } });
+  const { executor, run } = await createTestExecutor(t, { pipeline });
+  const { runId } = await executor.requestDeploy({ app: 'app', host: 'h1', trigger: 'api' });
+  await started.promise;
+  const stopping = executor.shutdown(10_000);
+  setTimeout(() => release.open(), 50);
+  await stopping;
+  assert.equal((await run(runId)).status, 'success');
 });

@@ -37,8 +37,8 @@ test('keeps the values given', () => {
 const invalid: [string, unknown, string, string][] = [
   ['missing app', { host: 'h' }, 'app', 'app is required'],
   ['empty host', { app: 'a', host: '' }, 'host', 'host is required'],
-  ['app with a space', { app: 'a b', host: 'h' }, 'app', 'app may only contain letters, digits, ".", "_" and "-"'],
-  ['host with shell syntax', { app: 'a', host: 'h;rm -rf /' }, 'host', 'host may only contain letters, digits, ".", "_" and "-"'],
+  ['app with a space', { app: 'a b', host: 'h' }, 'app', 'app may only contain letters, digits, ".", "_" and "-", and must start with a letter or digit'],
+  ['host with shell syntax', { app: 'a', host: 'h;rm -rf /' }, 'host', 'host may only contain letters, digits, ".", "_" and "-", and must start with a letter or digit'],
   ['unknown strategy', { app: 'a', host: 'h', strategy: 'k8s' }, 'strategy', 'strategy must be one of systemd, systemd-remote, docker-compose'],
   ['port too large', { app: 'a', host: 'h', port: 65536 }, 'port', 'port must be between 0 and 65535'],
   ['negative port', { app: 'a', host: 'h', port: -1 }, 'port', 'port must be between 0 and 65535'],
@@ -47,8 +47,13 @@ const invalid: [string, unknown, string, string][] = [
   ['env as an array', { app: 'a', host: 'h', env: ['A'] }, 'env', 'env must be a JSON object of string values'],
   ['compose files as a string', { app: 'a', host: 'h', compose_files: 'x.yml' }, 'compose_files', 'compose_files must be a list of file names'],
   ['a relative remote_dir', { app: 'a', host: 'h', remote_dir: 'srv/a' }, 'remote_dir', 'remote_dir must be an absolute path'],
-  ['a binary with a slash', { app: 'a', host: 'h', binary: '../x' }, 'binary', 'binary may only contain letters, digits, ".", "_" and "-"'],
+  ['a binary with a slash', { app: 'a', host: 'h', binary: '../x' }, 'binary', 'binary may only contain letters, digits, ".", "_" and "-", and must start with a letter or digit'],
   ['a branch that reads as an option', { app: 'a', host: 'h', branch: '--upload-pack=touch /tmp/x' }, 'branch', 'branch must not start with "-"'],
+  ['an app that reads as an option', { app: '-Hevil', host: 'h' }, 'app', 'app may only contain letters, digits, ".", "_" and "-", and must start with a letter or digit'],
+  ['a user with a newline (unit file injection)', { app: 'a', host: 'h', user: 'svc\nExecStartPre=/bin/sh -c x' }, 'user', 'user may only contain letters, digits, ".", "_" and "-", and must start with a letter or digit'],
+  ['a remote_dir with a newline', { app: 'a', host: 'h', remote_dir: '/srv/a\nExecStartPre=/x' }, 'remote_dir', 'remote_dir must not contain newlines or control characters'],
+  ['a health path with a space', { app: 'a', host: 'h', health: '/health x' }, 'health', 'health must be a path starting with "/", without spaces'],
+  ['an env name with a newline', { app: 'a', host: 'h', env: { 'A\nB': '1' } }, 'env', 'env names must be letters, digits and "_", not starting with a digit'],
   ['unknown field', { app: 'a', host: 'h', colour: 'red' }, 'colour', 'unknown field "colour"'],
 ];
 

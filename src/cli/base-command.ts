@@ -1,4 +1,5 @@
 import { Command } from 'clipanion';
+import { DriverException } from '@mikro-orm/core';
 import type { MikroORM } from '@mikro-orm/sqlite';
 import { loadConfig, type Config } from '../config.ts';
 import { openDatabase } from '../db/orm.ts';
@@ -37,6 +38,8 @@ export abstract class DeployCommand extends Command<CliContext> {
 }
 
 export function describeError(error: unknown): string {
+  // A database error's message carries the SQL and its values (env values, say): name it, no more.
+  if (error instanceof DriverException) return `database error (${error.name}): run again, or check DEPLOY_DB`;
   const message = error instanceof Error ? error.message : String(error);
   return message.split('\n')[0].trim() || 'unknown error';
 }

@@ -3,7 +3,8 @@ import type { MikroORM } from '@mikro-orm/sqlite';
 import type { Logger } from 'pino';
 import * as v from 'valibot';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Tracer } from '@opentelemetry/api';
-import type { Config } from '../config.ts';
+import { configuredSecrets, type Config } from '../config.ts';
+import { createRedactor } from '../redact.ts';
 import { ExecutorClosedError, RunNotFoundError, type DeployRequest, type Executor } from '../executor.ts';
 import { InvalidTargetError } from '../target-schema.ts';
 import { listTargets, removeTargets, saveTarget, toTargetFields, UnknownTargetError, viewTarget } from '../targets.ts';
@@ -25,6 +26,8 @@ export interface AppDeps {
   tracer?: Tracer;
   /** Accept unsigned webhooks when no secret is set (development only). */
   insecureWebhooks?: boolean;
+  /** Accept POST/DELETE on /api without a bearer token when none is set (development only). */
+  insecureApi?: boolean;
   /** How the status route reads a host (SSH); replaceable so API tests need no host. */
   readStatus?: (target: TargetFields, config: Config) => Promise<ServiceStatus>;
   startedAt?: Date;
@@ -72,6 +75,14 @@ function parseLimit(raw: unknown): number {
   return Number(raw);
 }
 
+/** `?host=`: absent, or exactly one host name; an empty or repeated one must not widen a request to every host. */
+function queryHost(req: Request): string | undefined {
+  const raw = req.query.host;
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(raw)) throw new HttpError(400, 'host must be one host name');
+  return raw;
+}
+
 function parseRunId(raw: string): number {
   if (!/^\d+$/.test(raw)) throw new HttpError(400, `run id must be a number (got "${raw}")`);
   return Number(raw);
@@ -115,7 +126,8 @@ export function createApp(deps: AppDeps): Express {
     next();
   });
 
-  const auth = requireBearerToken(config.apiToken);
+  const auth = requireBearerToken(config.apiToken, deps.insecureApi);
+  if (!config.apiToken && deps.insecureApi) logger.warn('the API write routes need NO token (--insecure-api): for development only');
   const json = express.json({ limit: '1mb', strict: false });
 
   app.post('/webhook/push', express.raw({ type: () => true, limit: '5mb' }), createWebhookHandler(deps));
@@ -145,14 +157,14 @@ export function createApp(deps: AppDeps): Express {
   });
 
   app.delete('/api/targets/:app', auth, async (req, res) => {
-    const host = typeof req.query.host === 'string' ? req.query.host : undefined;
+    const host = queryHost(req);
     res.json({ removed: await removeTargets(orm.em.fork(), String(req.params.app), host) });
   });
 
   /** A run per host of the app (or the one named by `host` in the body or the query): 202 with the queued runs. */
   const queueRuns = async (req: Request, res: Response, request: Omit<DeployRequest, 'app' | 'host' | 'telemetry'>, bodyHost?: string) => {
     const appName = String(req.params.app);
-    const host = bodyHost ?? (typeof req.query.host === 'string' ? req.query.host : undefined);
+    const host = bodyHost ?? queryHost(req);
     const targets = (await listTargets(orm.em.fork(), appName)).filter((t) => !host || t.host === host);
     if (targets.length === 0) {
       throw new HttpError(404, host ? `no target for app "${appName}" on host "${host}"` : `no target for app "${appName}"`);
@@ -179,7 +191,12 @@ export function createApp(deps: AppDeps): Express {
   app.get('/api/status/:app', async (req, res) => {
     const targets = await listTargets(orm.em.fork(), req.params.app);
     if (targets.length === 0) throw new HttpError(404, `no target for app "${req.params.app}"`);
-    res.json(await Promise.all(targets.map((target) => readStatus(toTargetFields(target), config))));
+    res.json(await Promise.all(targets.map(async (target) => {
+      const fields = toTargetFields(target);
+      const status = await readStatus(fields, config);
+      const redact = createRedactor([...Object.values(fields.env), ...configuredSecrets(config)]);
+      return { ...status, output: redact(status.output), ...(status.error ? { error: redact(status.error) } : {}) };
+    })));
   });
 
   // Runs go out with a link to their trace when DEPLOY_JAEGER_URL is set.
@@ -215,7 +232,8 @@ export function createApp(deps: AppDeps): Express {
 
   const onError: ErrorRequestHandler = (error, req, res, _next) => {
     const status = statusOf(error);
-    if (status >= 500) logger.error({ method: req.method, path: req.path, err: { name: (error as Error)?.name, message: (error as Error)?.message } }, 'request failed');
+    // Only the error's name: a database error's message carries the SQL and its values (env, say).
+    if (status >= 500) logger.error({ method: req.method, path: req.path, err: { name: (error as Error)?.name } }, 'request failed');
     if (res.headersSent) return res.end();
     res.status(status).json({ error: status >= 500 ? 'internal error' : messageOf(error) });
   };

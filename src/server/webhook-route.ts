@@ -50,11 +50,14 @@ export function createWebhookHandler(deps: AppDeps): RequestHandler {
     const key = JSON.stringify([payload.repository.full_name, payload.ref, payload.after]);
     const earlier = seen.get(key);
     if (earlier) {
-      const queued = await earlier.queued.catch(() => []);
+      // A replay that arrives while the first delivery fails gets that failure (nothing was queued).
+      const queued = await earlier.queued;
       res.status(200).json({ queued, reason: `already received: ${payload.ref} at ${payload.after} (replayed delivery), nothing queued again` });
       return;
     }
 
+    // What was queued so far, also when a later request of the loop fails: a retry must not queue it twice.
+    const queued: Queued = [];
     const work = (async (): Promise<{ queued: Queued; reason?: string }> => {
       let files = listedFiles(payload);
       if (decision.truncated) {
@@ -66,7 +69,6 @@ export function createWebhookHandler(deps: AppDeps): RequestHandler {
       }
       const targets = await listTargets(orm.em.fork());
       const match = matchPushToTargets(targets, { files, repositoryName: payload.repository.name, branch: decision.branch });
-      const queued: Queued = [];
       for (const target of match.targets) {
         const row = targets.find((t) => t.app === target.app && t.host === target.host);
         const { runId } = await executor.requestDeploy(
@@ -77,13 +79,15 @@ export function createWebhookHandler(deps: AppDeps): RequestHandler {
       }
       return { queued, reason: match.reason };
     })();
-    seen.set(key, { at: now, queued: work.then((w) => w.queued) });
+    const queuedForReplays = work.then((w) => w.queued);
+    queuedForReplays.catch(() => undefined); // handled here when no replay ever awaits it
+    seen.set(key, { at: now, queued: queuedForReplays });
     try {
-      const { queued, reason } = await work;
+      const { reason } = await work;
       if (queued.length === 0) res.status(200).json({ queued, reason });
       else res.status(202).json({ queued });
     } catch (error) {
-      seen.delete(key); // nothing was queued for it: a retry may try again
+      if (queued.length === 0) seen.delete(key); // nothing was queued for it: a retry may try again
       throw error;
     }
   };

@@ -33,9 +33,14 @@ const PGID_MARKER = '__deploy_server_pgid=';
  * check's HTTP requests (tunnelled), and the settings rsync's own ssh needs to agree with it.
  */
 export class SshHost implements RemoteHost {
+  /** Kills sent for cancelled commands: close() waits for them, or a cancel would die with the connection. */
+  private readonly kills = new Set<Promise<unknown>>();
+
   private constructor(
     readonly settings: SshSettings,
     private readonly ssh: NodeSSH,
+    /** The key that authenticated: rsync's ssh uses the same. */
+    private readonly identityFile: string,
   ) {}
 
   get user(): string {
@@ -68,7 +73,7 @@ export class SshHost implements RemoteHost {
         });
         // node-ssh drops its error listener once connected: a later keepalive error would crash us.
         ssh.connection!.on('error', () => undefined);
-        return new SshHost(settings, ssh);
+        return new SshHost(settings, ssh, identityFile);
       } catch (error) {
         lastError = error as Error;
         if (!/authentication methods failed/.test(lastError.message)) break;
@@ -96,7 +101,10 @@ export class SshHost implements RemoteHost {
     let pgid: string | undefined;
     let stderrHead = '';
     const killRemote = () => {
-      if (pgid) void this.ssh.execCommand(`kill -KILL -- -${pgid}`).catch(() => undefined);
+      if (!pgid) return;
+      const kill = this.ssh.execCommand(`kill -KILL -- -${pgid}`).catch(() => undefined);
+      this.kills.add(kill);
+      void kill.finally(() => this.kills.delete(kill));
     };
     options.signal?.addEventListener('abort', killRemote, { once: true });
     try {
@@ -107,16 +115,17 @@ export class SshHost implements RemoteHost {
         onStderr: (chunk) => {
           if (pgid !== undefined) return options.onOutput?.(chunk.toString());
           stderrHead += chunk.toString();
-          const newline = stderrHead.indexOf('\n');
-          if (newline < 0) return;
-          pgid = stderrHead.slice(PGID_MARKER.length, newline);
+          // The login shell may print before our marker (a .bashrc line): pass that on, find the marker line.
+          const match = new RegExp(`^${PGID_MARKER}(\\d+)\\n`, 'm').exec(stderrHead);
+          if (!match) return;
+          pgid = match[1];
           if (options.signal?.aborted) killRemote();
-          const rest = stderrHead.slice(newline + 1);
+          const rest = stderrHead.slice(0, match.index) + stderrHead.slice(match.index + match[0].length);
           if (rest) options.onOutput?.(rest);
         },
       });
       if (options.signal?.aborted) throw options.signal.reason;
-      const stderr = result.stderr.startsWith(PGID_MARKER) ? result.stderr.slice(result.stderr.indexOf('\n') + 1) : result.stderr;
+      const stderr = result.stderr.replace(new RegExp(`^${PGID_MARKER}\\d+\\n`, 'm'), '');
       return { code: result.code ?? 128, stdout: result.stdout, stderr };
     } finally {
       options.signal?.removeEventListener('abort', killRemote);
@@ -152,22 +161,39 @@ export class SshHost implements RemoteHost {
           response.on('error', reject);
         },
       );
-      request.setTimeout(timeoutMs, () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-      request.on('error', reject);
+      // Our own timer: request.setTimeout relies on the socket's, which the SSH channel does not have.
+      const timeout = new Error(`no answer within ${timeoutMs} ms`);
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        request.destroy(timeout);
+      }, timeoutMs);
+      request.on('error', (error) => {
+        clearTimeout(timer);
+        reject(timedOut ? timeout : error);
+      });
+      request.on('close', () => clearTimeout(timer));
       request.end();
     });
   }
 
-  /** The `-e` of rsync: plain ssh with exactly this connection's host, port, user, key and known_hosts. */
+  /**
+   * The `-e` of rsync: plain ssh with exactly this connection's host, port, user, key (the one that
+   * authenticated) and known_hosts files. rsync splits it on spaces, honouring quotes.
+   */
   rsyncShell(connectTimeoutMs: number): string {
-    const quote = (value: string) => (/[\s'"\\]/.test(value) ? `'${value}'` : value);
+    const quote = (value: string) => {
+      if (!/[\s'"\\]/.test(value)) return value;
+      if (value.includes("'") && value.includes('"')) throw new SshConnectError(`cannot pass ${value} to rsync's ssh: it has both kinds of quote`);
+      return value.includes("'") ? `"${value}"` : `'${value}'`;
+    };
     const s = this.settings;
     return [
       'ssh -F /dev/null',
       `-p ${s.port}`,
-      `-i ${quote(s.identityFiles[0])}`,
+      `-i ${quote(this.identityFile)}`,
       '-o IdentitiesOnly=yes',
-      `-o UserKnownHostsFile=${quote(s.knownHostsFiles[0])}`,
+      `-o ${quote(`UserKnownHostsFile=${s.knownHostsFiles.join(' ')}`)}`,
       '-o GlobalKnownHostsFile=/dev/null',
       '-o StrictHostKeyChecking=yes',
       '-o BatchMode=yes',
@@ -176,6 +202,10 @@ export class SshHost implements RemoteHost {
   }
 
   async close(): Promise<void> {
+    if (this.kills.size) {
+      const deadline = new Promise((resolve) => setTimeout(resolve, 5000).unref());
+      await Promise.race([Promise.all(this.kills), deadline]);
+    }
     this.ssh.dispose();
   }
 }

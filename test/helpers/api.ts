@@ -20,13 +20,15 @@ export async function startTestApi(
     targets?: { app: string; host: string; branch?: string; env?: Record<string, string> }[];
     config?: Partial<Config>;
     insecureWebhooks?: boolean;
+    /** Default true: most tests exercise routes, not the token (the tests of the token turn it off). */
+    insecureApi?: boolean;
     readStatus?: AppDeps['readStatus'];
   },
 ) {
   const engine = await createTestExecutor(t, options);
   let log = '';
   const logger = pino({ level: 'info' }, new Writable({ write: (chunk, _enc, done) => { log += chunk; done(); } }));
-  const app = createApp({ orm: engine.orm, config: engine.config, executor: engine.executor, logger, insecureWebhooks: options.insecureWebhooks, readStatus: options.readStatus });
+  const app = createApp({ orm: engine.orm, config: engine.config, executor: engine.executor, logger, insecureWebhooks: options.insecureWebhooks, insecureApi: options.insecureApi ?? true, readStatus: options.readStatus });
   const server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   t.after(() => {

@@ -23,6 +23,9 @@ export class ServeCommand extends DeployCommand {
   insecureWebhooks = Option.Boolean('--insecure-webhooks', false, {
     description: 'accept unsigned webhooks when DEPLOY_WEBHOOK_SECRET is not set (development only)',
   });
+  insecureApi = Option.Boolean('--insecure-api', false, {
+    description: 'accept POST/DELETE on /api without a token when DEPLOY_API_TOKEN is not set (development only)',
+  });
 
   async run() {
     if (!/^\d+$/.test(this.port) || Number(this.port) > 65535) throw new Error(`--port must be between 0 and 65535 (got "${this.port}")`);
@@ -32,7 +35,7 @@ export class ServeCommand extends DeployCommand {
     try {
       if (interrupted.length) this.context.stdout.write(`marked ${interrupted.length} unfinished run(s) of a stopped process as interrupted: #${interrupted.join(', #')}\n`);
       const logger = pino({ base: { service: 'deploy_server' } }, pino.destination({ fd: 2, sync: false }));
-      const server = createApp({ orm, config, executor, logger, tracer: tracing?.tracer, insecureWebhooks: this.insecureWebhooks }).listen(Number(this.port), this.bind);
+      const server = createApp({ orm, config, executor, logger, tracer: tracing?.tracer, insecureWebhooks: this.insecureWebhooks, insecureApi: this.insecureApi }).listen(Number(this.port), this.bind);
       await once(server, 'listening');
       const address = server.address();
       const port = typeof address === 'object' && address ? address.port : this.port;

@@ -1,6 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../../base-command.ts';
-import { InvalidTargetError, type TargetFields } from '../../../target-schema.ts';
+import { InvalidTargetError, parseTarget, type TargetFields } from '../../../target-schema.ts';
 import { saveTarget } from '../../../targets.ts';
 
 /** Flag name of each target field, for parsing and for error messages that name the flag. */
@@ -81,11 +81,16 @@ export class TargetAddCommand extends DeployCommand {
       auto_rollback: this.autoRollback,
       keep_releases: this.keep === undefined ? undefined : parseWholeNumber(this.keep),
     };
-    const { target, created } = await this.withDatabase((orm) =>
-      saveTarget(orm.em.fork(), input).catch((error) => {
-        throw error instanceof InvalidTargetError ? nameTheFlag(error) : error;
-      }),
-    );
+    const flagErrors = (error: unknown) => {
+      throw error instanceof InvalidTargetError ? nameTheFlag(error) : error;
+    };
+    // A value given is invalid whatever the stored target holds: refuse it before opening (or creating) the database.
+    try {
+      parseTarget(Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined)));
+    } catch (error) {
+      flagErrors(error);
+    }
+    const { target, created } = await this.withDatabase((orm) => saveTarget(orm.em.fork(), input).catch(flagErrors));
     this.context.stdout.write(`${created ? 'added' : 'updated'} target ${target.app} on ${target.host} (${target.strategy}, ${target.remote_dir})\n`);
   }
 }
