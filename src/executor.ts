@@ -321,6 +321,7 @@ export class Executor {
     this.emit({ type: 'run', runId, app: target.app, host: target.host, status: 'running', traceId });
 
     let remote: Promise<RemoteHost> | undefined;
+    const cleanups: (() => Promise<void>)[] = [];
     const redact = createRedactor([...Object.values(target.env), ...configuredSecrets(this.deps.config)]);
     const deploy: DeployContext = {
       runId,
@@ -335,6 +336,7 @@ export class Executor {
         })),
       config: this.deps.config,
       remote: () => (remote ??= this.deps.openRemote(target, signal)),
+      atEnd: (cleanup) => void cleanups.push(cleanup),
       tracer: this.tracer,
       redact,
     };
@@ -346,6 +348,7 @@ export class Executor {
       stepRowIds,
     });
     if (remote) await remote.then((host) => host.close()).catch(() => undefined);
+    for (const cleanup of cleanups) await cleanup().catch(() => undefined);
 
     const status: RunStatus = signal.aborted ? 'cancelled' : failure ? 'failure' : 'success';
     const error = signal.aborted ? redact(describe(signal.reason)) : (failure?.error ?? null);

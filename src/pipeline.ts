@@ -34,6 +34,8 @@ export interface DeployContext {
   pastRuns: () => Promise<PastRun[]>;
   /** The run's SSH session to the target's host, opened on first use and shared by all of its steps. */
   remote: () => Promise<RemoteHost>;
+  /** Registers clean-up work (a build worktree, say) to run when the run ends, however it ends. */
+  atEnd: (cleanup: () => Promise<void>) => void;
   /** For child spans of a step (remote commands); a no-op unless otel/ set tracing up. */
   tracer: Tracer;
   /** Masks the target's env values and the configured secrets. */

@@ -232,3 +232,35 @@ test('a health endpoint that accepts but never answers fails at healthCheck with
     silent.close();
   }
 });
+
+test('systemd with a requested commit builds exactly that commit (a worktree), whatever the registry root has checked out', { skip }, async () => {
+  const port = await freePort();
+  const root = world.registryRoot;
+  if (!fs.existsSync(path.join(root, '.git'))) git(root, 'init', '-q', '-b', 'main');
+  writeAppSource(path.join(root, 'apps', 'pinned'), 'p1');
+  git(root, 'add', 'apps/pinned');
+  git(root, 'commit', '-q', '-m', 'pinned p1');
+  const wanted = git(root, 'rev-parse', 'HEAD');
+  writeAppSource(path.join(root, 'apps', 'pinned'), 'p2');
+  git(root, 'commit', '-q', '-am', 'pinned p2');
+  writeAppSource(path.join(root, 'apps', 'pinned'), 'p3-uncommitted');
+  await world.cli('target', 'add', '--app', 'pinned', '--host', world.harness.alias, '--remote-dir', path.join(world.harness.workDir, 'pinned'),
+    '--build', 'sh build.sh pinned', '--port', String(port), '--health', '/health', '--env', JSON.stringify({ PORT: String(port) }));
+  await world.cli('setup', 'pinned', '--host', world.harness.alias);
+  const { startRuntime } = await import('../src/runtime.ts');
+  const { loadConfig } = await import('../src/config.ts');
+  const { orm, executor } = await startRuntime(loadConfig(world.env));
+  try {
+    const { runId, done } = await executor.requestDeploy({ app: 'pinned', host: world.harness.alias, trigger: 'webhook', commit: wanted });
+    assert.equal((await done).status, 'success');
+    assert.equal((await httpText(port, '/')).body, 'p1');
+    const { DeployRun } = await import('../src/entities/DeployRun.ts');
+    assert.equal((await orm.em.fork().findOneOrFail(DeployRun, { id: runId })).commit_after, wanted);
+    assert.deepEqual(git(root, 'worktree', 'list', '--porcelain').split('\n').filter((l) => l.startsWith('worktree ')).length, 1, 'the build worktree is gone');
+  } finally {
+    await orm.close();
+  }
+  const manual = await world.deploy('pinned');
+  assert.equal(manual.runs[0].status, 'success');
+  assert.equal((await httpText(port, '/')).body, 'p3-uncommitted', 'without a commit, the CLI deploys the tree on disk');
+});
