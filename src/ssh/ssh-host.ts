@@ -73,6 +73,8 @@ export class SshHost implements RemoteHost {
         });
         // node-ssh drops its error listener once connected: a later keepalive error would crash us.
         ssh.connection!.on('error', () => undefined);
+        // Small request packets must leave at once: with Nagle on, each command waits ~40 ms for a delayed ACK.
+        ssh.connection!.setNoDelay(true);
         return new SshHost(settings, ssh, identityFile);
       } catch (error) {
         lastError = error as Error;
