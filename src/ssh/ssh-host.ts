@@ -35,13 +35,17 @@ const PGID_MARKER = '__deploy_server_pgid=';
 export class SshHost implements RemoteHost {
   /** Kills sent for cancelled commands: close() waits for them, or a cancel would die with the connection. */
   private readonly kills = new Set<Promise<unknown>>();
+  /** Set when the connection drops (sshd gone, network cut): what is running then did not just fail. */
+  private lost = false;
 
   private constructor(
     readonly settings: SshSettings,
     private readonly ssh: NodeSSH,
     /** The key that authenticated: rsync's ssh uses the same. */
     private readonly identityFile: string,
-  ) {}
+  ) {
+    ssh.connection!.once('close', () => (this.lost = true));
+  }
 
   get user(): string {
     return this.settings.user;
@@ -100,6 +104,7 @@ export class SshHost implements RemoteHost {
    */
   async exec(command: Command, options: ExecOptions = {}): Promise<ExecResult> {
     if (options.signal?.aborted) throw options.signal.reason;
+    if (this.lost) throw this.lostError(command);
     let pgid: string | undefined;
     let stderrHead = '';
     const killRemote = () => {
@@ -110,7 +115,7 @@ export class SshHost implements RemoteHost {
     };
     options.signal?.addEventListener('abort', killRemote, { once: true });
     try {
-      const result = await this.ssh.execCommand(`echo ${PGID_MARKER}$$ >&2; ${command.command}`, {
+      const running = this.ssh.execCommand(`echo ${PGID_MARKER}$$ >&2; ${command.command}`, {
         stdin: command.stdin,
         noTrim: true,
         onStdout: (chunk) => options.onOutput?.(chunk.toString()),
@@ -126,12 +131,23 @@ export class SshHost implements RemoteHost {
           if (rest) options.onOutput?.(rest);
         },
       });
+      // A transport failure (the connection reset, sshd gone) is not the command failing: say so.
+      const result = await running.catch((error) => {
+        throw options.signal?.aborted ? options.signal.reason : this.lostError(command, error);
+      });
       if (options.signal?.aborted) throw options.signal.reason;
+      if (result.code === null && this.lost) throw this.lostError(command);
       const stderr = result.stderr.replace(new RegExp(`^${PGID_MARKER}\\d+\\n`, 'm'), '');
       return { code: result.code ?? 128, stdout: result.stdout, stderr };
     } finally {
       options.signal?.removeEventListener('abort', killRemote);
     }
+  }
+
+  private lostError(command: Command, cause?: unknown): SshConnectError {
+    const s = this.settings;
+    const why = cause instanceof Error ? ` (${cause.message})` : '';
+    return new SshConnectError(`the SSH connection to ${s.alias} (${s.hostname}:${s.port}) was lost while running ${command.name}${why}`);
   }
 
   /** GET http://127.0.0.1:<port><path> as seen from the host, through this connection. */
