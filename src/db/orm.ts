@@ -1,9 +1,9 @@
 import { MikroORM } from '@mikro-orm/sqlite';
-import { Migrator } from '@mikro-orm/migrations';
+import type { IMigrator } from '@mikro-orm/core';
 import { DeployTarget } from '../entities/DeployTarget.ts';
 import { DeployRun } from '../entities/DeployRun.ts';
 import { StepRun } from '../entities/StepRun.ts';
-import { migrationsList } from '../migrations/index.ts';
+import { migrationNames } from '../migrations/names.ts';
 
 export const entities = [DeployTarget, DeployRun, StepRun];
 
@@ -18,14 +18,7 @@ export async function openDatabase({ dbPath, migrate = true }: DatabaseOptions):
   const orm = await MikroORM.init({
     dbName: dbPath,
     entities,
-    extensions: [Migrator],
-    migrations: {
-      migrationsList,
-      path: new URL('../migrations', import.meta.url).pathname,
-      snapshot: false,
-      emit: 'ts',
-      silent: true,
-    },
+    migrations: { path: new URL('../migrations', import.meta.url).pathname, snapshot: false, emit: 'ts', silent: true },
     discovery: { warnWhenNoEntities: false },
     debug: false,
   });
@@ -33,6 +26,26 @@ export async function openDatabase({ dbPath, migrate = true }: DatabaseOptions):
   // the main file; NORMAL is still crash-safe in WAL mode.
   await orm.em.getConnection().execute('pragma journal_mode = wal');
   await orm.em.getConnection().execute('pragma synchronous = normal');
-  if (migrate) await orm.getMigrator().up();
+  if (migrate && (await hasPendingMigrations(orm))) await (await loadMigrator(orm)).up();
   return orm;
+}
+
+/** Whether a committed migration has not run here yet: one query, without loading the migrator. */
+async function hasPendingMigrations(orm: MikroORM): Promise<boolean> {
+  const connection = orm.em.getConnection();
+  const [table] = await connection.execute<{ name: string }[]>(`select name from sqlite_master where type = 'table' and name = 'mikro_orm_migrations'`);
+  if (!table) return true;
+  const done = new Set((await connection.execute<{ name: string }[]>('select name from mikro_orm_migrations')).map((row) => row.name));
+  return migrationNames.some((name) => !done.has(name));
+}
+
+/**
+ * The migrator, loaded on demand: @mikro-orm/migrations and the migration classes cost every CLI
+ * start-up ~0.1 s, and are needed only when a migration is pending (or one is being written).
+ */
+export async function loadMigrator(orm: MikroORM): Promise<IMigrator> {
+  const [{ Migrator }, { migrationsList }] = await Promise.all([import('@mikro-orm/migrations'), import('../migrations/index.ts')]);
+  orm.config.set('migrations', { ...orm.config.get('migrations'), migrationsList });
+  Migrator.register(orm);
+  return orm.getMigrator();
 }

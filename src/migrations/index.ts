@@ -1,8 +1,9 @@
-// Every migration, in order. Listed explicitly so that no file-system discovery is needed under tsx.
+// Every migration, in the order of names.ts. Listed explicitly so that no file-system discovery is
+// needed under tsx.
 import { Migration20261127212732 } from './Migration20261127212732.ts';
 import { Migration20261127215322 } from './Migration20261127215322.ts';
+import { migrationNames } from './names.ts';
 
-export const migrationsList = [
-  { name: 'Migration20261127212732', class: Migration20261127212732 },
-  { name: 'Migration20261127215322', class: Migration20261127215322 },
-];
+const classes = [Migration20261127212732, Migration20261127215322];
+
+export const migrationsList = migrationNames.map((name, i) => ({ name, class: classes[i] }));

@@ -1,6 +1,5 @@
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../base-command.ts';
-import { runTargets } from '../run-targets.ts';
 
 export class DeployAppCommand extends DeployCommand {
   static override paths = [['deploy']];
@@ -25,6 +24,8 @@ export class DeployAppCommand extends DeployCommand {
   json = Option.Boolean('--json', false, { description: 'print the runs and their steps as JSON at the end' });
 
   async run() {
+    // Loaded here, not at start-up: `target list` need not pay for SSH, the executor and the pipelines.
+    const { runTargets } = await import('../run-targets.ts');
     return runTargets({
       app: this.app, host: this.host, trigger: 'manual', verbose: this.verbose, json: this.json,
       config: this.config(), env: this.context.env, stdout: this.context.stdout,

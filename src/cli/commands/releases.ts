@@ -2,7 +2,6 @@ import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../base-command.ts';
 import { listTargets, UnknownTargetError } from '../../targets.ts';
 import { DeployRun } from '../../entities/DeployRun.ts';
-import { connectTo } from '../../runtime.ts';
 import { gitHead } from '../../commands/git.ts';
 import { listReleases, parseReleaseList } from '../../commands/releases.ts';
 import { formatTable } from '../format.ts';
@@ -40,6 +39,7 @@ export class ReleasesCommand extends DeployCommand {
   async run() {
     let reachable = true;
     const report: { host: string; strategy: string; releases: ReleaseRow[]; error?: string }[] = [];
+    const { connectTo } = await import('../../runtime.ts');
     await this.withDatabase(async (orm, config) => {
       const em = orm.em.fork();
       const targets = (await listTargets(em, this.app)).filter((t) => !this.host || t.host === this.host);

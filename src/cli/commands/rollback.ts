@@ -1,6 +1,5 @@
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../base-command.ts';
-import { runTargets } from '../run-targets.ts';
 
 export class RollbackCommand extends DeployCommand {
   static override paths = [['rollback']];
@@ -28,6 +27,8 @@ export class RollbackCommand extends DeployCommand {
 
   async run() {
     if (this.to !== undefined && !/^\d+$/.test(this.to)) throw new Error(`--to must be a run id (got "${this.to}")`);
+    // Loaded here, not at start-up: `target list` need not pay for SSH, the executor and the pipelines.
+    const { runTargets } = await import('../run-targets.ts');
     return runTargets({
       app: this.app, host: this.host, trigger: 'rollback', rollbackTo: this.to === undefined ? undefined : Number(this.to),
       verbose: this.verbose, json: this.json, config: this.config(), env: this.context.env, stdout: this.context.stdout,

@@ -1,10 +1,6 @@
 import { once } from 'node:events';
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../base-command.ts';
-import { createApp } from '../../server/app.ts';
-import { startRuntime } from '../../runtime.ts';
-import { pino } from 'pino';
-import { loadTracing } from '../../tracing.ts';
 
 export class ServeCommand extends DeployCommand {
   static override paths = [['serve']];
@@ -29,6 +25,9 @@ export class ServeCommand extends DeployCommand {
 
   async run() {
     if (!/^\d+$/.test(this.port) || Number(this.port) > 65535) throw new Error(`--port must be between 0 and 65535 (got "${this.port}")`);
+    const [{ createApp }, { startRuntime }, { pino }, { loadTracing }] = await Promise.all([
+      import('../../server/app.ts'), import('../../runtime.ts'), import('pino'), import('../../tracing.ts'),
+    ]);
     const config = this.config();
     const tracing = await loadTracing(this.context.env);
     const { orm, executor, interrupted } = await startRuntime(config, tracing?.tracer);

@@ -1,12 +1,10 @@
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../base-command.ts';
 import { openDatabase } from '../../db/orm.ts';
-import { connectTo } from '../../runtime.ts';
 import { DeployTarget } from '../../entities/DeployTarget.ts';
 import { UnknownTargetError, toTargetFields } from '../../targets.ts';
 import type { TargetFields } from '../../target-schema.ts';
 import { planSetup } from '../../setup.ts';
-import { failIfNonZero } from '../../steps/remote.ts';
 
 export class SetupCommand extends DeployCommand {
   static override paths = [['setup']];
@@ -37,6 +35,7 @@ export class SetupCommand extends DeployCommand {
     } finally {
       await orm.close();
     }
+    const [{ connectTo }, { failIfNonZero }] = await Promise.all([import('../../runtime.ts'), import('../../steps/remote.ts')]);
     const host = await connectTo(this.host, config);
     try {
       for (const action of planSetup(target, host.user, config.unitDir)) {

@@ -1,6 +1,5 @@
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../base-command.ts';
-import { readServiceStatus } from '../../service-status.ts';
 import { listTargets, UnknownTargetError } from '../../targets.ts';
 import { DeployRun } from '../../entities/DeployRun.ts';
 
@@ -22,6 +21,7 @@ export class StatusCommand extends DeployCommand {
   async run() {
     if (!this.app && !this.all) throw new Error('name an app, or use --all');
     if (this.app && this.all) throw new Error('name an app or use --all, not both');
+    const { readServiceStatus } = await import('../../service-status.ts');
     let healthy = true;
     await this.withDatabase(async (orm, config) => {
       const em = orm.em.fork();

@@ -1,0 +1,85 @@
+// Webhook intake under load: autocannon against POST /webhook/push with valid signatures (every request
+// a distinct push touching 4 apps, so each queues 4 runs that coalesce), against a bare route of the
+// same server that only reads the body and answers 202. Same process, same port, same invocation.
+//   node --import tsx bench/webhook-intake.ts   (BENCH_SECONDS=5, BENCH_CONNECTIONS=16)
+import { createHmac } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import express from 'express';
+import { pino } from 'pino';
+import { loadConfig } from '../src/config.ts';
+import { startRuntime } from '../src/runtime.ts';
+import { createApp } from '../src/server/app.ts';
+import { saveTarget } from '../src/targets.ts';
+import { DeployRun } from '../src/entities/DeployRun.ts';
+import { createOrigin } from '../test/helpers/deploy-fixture.ts';
+import { runCliInProcess } from '../test/helpers/cli.ts';
+import { startSshdHarness } from '../test/helpers/sshd.ts';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+const SECRET = 'bench-secret';
+const APPS = ['alpha', 'beta', 'gamma', 'delta'];
+
+const harness = await startSshdHarness({ aliases: ['vps1'] });
+try {
+  const env = { HOME: harness.home, DEPLOY_DB: path.join(harness.tmpDir, 'intake.db'), DEPLOY_WEBHOOK_SECRET: SECRET };
+  const config = loadConfig(env);
+  const { orm, executor } = await startRuntime(config);
+  for (const app of APPS) {
+    const repo = createOrigin(harness, app, { 'docker-compose.yml': 'services: {}\n' });
+    await saveTarget(orm.em.fork(), { app, host: 'vps1', strategy: 'docker-compose', remote_dir: path.join(harness.workDir, app), repo: repo.origin });
+    const setup = await runCliInProcess(['setup', app, '--host', 'vps1'], env);
+    if (setup.code !== 0) throw new Error(setup.stderr);
+  }
+  const server = express();
+  server.post('/bare', express.raw({ type: () => true, limit: '5mb' }), (_req, res) => void res.status(202).json({ queued: [] }));
+  server.use(createApp({ orm, config, executor, logger: pino({ level: 'warn' }) }));
+  const listening = server.listen(0, '127.0.0.1');
+  await new Promise((resolve) => listening.once('listening', resolve));
+  const base = `http://127.0.0.1:${(listening.address() as AddressInfo).port}`;
+
+  let push = 0;
+  const signedPush = () => {
+    const after = (++push).toString(16).padStart(40, '0');
+    const body = JSON.stringify({
+      ref: 'refs/heads/main', before: 'f'.repeat(40), after, total_commits: 1,
+      commits: [{ id: after, added: [], removed: [], modified: APPS.map((app) => `apps/${app}/main.go`) }],
+      repository: { name: 'registry', full_name: 'acme/registry' },
+    });
+    return { body, signature: createHmac('sha256', SECRET).update(body).digest('hex') };
+  };
+  const load = (url: string) =>
+    autocannon({
+      url,
+      method: 'POST',
+      connections: CONNECTIONS,
+      duration: SECONDS,
+      requests: [
+        {
+          setupRequest: (request) => {
+            const { body, signature } = signedPush();
+            return { ...request, body, headers: { 'content-type': 'application/json', 'x-gitea-event': 'push', 'x-gitea-signature': signature } };
+          },
+        },
+      ],
+    });
+  const bare = await load(`${base}/bare`);
+  const pushesBefore = push;
+  const webhook = await load(`${base}/webhook/push`);
+  const runs = await orm.em.fork().count(DeployRun, {});
+  await executor.shutdown(30_000);
+  listening.close();
+  await orm.close();
+
+  const line = (name: string, r: autocannon.Result) =>
+    `  ${name.padEnd(28)} ${r.requests.average.toFixed(0).padStart(6)} req/s, p50 ${String(r.latency.p50).padStart(4)} ms, p99 ${String(r.latency.p99).padStart(4)} ms, non-2xx ${r.non2xx}, errors ${r.errors}`;
+  console.log(`webhook intake, autocannon ${CONNECTIONS} connections × ${SECONDS} s, each request a distinct signed push touching ${APPS.length} apps:`);
+  console.log(line('bare route (read body, 202)', bare));
+  console.log(line('POST /webhook/push', webhook));
+  console.log(`  ratio: ${(webhook.requests.average / bare.requests.average).toFixed(2)}× the bare route's requests/s, p99 ${(webhook.latency.p99 / Math.max(1, bare.latency.p99)).toFixed(1)}× its p99`);
+  console.log(`  ${push - pushesBefore} pushes → ${runs} runs recorded (4 per push; all but the last of each target coalesced away)`);
+} finally {
+  await harness.stop();
+}
