@@ -8,6 +8,7 @@
 //   3. ... under one global p-queue (DEPLOY_MAX_CONCURRENCY).
 // Inside a run, a step starts as soon as every step it needs has succeeded (no fixed waves).
 import PQueue from 'p-queue';
+import { raw } from '@mikro-orm/core';
 import { ROOT_CONTEXT, trace, type Context, type Link, type Tracer } from '@opentelemetry/api';
 import type { MikroORM } from '@mikro-orm/sqlite';
 import { configuredSecrets, type Config } from './config.ts';
@@ -17,7 +18,7 @@ import { StepRun, type StepStatus } from './entities/StepRun.ts';
 import type { DeployContext, Pipeline } from './pipeline.ts';
 import type { RemoteHost } from './remote-host.ts';
 import type { TargetFields } from './target-schema.ts';
-import { toTargetFields, UnknownTargetError } from './targets.ts';
+import { noTargetError, toTargetFields } from './targets.ts';
 import { createRedactor, tail } from './redact.ts';
 import { ATTR, endSpan, traceIdOf } from './telemetry.ts';
 
@@ -90,6 +91,13 @@ interface PendingRun {
   links: Link[];
 }
 
+/** A run that ends before it starts, and why. */
+interface Unstarted {
+  pending: PendingRun;
+  status: RunStatus;
+  reason: string;
+}
+
 interface TargetSlot {
   host: string;
   running: { runId: number; abort: AbortController } | null;
@@ -130,44 +138,71 @@ export class Executor {
    * ends. A caller that has just read the target passes it, saving a query.
    */
   async requestDeploy(request: DeployRequest, knownTarget?: DeployTarget): Promise<{ runId: number; done: Promise<RunOutcome> }> {
-    if (this.closing) throw new ExecutorClosedError();
-    const em = this.deps.orm.em.fork();
-    const row = knownTarget ?? (await em.findOne(DeployTarget, { app: request.app, host: request.host }));
-    if (!row) throw new UnknownTargetError(`no target for app "${request.app}" on host "${request.host}"`);
-    const target = toTargetFields(row);
-    const runId = await em.insert(DeployRun, {
-      app: target.app,
-      host: target.host,
-      strategy: target.strategy,
-      trigger: request.trigger,
-      status: 'queued',
-      ref: request.ref ?? null,
-      commit: request.commit ?? null,
-      rollback_to: request.rollbackTo ?? null,
-      queued_at: new Date(),
-      owner_pid: process.pid,
-    });
-    const outcome = defer<RunOutcome>();
-    this.outcomes.set(runId, outcome);
-    this.history.set(runId, []);
-    this.emit({ type: 'run', runId, app: target.app, host: target.host, status: 'queued' });
-    if (this.closing) {
-      // shutdown() began while the row was written: it will not wait for this run, so end it now.
-      await this.finishUnstarted({ runId, request, target, links: [] }, 'interrupted', 'deploy_server shut down before this run started');
-      return { runId, done: outcome.promise };
-    }
+    const [queued] = await this.requestDeploys([{ request, target: knownTarget }]);
+    return queued;
+  }
 
-    const key = `${target.app}@${target.host}`;
-    const slot = this.slots.get(key) ?? { host: target.host, running: null, pending: null, scheduled: false };
-    this.slots.set(key, slot);
-    const superseded = slot.pending;
-    const links = superseded ? [...superseded.links, ...linkTo(superseded.request.telemetry)] : [];
-    slot.pending = { runId, request, target, links };
-    if (superseded) {
-      await this.finishUnstarted(superseded, 'cancelled', `superseded by run #${runId}, a newer deploy request for ${key}`);
+  /**
+   * Queues several deploys at once (a webhook's targets): their runs are written in one statement, and
+   * the queued runs they supersede are ended in one more — a delivery costs two writes, not two a target.
+   */
+  async requestDeploys(items: { request: DeployRequest; target?: DeployTarget }[]): Promise<{ runId: number; done: Promise<RunOutcome> }[]> {
+    if (this.closing) throw new ExecutorClosedError();
+    if (items.length === 0) return [];
+    const em = this.deps.orm.em.fork();
+    const targets: TargetFields[] = [];
+    for (const { request, target } of items) {
+      const row = target ?? (await em.findOne(DeployTarget, { app: request.app, host: request.host }));
+      if (!row) throw noTargetError(request.app, request.host);
+      targets.push(toTargetFields(row));
     }
-    if (!slot.running && !slot.scheduled) this.schedule(key, slot);
-    return { runId, done: outcome.promise };
+    const queuedAt = new Date();
+    const inserted = await em
+      .createQueryBuilder(DeployRun)
+      .insert(items.map(({ request }, i) => ({
+        app: targets[i].app,
+        host: targets[i].host,
+        strategy: targets[i].strategy,
+        trigger: request.trigger,
+        status: 'queued' as const,
+        ref: request.ref ?? null,
+        commit: request.commit ?? null,
+        rollback_to: request.rollbackTo ?? null,
+        queued_at: queuedAt,
+        owner_pid: process.pid,
+      })))
+      .execute('run');
+    // Ids grow in insertion order, whatever order RETURNING lists them in.
+    const runIds = (inserted.rows as { id: number }[]).map((row) => row.id).sort((a, b) => a - b);
+
+    const ended: Unstarted[] = [];
+    const queued = items.map(({ request }, i) => {
+      const runId = runIds[i];
+      const target = targets[i];
+      const outcome = defer<RunOutcome>();
+      this.outcomes.set(runId, outcome);
+      this.history.set(runId, []);
+      this.emit({ type: 'run', runId, app: target.app, host: target.host, status: 'queued' });
+      const pending: PendingRun = { runId, request, target, links: [] };
+      if (this.closing) {
+        // shutdown() began while the rows were written: it will not wait for this run, so end it now.
+        ended.push({ pending, status: 'interrupted', reason: 'deploy_server shut down before this run started' });
+        return { runId, done: outcome.promise };
+      }
+      const key = `${target.app}@${target.host}`;
+      const slot = this.slots.get(key) ?? { host: target.host, running: null, pending: null, scheduled: false };
+      this.slots.set(key, slot);
+      const previous = slot.pending;
+      if (previous) {
+        pending.links = [...previous.links, ...linkTo(previous.request.telemetry)];
+        ended.push({ pending: previous, status: 'cancelled', reason: `superseded by run #${runId}, a newer deploy request for ${key}` });
+      }
+      slot.pending = pending;
+      if (!slot.running && !slot.scheduled) this.schedule(key, slot);
+      return { runId, done: outcome.promise };
+    });
+    await this.finishUnstarted(ended);
+    return queued;
   }
 
   /** Cancels a queued or running run. Returns false when the run already ended. */
@@ -176,7 +211,7 @@ export class Executor {
       const pending = slot.pending;
       if (pending?.runId === runId) {
         slot.pending = null;
-        await this.finishUnstarted(pending, 'cancelled', 'cancelled before it started');
+        await this.finishUnstarted([{ pending, status: 'cancelled', reason: 'cancelled before it started' }]);
         return true;
       }
       if (slot.running?.runId === runId) {
@@ -226,7 +261,7 @@ export class Executor {
     for (const slot of this.slots.values()) {
       const pending = slot.pending;
       slot.pending = null;
-      if (pending) await this.finishUnstarted(pending, 'interrupted', 'deploy_server shut down before this run started');
+      if (pending) await this.finishUnstarted([{ pending, status: 'interrupted', reason: 'deploy_server shut down before this run started' }]);
     }
     const running = [...this.outcomes.values()].map((d) => d.promise);
     const timer = setTimeout(() => {
@@ -270,10 +305,21 @@ export class Executor {
     );
   }
 
-  /** Ends a run that never started (superseded, cancelled while queued, or shut down). */
-  private async finishUnstarted(pending: PendingRun, status: RunStatus, reason: string): Promise<void> {
-    await this.deps.orm.em.fork().nativeUpdate(DeployRun, { id: pending.runId }, { status, error: reason, finished_at: new Date(), duration_ms: 0 });
-    this.settle({ runId: pending.runId, status, failedStep: null, error: reason, durationMs: 0 }, pending.target.app, pending.target.host);
+  /** Ends runs that never started (superseded, cancelled while queued, or shut down): one write for all. */
+  private async finishUnstarted(runs: Unstarted[]): Promise<void> {
+    if (runs.length === 0) return;
+    const ids = runs.map(({ pending }) => pending.runId);
+    const byId = (field: (run: Unstarted) => string) =>
+      raw(`case id ${runs.map(() => 'when ? then ?').join(' ')} end`, runs.flatMap((run) => [run.pending.runId, field(run)]));
+    await this.deps.orm.em
+      .fork()
+      .createQueryBuilder(DeployRun)
+      .update({ status: byId((run) => run.status), error: byId((run) => run.reason), finished_at: new Date(), duration_ms: 0 } as never)
+      .where({ id: { $in: ids } })
+      .execute();
+    for (const { pending, status, reason } of runs) {
+      this.settle({ runId: pending.runId, status, failedStep: null, error: reason, durationMs: 0 }, pending.target.app, pending.target.host);
+    }
   }
 
   private settle(outcome: RunOutcome, app?: string, host?: string): void {

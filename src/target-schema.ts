@@ -7,6 +7,12 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** A whole number from 0 to `max`. */
+function wholeNumber(field: string, max: number, note = '') {
+  const range = `${field} must be between 0 and ${max}${note}`;
+  return v.pipe(v.number(`${field} must be a number`), v.integer(`${field} must be a whole number`), v.minValue(0, range), v.maxValue(max, range));
+}
+
 /** A string field with no control characters (they would start a new line in a unit file). */
 function text(field: string) {
   return v.pipe(v.string(`${field} must be a string`), v.check((value) => !CONTROL.test(value), `${field} must not contain newlines or control characters`));
@@ -54,15 +60,7 @@ export const TargetSchema = v.pipe(
       v.pipe(v.string('user must be a string'), v.check((name) => name === '' || NAME.test(name), 'user may only contain letters, digits, ".", "_" and "-", and must start with a letter or digit')),
       '',
     ),
-    port: v.optional(
-      v.pipe(
-        v.number('port must be a number'),
-        v.integer('port must be a whole number'),
-        v.minValue(0, 'port must be between 0 and 65535'),
-        v.maxValue(65535, 'port must be between 0 and 65535'),
-      ),
-      0,
-    ),
+    port: v.optional(wholeNumber('port', 65535), 0),
     health: v.optional(
       v.pipe(text('health'), v.check((path) => path === '' || (path.startsWith('/') && !/\s/.test(path)), 'health must be a path starting with "/", without spaces')),
       '',
@@ -87,15 +85,7 @@ export const TargetSchema = v.pipe(
     compose_files: v.optional(v.array(text('compose_files'), 'compose_files must be a list of file names'), []),
     repo: v.optional(text('repo'), ''),
     auto_rollback: v.optional(v.boolean('auto_rollback must be true or false'), true),
-    keep_releases: v.optional(
-      v.pipe(
-        v.number('keep_releases must be a number'),
-        v.integer('keep_releases must be a whole number'),
-        v.minValue(0, 'keep_releases must be between 0 and 1000 (0: DEPLOY_KEEP_RELEASES)'),
-        v.maxValue(1000, 'keep_releases must be between 0 and 1000 (0: DEPLOY_KEEP_RELEASES)'),
-      ),
-      0,
-    ),
+    keep_releases: v.optional(wholeNumber('keep_releases', 1000, ' (0: DEPLOY_KEEP_RELEASES)'), 0),
   }, describeObjectIssue),
   v.transform((t) => ({
     ...t,

@@ -6,6 +6,11 @@ export class UnknownTargetError extends Error {
   override name = 'UnknownTargetError';
 }
 
+/** `no target for app "a"`, or `… on host "h"`: the one wording of a missing target, CLI and API alike. */
+export function noTargetError(app: string, host?: string): UnknownTargetError {
+  return new UnknownTargetError(host ? `no target for app "${app}" on host "${host}"` : `no target for app "${app}"`);
+}
+
 export const TARGET_FIELDS = Object.keys(TargetSchema.pipe[0].entries) as (keyof TargetFields)[];
 
 /** The target's own fields, without the row's timestamps. */
@@ -46,9 +51,7 @@ export async function listTargets(em: EntityManager, app?: string): Promise<Depl
 /** Removes one host of an app, or all of them; throws when there was nothing to remove. */
 export async function removeTargets(em: EntityManager, app: string, host?: string): Promise<number> {
   const removed = await em.nativeDelete(DeployTarget, host ? { app, host } : { app });
-  if (removed === 0) {
-    throw new UnknownTargetError(host ? `no target for app "${app}" on host "${host}"` : `no target for app "${app}"`);
-  }
+  if (removed === 0) throw noTargetError(app, host);
   return removed;
 }
 

@@ -3,7 +3,7 @@ import type { Config } from '../config.ts';
 import { StepRun } from '../entities/StepRun.ts';
 import type { ExecutorEvent, RunOutcome } from '../executor.ts';
 import { startRuntime } from '../runtime.ts';
-import { listTargets, UnknownTargetError } from '../targets.ts';
+import { listTargets, noTargetError } from '../targets.ts';
 import { loadTracing, traceUrl } from '../tracing.ts';
 import { formatSeconds } from './format.ts';
 
@@ -30,9 +30,7 @@ export async function runTargets(options: RunTargetsOptions): Promise<number> {
   const { orm, executor } = await startRuntime(config, tracing?.tracer);
   try {
     const targets = (await listTargets(orm.em.fork(), options.app)).filter((t) => !options.host || t.host === options.host);
-    if (targets.length === 0) {
-      throw new UnknownTargetError(options.host ? `no target for app "${options.app}" on host "${options.host}"` : `no target for app "${options.app}"`);
-    }
+    if (targets.length === 0) throw noTargetError(options.app, options.host);
     const label = new Map<number, string>();
     const prefix = (runId: number) => (targets.length > 1 ? `${label.get(runId)}  ` : '  ');
     if (!options.json) {

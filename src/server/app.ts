@@ -7,7 +7,7 @@ import { configuredSecrets, type Config } from '../config.ts';
 import { createRedactor } from '../redact.ts';
 import { ExecutorClosedError, RunNotFoundError, type DeployRequest, type Executor } from '../executor.ts';
 import { InvalidTargetError } from '../target-schema.ts';
-import { listTargets, removeTargets, saveTarget, toTargetFields, UnknownTargetError, viewTarget } from '../targets.ts';
+import { listTargets, noTargetError, removeTargets, saveTarget, toTargetFields, UnknownTargetError, viewTarget } from '../targets.ts';
 import { findRun, listRuns, type RunView } from '../runs.ts';
 import { traceUrl } from '../tracing.ts';
 import { readServiceStatus, type ServiceStatus } from '../service-status.ts';
@@ -147,7 +147,7 @@ export function createApp(deps: AppDeps): Express {
 
   app.get('/api/targets/:app', async (req, res) => {
     const targets = await listTargets(orm.em.fork(), req.params.app);
-    if (targets.length === 0) throw new HttpError(404, `no target for app "${req.params.app}"`);
+    if (targets.length === 0) throw noTargetError(req.params.app);
     res.json(targets.map(viewTarget));
   });
 
@@ -166,16 +166,10 @@ export function createApp(deps: AppDeps): Express {
     const appName = String(req.params.app);
     const host = bodyHost ?? queryHost(req);
     const targets = (await listTargets(orm.em.fork(), appName)).filter((t) => !host || t.host === host);
-    if (targets.length === 0) {
-      throw new HttpError(404, host ? `no target for app "${appName}" on host "${host}"` : `no target for app "${appName}"`);
-    }
-    const queued = [];
-    for (const target of targets) {
-      const telemetry = res.locals.telemetry as Context;
-      const { runId } = await executor.requestDeploy({ ...request, app: target.app, host: target.host, telemetry }, target);
-      queued.push({ app: target.app, host: target.host, runId });
-    }
-    res.status(202).json({ queued });
+    if (targets.length === 0) throw noTargetError(appName, host);
+    const telemetry = res.locals.telemetry as Context;
+    const runs = await executor.requestDeploys(targets.map((target) => ({ request: { ...request, app: target.app, host: target.host, telemetry }, target })));
+    res.status(202).json({ queued: runs.map(({ runId }, i) => ({ app: targets[i].app, host: targets[i].host, runId })) });
   };
 
   app.post('/api/deploy/:app', auth, json, async (req, res) => {
@@ -190,7 +184,7 @@ export function createApp(deps: AppDeps): Express {
 
   app.get('/api/status/:app', async (req, res) => {
     const targets = await listTargets(orm.em.fork(), req.params.app);
-    if (targets.length === 0) throw new HttpError(404, `no target for app "${req.params.app}"`);
+    if (targets.length === 0) throw noTargetError(req.params.app);
     res.json(await Promise.all(targets.map(async (target) => {
       const fields = toTargetFields(target);
       const status = await readStatus(fields, config);

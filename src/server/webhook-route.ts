@@ -56,8 +56,6 @@ export function createWebhookHandler(deps: AppDeps): RequestHandler {
       return;
     }
 
-    // What was queued so far, also when a later request of the loop fails: a retry must not queue it twice.
-    const queued: Queued = [];
     const work = (async (): Promise<{ queued: Queued; reason?: string }> => {
       let files = listedFiles(payload);
       if (decision.truncated) {
@@ -69,25 +67,22 @@ export function createWebhookHandler(deps: AppDeps): RequestHandler {
       }
       const targets = await listTargets(orm.em.fork());
       const match = matchPushToTargets(targets, { files, repositoryName: payload.repository.name, branch: decision.branch });
-      for (const target of match.targets) {
-        const row = targets.find((t) => t.app === target.app && t.host === target.host);
-        const { runId } = await executor.requestDeploy(
-          { app: target.app, host: target.host, trigger: 'webhook', ref: payload.ref, commit: payload.after, telemetry },
-          row,
-        );
-        queued.push({ app: target.app, host: target.host, runId });
-      }
-      return { queued, reason: match.reason };
+      // All of a push's runs are queued together, in one write: all of them, or (on an error) none.
+      const runs = await executor.requestDeploys(match.targets.map((target) => ({
+        request: { app: target.app, host: target.host, trigger: 'webhook' as const, ref: payload.ref, commit: payload.after, telemetry },
+        target: targets.find((t) => t.app === target.app && t.host === target.host),
+      })));
+      return { queued: runs.map(({ runId }, i) => ({ app: match.targets[i].app, host: match.targets[i].host, runId })), reason: match.reason };
     })();
     const queuedForReplays = work.then((w) => w.queued);
     queuedForReplays.catch(() => undefined); // handled here when no replay ever awaits it
     seen.set(key, { at: now, queued: queuedForReplays });
     try {
-      const { reason } = await work;
+      const { queued, reason } = await work;
       if (queued.length === 0) res.status(200).json({ queued, reason });
       else res.status(202).json({ queued });
     } catch (error) {
-      if (queued.length === 0) seen.delete(key); // nothing was queued for it: a retry may try again
+      seen.delete(key); // nothing was queued for it: a retry may try again
       throw error;
     }
   };

@@ -1,6 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../base-command.ts';
-import { listTargets, UnknownTargetError } from '../../targets.ts';
+import { listTargets, noTargetError } from '../../targets.ts';
 import { DeployRun } from '../../entities/DeployRun.ts';
 import { gitHead } from '../../commands/git.ts';
 import { listReleases, parseReleaseList } from '../../commands/releases.ts';
@@ -43,7 +43,7 @@ export class ReleasesCommand extends DeployCommand {
     await this.withDatabase(async (orm, config) => {
       const em = orm.em.fork();
       const targets = (await listTargets(em, this.app)).filter((t) => !this.host || t.host === this.host);
-      if (targets.length === 0) throw new UnknownTargetError(this.host ? `no target for app "${this.app}" on host "${this.host}"` : `no target for app "${this.app}"`);
+      if (targets.length === 0) throw noTargetError(this.app, this.host);
       for (const target of targets) {
         const runs = await em.find(DeployRun, { app: target.app, host: target.host }, { orderBy: { id: 'desc' } });
         const deploys = runs.filter((r) => r.trigger !== 'rollback');

@@ -2,7 +2,7 @@ import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../base-command.ts';
 import { openDatabase } from '../../db/orm.ts';
 import { DeployTarget } from '../../entities/DeployTarget.ts';
-import { UnknownTargetError, toTargetFields } from '../../targets.ts';
+import { noTargetError, toTargetFields } from '../../targets.ts';
 import type { TargetFields } from '../../target-schema.ts';
 import { planSetup } from '../../setup.ts';
 
@@ -30,7 +30,7 @@ export class SetupCommand extends DeployCommand {
     let target: TargetFields;
     try {
       const row = await orm.em.fork().findOne(DeployTarget, { app: this.app, host: this.host });
-      if (!row) throw new UnknownTargetError(`no target for app "${this.app}" on host "${this.host}"`);
+      if (!row) throw noTargetError(this.app, this.host);
       target = toTargetFields(row);
     } finally {
       await orm.close();
