@@ -3,7 +3,7 @@
 // (b) the same commands in one `ssh` session
 // (c) one new `ssh` process per command, as the Go original did.
 // All three against the same loopback sshd, interleaved, each iteration pulling a fresh commit.
-//   npm run bench:deploy   (BENCH_RUNS=N, default 15)
+//   node --import tsx bench/deploy-overhead.ts   (BENCH_RUNS=N, default 15)
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';

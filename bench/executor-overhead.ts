@@ -1,6 +1,6 @@
 // The executor's cost per step: a 100-step no-op pipeline (a chain, and 100 independent steps) run
 // through the real executor and a real SQLite file, against calling the same 100 no-op steps directly.
-//   npm run bench:executor
+//   node --import tsx bench/executor-overhead.ts
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';

@@ -1,6 +1,6 @@
 // How fast POST /webhook/push answers while deploys run: signed deliveries (each a distinct push
 // touching every app) against the real app, whose executor deploys over the loopback sshd meanwhile.
-//   npm run bench:webhook   (BENCH_REQUESTS=N, default 400; BENCH_CONCURRENCY=C, default 8)
+//   node --import tsx bench/webhook-latency.ts   (BENCH_REQUESTS=N, default 400; BENCH_CONCURRENCY=C, default 8)
 import { createHmac } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
