@@ -13,7 +13,8 @@ export default definePipeline({
   pull: { run: composePull, needs: ['gitPull'] },
   up: { run: composeUp, needs: ['pull'] },
   healthCheck: { run: healthCheck, needs: ['up'] },
-  rollback: { run: restorePreviousCommit, needs: ['gitPull'], onFailureOf: ['healthCheck'], when: autoRollback },
+  // The checkout moved in gitPull: whatever fails after it puts the previous commit back.
+  rollback: { run: restorePreviousCommit, needs: ['gitPull'], onFailureOf: ['pull', 'up', 'healthCheck'], when: autoRollback },
   upPrevious: { run: composeUp, needs: ['rollback'] },
   healthCheckPrevious: { run: healthCheck, needs: ['upPrevious'] },
 });

@@ -13,7 +13,8 @@ export default definePipeline({
   build: { run: remoteBuild, needs: ['gitPull'] },
   restart: { run: restartService, needs: ['build'] },
   healthCheck: { run: healthCheck, needs: ['restart'] },
-  rollback: { run: restorePreviousCommit, needs: ['gitPull'], onFailureOf: ['healthCheck'], when: autoRollback },
+  // The checkout moved in gitPull: whatever fails after it puts the previous commit back.
+  rollback: { run: restorePreviousCommit, needs: ['gitPull'], onFailureOf: ['build', 'restart', 'healthCheck'], when: autoRollback },
   buildPrevious: { run: remoteBuild, needs: ['rollback'] },
   restartPrevious: { run: restartService, needs: ['buildPrevious'] },
   healthCheckPrevious: { run: healthCheck, needs: ['restartPrevious'] },

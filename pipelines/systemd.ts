@@ -14,7 +14,8 @@ export default definePipeline({
   chmod: { run: chmodBinary, needs: ['rsync'] },
   restart: { run: restartService, needs: ['chmod'] },
   healthCheck: { run: healthCheck, needs: ['restart'] },
-  rollback: { run: restorePreviousRelease, needs: ['rsync'], onFailureOf: ['healthCheck'], when: autoRollback },
+  // The link switched in rsync: whatever fails after it puts the previous release back.
+  rollback: { run: restorePreviousRelease, needs: ['rsync'], onFailureOf: ['chmod', 'restart', 'healthCheck'], when: autoRollback },
   restartPrevious: { run: restartService, needs: ['rollback'] },
   healthCheckPrevious: { run: healthCheck, needs: ['restartPrevious'] },
 });

@@ -7,6 +7,7 @@
 //   2. a p-queue per host (DEPLOY_HOST_CONCURRENCY) ...
 //   3. ... under one global p-queue (DEPLOY_MAX_CONCURRENCY).
 // Inside a run, a step starts as soon as every step it needs has succeeded (no fixed waves).
+import { setTimeout as sleep } from 'node:timers/promises';
 import PQueue from 'p-queue';
 import { raw } from '@mikro-orm/core';
 import { ROOT_CONTEXT, trace, type Context, type Link, type Tracer } from '@opentelemetry/api';
@@ -25,6 +26,7 @@ import { ATTR, endSpan, traceIdOf } from './telemetry.ts';
 export const OUTPUT_LIMIT_BYTES = 64 * 1024;
 export const DEFAULT_STEP_TIMEOUT_MS = 10 * 60 * 1000;
 const HISTORY_KEPT_MS = 60_000;
+const CLAIM_POLL_MS = 500;
 const HISTORY_MAX_EVENTS = 20_000;
 
 export interface DeployRequest {
@@ -123,6 +125,8 @@ export class Executor {
   private readonly slots = new Map<string, TargetSlot>();
   private readonly outcomes = new Map<number, Deferred<RunOutcome>>();
   private readonly listeners = new Set<(event: ExecutorEvent) => void>();
+  /** The tail of each `exclusive` key's chain of work. */
+  private readonly exclusive = new Map<string, Promise<unknown>>();
   /** Every event of each run this process has queued, kept a while after it ends, for late watchers. */
   private readonly history = new Map<number, ExecutorEvent[]>();
   private readonly tracer: Tracer;
@@ -294,6 +298,7 @@ export class Executor {
         let internalError = false;
         const outcome = await this.execute(next, abort.signal).catch((error): RunOutcome => {
           internalError = true;
+          abort.abort(new Error('internal error')); // steps still running stop before the slot frees
           return { runId: next.runId, status: 'failure', failedStep: null, error: `internal error: ${describe(error)}`, durationMs: null };
         });
         slot.running = null;
@@ -311,14 +316,18 @@ export class Executor {
     const ids = runs.map(({ pending }) => pending.runId);
     const byId = (field: (run: Unstarted) => string) =>
       raw(`case id ${runs.map(() => 'when ? then ?').join(' ')} end`, runs.flatMap((run) => [run.pending.runId, field(run)]));
-    await this.deps.orm.em
-      .fork()
-      .createQueryBuilder(DeployRun)
-      .update({ status: byId((run) => run.status), error: byId((run) => run.reason), finished_at: new Date(), duration_ms: 0 } as never)
-      .where({ id: { $in: ids } })
-      .execute();
-    for (const { pending, status, reason } of runs) {
-      this.settle({ runId: pending.runId, status, failedStep: null, error: reason, durationMs: 0 }, pending.target.app, pending.target.host);
+    try {
+      await this.deps.orm.em
+        .fork()
+        .createQueryBuilder(DeployRun)
+        .update({ status: byId((run) => run.status), error: byId((run) => run.reason), finished_at: new Date(), duration_ms: 0 } as never)
+        .where({ id: { $in: ids } })
+        .execute();
+    } finally {
+      // Their waiters are told even when the write fails (the rows are then fixed at the next start).
+      for (const { pending, status, reason } of runs) {
+        this.settle({ runId: pending.runId, status, failedStep: null, error: reason, durationMs: 0 }, pending.target.app, pending.target.host);
+      }
     }
   }
 
@@ -341,6 +350,11 @@ export class Executor {
     const { runId, request, target } = pending;
     const pipeline = this.deps.pipelines[target.strategy][request.trigger === 'rollback' ? 'rollback' : 'deploy'];
     const em = this.deps.orm.em.fork();
+    if (!(await this.claimTarget(pending, signal))) {
+      const reason = `cancelled while another process ran ${target.app}@${target.host}`;
+      await em.nativeUpdate(DeployRun, { id: runId }, { status: 'cancelled', error: reason, finished_at: new Date(), duration_ms: 0 });
+      return { runId, status: 'cancelled', failedStep: null, error: reason, durationMs: 0 };
+    }
     const startedAt = new Date();
     const parent = request.telemetry ?? ROOT_CONTEXT;
     const span = this.tracer.startSpan(
@@ -383,18 +397,26 @@ export class Executor {
       config: this.deps.config,
       remote: () => (remote ??= this.deps.openRemote(target, signal)),
       atEnd: (cleanup) => void cleanups.push(cleanup),
+      exclusive: (key, work) => {
+        const previous = this.exclusive.get(key) ?? Promise.resolve();
+        const mine = previous.catch(() => undefined).then(work);
+        const tail = mine.catch(() => undefined);
+        this.exclusive.set(key, tail);
+        void tail.then(() => this.exclusive.get(key) === tail && this.exclusive.delete(key));
+        return mine;
+      },
       tracer: this.tracer,
       redact,
     };
-    const { failure, compensated } = await this.walk(pipeline, {
-      deploy,
-      signal,
-      redact,
-      parent: trace.setSpan(parent, span),
-      stepRowIds,
-    });
-    if (remote) await remote.then((host) => host.close()).catch(() => undefined);
-    for (const cleanup of cleanups) await cleanup().catch(() => undefined);
+    let walked: Awaited<ReturnType<Executor['walk']>>;
+    try {
+      walked = await this.walk(pipeline, { deploy, signal, redact, parent: trace.setSpan(parent, span), stepRowIds });
+    } finally {
+      // Also when the database fails mid-run: the connection closes and the worktrees go.
+      if (remote) await remote.then((host) => host.close()).catch(() => undefined);
+      for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined); // last registered, first run
+    }
+    const { failure, compensated } = walked;
 
     const status: RunStatus = signal.aborted ? 'cancelled' : failure ? 'failure' : 'success';
     const error = signal.aborted ? redact(describe(signal.reason)) : (failure?.error ?? null);
@@ -416,6 +438,23 @@ export class Executor {
     endSpan(span, error ? { message: error } : undefined);
     this.emit({ type: 'run', runId, app: target.app, host: target.host, status, outcome, traceId });
     return outcome;
+  }
+
+  /**
+   * One run per target across processes too (`serve` and a CLI deploy share operations.db): mark the
+   * run `running`, and if a live process already runs the target (an older run), step back to
+   * `queued` and wait for it. Resolves false when cancelled while waiting.
+   */
+  private async claimTarget({ runId, target }: PendingRun, signal: AbortSignal): Promise<boolean> {
+    const em = this.deps.orm.em.fork();
+    for (;;) {
+      if (signal.aborted) return false;
+      await em.nativeUpdate(DeployRun, { id: runId }, { status: 'running' });
+      const others = await em.find(DeployRun, { app: target.app, host: target.host, status: 'running', id: { $lt: runId }, owner_pid: { $ne: process.pid } });
+      if (!others.some((run) => isProcessAlive(run.owner_pid ?? null))) return true;
+      await em.nativeUpdate(DeployRun, { id: runId }, { status: 'queued' });
+      await sleep(CLAIM_POLL_MS, undefined, { signal }).catch(() => undefined);
+    }
   }
 
   /**
@@ -573,8 +612,9 @@ export async function recoverInterruptedRuns(orm: MikroORM): Promise<number[]> {
 }
 
 /**
- * Whether the process that owned a run is still there. Called at start-up, when this process owns no
- * run yet: a run with our own pid belongs to an earlier process that had it (PID 1 in a container).
+ * Whether the process that owned a run is still there. Our own pid counts as gone: at start-up, a run
+ * with it belongs to an earlier process that had the same pid (PID 1 in a container); claimTarget
+ * asks only about other processes.
  */
 function isProcessAlive(pid: number | null): boolean {
   if (pid === null || pid === process.pid) return false;

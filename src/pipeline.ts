@@ -34,6 +34,11 @@ export interface DeployContext {
   pastRuns: () => Promise<PastRun[]>;
   /** The run's SSH session to the target's host, opened on first use and shared by all of its steps. */
   remote: () => Promise<RemoteHost>;
+  /**
+   * Runs `work` while no other run of this process holds `key` (one local build per source directory
+   * at a time: two hosts of an app build in the same tree).
+   */
+  exclusive: <T>(key: string, work: () => Promise<T>) => Promise<T>;
   /** Registers clean-up work (a build worktree, say) to run when the run ends, however it ends. */
   atEnd: (cleanup: () => Promise<void>) => void;
   /** For child spans of a step (remote commands); a no-op unless otel/ set tracing up. */

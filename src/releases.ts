@@ -17,8 +17,10 @@ function deploys(pastRuns: PastRun[]): PastRun[] {
 export function chooseRelease(pastRuns: PastRun[], onHost: number[], current: number | null, to: number | null): number {
   const kept = onHost.length ? onHost.join(', ') : 'none';
   if (to !== null) {
-    if (!onHost.includes(to)) throw new NoReleaseError(`release #${to} is not on the host (kept: ${kept})`);
-    return to;
+    // `--to` names a run: the release it shipped, or (a rollback run) the one it went back to.
+    const release = pastRuns.find((run) => run.id === to)?.release ?? to;
+    if (!onHost.includes(release)) throw new NoReleaseError(`release #${release} is not on the host (kept: ${kept})`);
+    return release;
   }
   const good = new Set(deploys(pastRuns).filter((run) => run.status === 'success').map((run) => run.id));
   const candidate = [...onHost].sort((a, b) => b - a).find((release) => good.has(release) && (current === null || release < current));
@@ -36,7 +38,7 @@ export function chooseCommit(pastRuns: PastRun[], currentHead: string, to: numbe
     if (!run?.commit_after) throw new NoReleaseError(`run #${to} recorded no commit to go back to`);
     return run.commit_after;
   }
-  const bad = new Set(deploys(pastRuns).filter((r) => r.status === 'failure' && r.commit_after).map((r) => r.commit_after));
+  const bad = new Set(deploys(pastRuns).filter((r) => r.status !== 'success' && r.commit_after).map((r) => r.commit_after));
   const good = [...new Set(deploys(pastRuns).filter((r) => r.status === 'success' && r.commit_after).map((r) => r.commit_after!))];
   const start = good.indexOf(currentHead);
   const candidate = good.slice(start + 1).find((commit) => commit !== currentHead && !bad.has(commit));
@@ -44,8 +46,11 @@ export function chooseCommit(pastRuns: PastRun[], currentHead: string, to: numbe
   return candidate;
 }
 
-/** The releases to delete so that `keep` remain, the newest; the current one is never deleted. */
-export function releasesToPrune(onHost: number[], keep: number, current: number | null): number[] {
+/**
+ * The releases to delete so that the newest `keep` remain. The ones in `protect` (the release just
+ * shipped, and the one before it, which a failed health check goes back to) are never deleted.
+ */
+export function releasesToPrune(onHost: number[], keep: number, protect: (number | null)[]): number[] {
   const newestFirst = [...onHost].sort((a, b) => b - a);
-  return newestFirst.slice(Math.max(keep, 1)).filter((release) => release !== current);
+  return newestFirst.slice(Math.max(keep, 1)).filter((release) => !protect.includes(release));
 }

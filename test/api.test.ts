@@ -193,7 +193,11 @@ test('POST /api/deploy queues a run per host (or one host), GET /api/logs shows 
     ship: { run: async () => undefined, needs: ['build'] },
   });
   const api = await startTestApi(t, { pipeline, targets: [{ app: 'my_app', host: 'vps1', env: { KEY: 'sk-live-123' } }, { app: 'my_app', host: 'vps2', env: { KEY: 'sk-live-123' } }, { app: 'other', host: 'vps1', env: { KEY: 'sk-live-123' } }] });
-  const all = await postJson(`${api.url}/api/deploy/my_app`, { ref: 'refs/heads/main', commit: 'abc123' });
+  assert.deepEqual(await postJson(`${api.url}/api/deploy/my_app`, { commit: 'abc123' }), {
+    status: 400, body: { error: 'commit must be a full commit id (40 or 64 hex digits)' },
+  });
+  const commit = 'abc123'.padEnd(40, '0');
+  const all = await postJson(`${api.url}/api/deploy/my_app`, { ref: 'refs/heads/main', commit });
   assert.equal(all.status, 202);
   assert.deepEqual(queuedPairs(all.body), ['my_app@vps1', 'my_app@vps2']);
   const one = await postJson(`${api.url}/api/deploy/other?host=vps1`, {});
@@ -207,7 +211,7 @@ test('POST /api/deploy queues a run per host (or one host), GET /api/logs shows 
   assert.equal(first.trigger, 'api');
   assert.equal(first.status, 'success');
   assert.equal(first.ref, 'refs/heads/main');
-  assert.equal(first.commit, 'abc123');
+  assert.equal(first.commit, commit);
   assert.deepEqual(first.steps.map((s: { step: string; status: string }) => [s.step, s.status]), [['build', 'success'], ['ship', 'success']]);
   assert.equal(first.steps[0].output, 'compiling with key=***\n');
   assert.equal(first.steps[0].exit_code, 0);

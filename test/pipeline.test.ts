@@ -37,7 +37,7 @@ test('the three strategy pipelines have the steps and edges of SPEC §3, and a c
       { id: 'chmod', needs: ['rsync'] },
       { id: 'restart', needs: ['chmod'] },
       { id: 'healthCheck', needs: ['restart'] },
-      { id: 'rollback', needs: ['rsync'], onFailureOf: ['healthCheck'] },
+      { id: 'rollback', needs: ['rsync'], onFailureOf: ['chmod', 'restart', 'healthCheck'] },
       { id: 'restartPrevious', needs: ['rollback'] },
       { id: 'healthCheckPrevious', needs: ['restartPrevious'] },
     ],
@@ -45,7 +45,7 @@ test('the three strategy pipelines have the steps and edges of SPEC §3, and a c
       ['sshCheck', 'rsync'], ['build', 'rsync'], ['rsync', 'chmod'], ['chmod', 'restart'], ['restart', 'healthCheck'],
       ['rsync', 'rollback'], ['rollback', 'restartPrevious'], ['restartPrevious', 'healthCheckPrevious'],
     ],
-    failureEdges: [['healthCheck', 'rollback']],
+    failureEdges: [['chmod', 'rollback'], ['restart', 'rollback'], ['healthCheck', 'rollback']],
   });
   assert.deepEqual([...pipelines.systemd.deploy.compensation], ['rollback', 'restartPrevious', 'healthCheckPrevious']);
   assert.deepEqual(describePipeline(pipelines['systemd-remote'].deploy).edges.slice(0, 4), [
@@ -54,9 +54,8 @@ test('the three strategy pipelines have the steps and edges of SPEC §3, and a c
   assert.deepEqual(describePipeline(pipelines['docker-compose'].deploy).edges.slice(0, 4), [
     ['sshCheck', 'gitPull'], ['gitPull', 'pull'], ['pull', 'up'], ['up', 'healthCheck'],
   ]);
-  for (const strategy of ['systemd-remote', 'docker-compose'] as const) {
-    assert.deepEqual(describePipeline(pipelines[strategy].deploy).failureEdges, [['healthCheck', 'rollback']]);
-  }
+  assert.deepEqual(describePipeline(pipelines['systemd-remote'].deploy).failureEdges, [['build', 'rollback'], ['restart', 'rollback'], ['healthCheck', 'rollback']]);
+  assert.deepEqual(describePipeline(pipelines['docker-compose'].deploy).failureEdges, [['pull', 'rollback'], ['up', 'rollback'], ['healthCheck', 'rollback']]);
   assert.deepEqual(describePipeline(pipelines.systemd.rollback).steps.map((s) => s.id), ['sshCheck', 'switchRelease', 'restart', 'healthCheck']);
 });
 
@@ -73,7 +72,7 @@ test('pipelines show prints each DAG, and --json the same as data', async () => 
       '  chmod                ← rsync',
       '  restart              ← chmod',
       '  healthCheck          ← restart',
-      '  rollback             ← rsync, if healthCheck fails',
+      '  rollback             ← rsync, if chmod or restart or healthCheck fails',
       '  restartPrevious      ← rollback',
       '  healthCheckPrevious  ← restartPrevious',
       '',

@@ -114,9 +114,12 @@ test('--keep 2 leaves exactly two releases on the host', { skip }, async () => {
 test('a release whose deploy failed is never the target of a plain rollback', { skip }, async () => {
   const app = await systemdApp('skipper');
   const v1 = (await world.deploy('skipper')).runs[0];
+  // v2 fails and stays current (no auto-rollback): then v3 ships, and v2 is the release right before it.
+  assert.equal((await world.cli('target', 'add', '--app', 'skipper', '--host', world.harness.alias, '--no-auto-rollback')).code, 0);
   app.version('broken-v2');
   const v2 = (await world.deploy('skipper')).runs[0];
-  assert.equal(v2.rolled_back, true);
+  assert.deepEqual([v2.status, v2.rolled_back, app.current()], ['failure', false, v2.run_id]);
+  assert.equal((await world.cli('target', 'add', '--app', 'skipper', '--host', world.harness.alias, '--auto-rollback')).code, 0);
   app.version('v3');
   assert.equal((await world.deploy('skipper')).runs[0].status, 'success');
   assert.ok(app.releases().includes(v2.run_id), 'the bad release is still on the host');
@@ -136,22 +139,25 @@ test('--no-auto-rollback: a red deploy fails and stays, its rollback steps skipp
   assert.equal(await app.serving(), 'broken-v2');
 });
 
-test('a rollback requested while a deploy of that target runs waits for it (one lock per target)', { skip }, async () => {
+test('a rollback from the CLI while another process deploys that target waits for it (one lock per target, across processes)', { skip }, async () => {
   await systemdApp('queued');
   await world.deploy('queued');
-  await world.cli('target', 'add', '--app', 'queued', '--host', world.harness.alias, '--build', 'sleep 1; sh build.sh queued');
+  await world.cli('target', 'add', '--app', 'queued', '--host', world.harness.alias, '--build', 'sleep 2; sh build.sh queued');
   const { startRuntime } = await import('../src/runtime.ts');
   const { loadConfig } = await import('../src/config.ts');
+  const { runBin } = await import('./helpers/cli.ts');
   const { orm, executor } = await startRuntime(loadConfig(world.env));
   try {
     const deploy = await executor.requestDeploy({ app: 'queued', host: world.harness.alias, trigger: 'api' });
-    const rollback = await executor.requestDeploy({ app: 'queued', host: world.harness.alias, trigger: 'rollback' });
-    const [deployed, rolledBack] = await Promise.all([deploy.done, rollback.done]);
-    assert.deepEqual([deployed.status, rolledBack.status], ['success', 'success']);
+    const rollback = runBin(['rollback', 'queued', '--json'], world.env); // another process, the same operations.db
+    const [deployed, rolledBack] = await Promise.all([deploy.done, rollback]);
+    assert.equal(deployed.status, 'success');
+    const [rollbackRun] = JSON.parse(rolledBack.stdout);
+    assert.equal(rollbackRun.status, 'success', rolledBack.stdout + rolledBack.stderr);
     const { DeployRun } = await import('../src/entities/DeployRun.ts');
-    const rows = await orm.em.fork().find(DeployRun, { id: { $in: [deploy.runId, rollback.runId] } }, { orderBy: { id: 'asc' } });
-    assert.ok(rows[1].started_at! >= rows[0].finished_at!, 'the rollback started after the deploy ended');
+    const rows = await orm.em.fork().find(DeployRun, { id: { $in: [deploy.runId, rollbackRun.run_id] } }, { orderBy: { id: 'asc' } });
     assert.equal(rows[1].trigger, 'rollback');
+    assert.ok(rows[1].started_at! >= rows[0].finished_at!, 'the rollback started after the deploy ended');
   } finally {
     await orm.close();
   }

@@ -19,7 +19,7 @@ export function makeReleaseDir(remoteDir: string, release: number): Command {
 export function switchRelease(remoteDir: string, binary: string, release: number): Command {
   const link = path.posix.join(remoteDir, binary);
   const next = path.posix.join(remoteDir, `.${binary}.next`);
-  return { name: 'switch release', command: `ln -sfn ${q(`.releases/${release}/${binary}`)} ${q(next)} && mv -Tf ${q(next)} ${q(link)}` };
+  return { name: 'switch release', command: `ln -sfn ${q(`.releases/${release}/${binary}`)} ${q(next)} && mv -f ${q(next)} ${q(link)}` };
 }
 
 /** Prints the current link target, a `--` line, then the kept release ids, one a line. */

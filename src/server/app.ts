@@ -52,7 +52,11 @@ const describeBodyIssue = (issue: v.BaseIssue<unknown>) =>
 const HostField = v.optional(v.pipe(v.string('host must be a string'), v.nonEmpty('host must not be empty')));
 
 const DeployBody = v.strictObject(
-  { host: HostField, ref: v.optional(v.string('ref must be a string')), commit: v.optional(v.string('commit must be a string')) },
+  {
+    host: HostField,
+    ref: v.optional(v.string('ref must be a string')),
+    commit: v.optional(v.pipe(v.string('commit must be a string'), v.regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/i, 'commit must be a full commit id (40 or 64 hex digits)'))),
+  },
   describeBodyIssue,
 );
 

@@ -45,7 +45,7 @@ export async function rsyncBinary(context: StepContext<{ build: BuildArtifact }>
   await runRemote(context, switchRelease(target.remote_dir, target.binary, runId));
   await context.record({ release: runId });
   const { releases } = await readReleases(context);
-  const prune = releasesToPrune(releases, target.keep_releases || config.keepReleases, runId);
+  const prune = releasesToPrune(releases, target.keep_releases || config.keepReleases, [runId, previous]);
   if (prune.length) await runRemote(context, removeReleases(target.remote_dir, prune));
   return { release: runId, previous };
 }

@@ -55,14 +55,14 @@ export class ReleasesCommand extends DeployCommand {
               const { current, releases: kept } = parseReleaseList((await host.exec(listReleases(target.remote_dir, target.binary))).stdout);
               releases = [...kept].reverse().map((id) => {
                 const run = runs.find((r) => r.id === id);
-                return { release: String(id), run: id, deployed_at: run?.finished_at?.toISOString() ?? null, status: run?.status ?? 'unknown', current: id === current, bad: run?.status === 'failure' };
+                return { release: String(id), run: id, deployed_at: run?.finished_at?.toISOString() ?? null, status: run?.status ?? 'unknown', current: id === current, bad: run !== undefined && run.status !== 'success' };
               });
             } else {
               const head = (await host.exec(gitHead(target.remote_dir))).stdout.trim();
               const seen = new Set<string>();
               releases = deploys.filter((r) => r.commit_after && !seen.has(r.commit_after) && seen.add(r.commit_after)).map((r) => ({
                 release: r.commit_after!.slice(0, 12), run: r.id, deployed_at: r.finished_at?.toISOString() ?? null, status: r.status,
-                current: r.commit_after === head, bad: r.status === 'failure',
+                current: r.commit_after === head, bad: r.status !== 'success',
               }));
             }
             report.push({ host: target.host, strategy: target.strategy, releases });
