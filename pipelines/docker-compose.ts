@@ -1,11 +1,10 @@
 // Docker Compose v2 on the host: pull the images of the checked-out compose files, then `up -d`. When
-// the health check fails, the compensation path resets the checkout and brings the old services up.
-import { definePipeline, type DeployContext } from '../src/pipeline.ts';
+// a step after the pull fails, the compensation path resets the checkout and brings the old services up.
+import { definePipeline } from '../src/pipeline.ts';
 import {
   composePull, composeUp, gitPull, healthCheck, resetToEarlierCommit, restorePreviousCommit, sshCheck,
+  autoRollbackEnabled,
 } from '../src/steps/index.ts';
-
-const autoRollback = (deploy: DeployContext) => deploy.target.auto_rollback;
 
 export default definePipeline({
   sshCheck: { run: sshCheck },
@@ -14,7 +13,7 @@ export default definePipeline({
   up: { run: composeUp, needs: ['pull'] },
   healthCheck: { run: healthCheck, needs: ['up'] },
   // The checkout moved in gitPull: whatever fails after it puts the previous commit back.
-  rollback: { run: restorePreviousCommit, needs: ['gitPull'], onFailureOf: ['pull', 'up', 'healthCheck'], when: autoRollback },
+  rollback: { run: restorePreviousCommit, needs: ['gitPull'], onFailureOf: ['pull', 'up', 'healthCheck'], when: autoRollbackEnabled },
   upPrevious: { run: composeUp, needs: ['rollback'] },
   healthCheckPrevious: { run: healthCheck, needs: ['upPrevious'] },
 });

@@ -1,11 +1,10 @@
-// Build on the host from its git checkout. When the health check fails, the compensation path resets
+// Build on the host from its git checkout. When a step after the pull fails, the compensation path resets
 // the checkout to the commit it came from, rebuilds and restarts.
-import { definePipeline, type DeployContext } from '../src/pipeline.ts';
+import { definePipeline } from '../src/pipeline.ts';
 import {
   gitPull, healthCheck, remoteBuild, resetToEarlierCommit, restartService, restorePreviousCommit, sshCheck,
+  autoRollbackEnabled,
 } from '../src/steps/index.ts';
-
-const autoRollback = (deploy: DeployContext) => deploy.target.auto_rollback;
 
 export default definePipeline({
   sshCheck: { run: sshCheck },
@@ -14,7 +13,7 @@ export default definePipeline({
   restart: { run: restartService, needs: ['build'] },
   healthCheck: { run: healthCheck, needs: ['restart'] },
   // The checkout moved in gitPull: whatever fails after it puts the previous commit back.
-  rollback: { run: restorePreviousCommit, needs: ['gitPull'], onFailureOf: ['build', 'restart', 'healthCheck'], when: autoRollback },
+  rollback: { run: restorePreviousCommit, needs: ['gitPull'], onFailureOf: ['build', 'restart', 'healthCheck'], when: autoRollbackEnabled },
   buildPrevious: { run: remoteBuild, needs: ['rollback'] },
   restartPrevious: { run: restartService, needs: ['buildPrevious'] },
   healthCheckPrevious: { run: healthCheck, needs: ['restartPrevious'] },

@@ -1,11 +1,10 @@
 // Build locally, ship the binary as a release. sshCheck and build have no edge between them, so they
-// overlap. When the health check fails, the compensation path puts the previous release back.
-import { definePipeline, type DeployContext } from '../src/pipeline.ts';
+// overlap. When a step after the switch fails, the compensation path puts the previous release back.
+import { definePipeline } from '../src/pipeline.ts';
 import {
   chmodBinary, healthCheck, localBuild, restartService, restorePreviousRelease, rsyncBinary, sshCheck, switchToEarlierRelease,
+  autoRollbackEnabled,
 } from '../src/steps/index.ts';
-
-const autoRollback = (deploy: DeployContext) => deploy.target.auto_rollback;
 
 export default definePipeline({
   sshCheck: { run: sshCheck },
@@ -15,7 +14,7 @@ export default definePipeline({
   restart: { run: restartService, needs: ['chmod'] },
   healthCheck: { run: healthCheck, needs: ['restart'] },
   // The link switched in rsync: whatever fails after it puts the previous release back.
-  rollback: { run: restorePreviousRelease, needs: ['rsync'], onFailureOf: ['chmod', 'restart', 'healthCheck'], when: autoRollback },
+  rollback: { run: restorePreviousRelease, needs: ['rsync'], onFailureOf: ['chmod', 'restart', 'healthCheck'], when: autoRollbackEnabled },
   restartPrevious: { run: restartService, needs: ['rollback'] },
   healthCheckPrevious: { run: healthCheck, needs: ['restartPrevious'] },
 });

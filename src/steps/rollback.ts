@@ -41,3 +41,8 @@ export async function resetToEarlierCommit(context: StepContext): Promise<void> 
   await context.record({ commit_before: head, commit_after: commit });
   context.output(`${head} → ${commit}\n`);
 }
+
+/** The `when` of every compensation path: off for a target added with --no-auto-rollback. */
+export function autoRollbackEnabled(deploy: StepContext['deploy']): boolean {
+  return deploy.target.auto_rollback;
+}
