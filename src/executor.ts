@@ -223,6 +223,8 @@ export class Executor {
         return true;
       }
     }
+    // Known here but in no slot: a superseded run whose end is being written; it ends cancelled anyway.
+    if (this.outcomes.has(runId)) return true;
     const row = await this.deps.orm.em.fork().findOne(DeployRun, { id: runId });
     if (!row) throw new RunNotFoundError(`no run #${runId}`);
     return false;
