@@ -12,7 +12,7 @@ import PQueue from 'p-queue';
 import { raw } from '@mikro-orm/core';
 import { ROOT_CONTEXT, trace, type Context, type Link, type Tracer } from '@opentelemetry/api';
 import type { MikroORM } from '@mikro-orm/sqlite';
-import { configuredSecrets, type Config } from './config.ts';
+import type { Config } from './config.ts';
 import { DeployRun, type RunStatus, type Trigger } from './entities/DeployRun.ts';
 import { DeployTarget, type Strategy } from './entities/DeployTarget.ts';
 import { StepRun, type StepStatus } from './entities/StepRun.ts';
@@ -20,7 +20,7 @@ import type { DeployContext, Pipeline } from './pipeline.ts';
 import type { RemoteHost } from './remote-host.ts';
 import type { TargetFields } from './target-schema.ts';
 import { noTargetError, toTargetFields } from './targets.ts';
-import { createRedactor, tail } from './redact.ts';
+import { createTargetRedactor, tail } from './redact.ts';
 import { ATTR, endSpan, traceIdOf } from './telemetry.ts';
 
 export const OUTPUT_LIMIT_BYTES = 64 * 1024;
@@ -78,11 +78,6 @@ export class ExecutorClosedError extends Error {
   constructor() {
     super('deploy_server is shutting down: no new deploys are accepted');
   }
-}
-
-/** Thrown by a step (or the SSH transport) when a command exits non-zero, so the exit code is recorded. */
-export interface ErrorWithExitCode extends Error {
-  exitCode?: number;
 }
 
 interface PendingRun {
@@ -384,7 +379,7 @@ export class Executor {
 
     let remote: Promise<RemoteHost> | undefined;
     const cleanups: (() => Promise<void>)[] = [];
-    const redact = createRedactor([...Object.values(target.env), ...configuredSecrets(this.deps.config)]);
+    const redact = createTargetRedactor(target, this.deps.config);
     const deploy: DeployContext = {
       runId,
       target,

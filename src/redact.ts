@@ -1,3 +1,5 @@
+import { configuredSecrets, type Config } from './config.ts';
+
 /** Values shorter than this are not masked: "1" or "on" would mangle every line and hide nothing. */
 const MIN_SECRET_LENGTH = 3;
 
@@ -13,4 +15,9 @@ export function createRedactor(secrets: Iterable<string>): (text: string) => str
 export function tail(text: string, limit: number): string {
   const bytes = Buffer.from(text);
   return bytes.length <= limit ? text : bytes.subarray(bytes.length - limit).toString();
+}
+
+/** The masking of everything about a target that leaves the server: its env values and the configured secrets. */
+export function createTargetRedactor(target: { env: Record<string, string> }, config: Config): (text: string) => string {
+  return createRedactor([...Object.values(target.env), ...configuredSecrets(config)]);
 }

@@ -3,6 +3,7 @@ import { serviceStatus } from './commands/systemd.ts';
 import type { Config } from './config.ts';
 import { connectTo } from './runtime.ts';
 import type { TargetFields } from './target-schema.ts';
+import { createTargetRedactor } from './redact.ts';
 
 /** A status that hangs (a wedged docker daemon) must not hang the API. */
 const STATUS_TIMEOUT_MS = 15_000;
@@ -16,8 +17,17 @@ export interface ServiceStatus {
   error?: string;
 }
 
-/** `systemctl status <app>` (systemd strategies) or `docker compose ps` on the target's host. */
+/**
+ * `systemctl status <app>` (systemd strategies) or `docker compose ps` on the target's host, masked
+ * like step output (a unit's status shows its command line and journal lines).
+ */
 export async function readServiceStatus(target: TargetFields, config: Config): Promise<ServiceStatus> {
+  const redact = createTargetRedactor(target, config);
+  const status = await readStatusUnmasked(target, config);
+  return { ...status, output: redact(status.output), ...(status.error ? { error: redact(status.error) } : {}) };
+}
+
+async function readStatusUnmasked(target: TargetFields, config: Config): Promise<ServiceStatus> {
   const base = { host: target.host, strategy: target.strategy };
   try {
     const host = await connectTo(target.host, config);

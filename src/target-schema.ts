@@ -94,7 +94,6 @@ export const TargetSchema = v.pipe(
   })),
 );
 
-export type TargetInput = v.InferInput<typeof TargetSchema>;
 export type TargetFields = v.InferOutput<typeof TargetSchema>;
 
 export class InvalidTargetError extends Error {

@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
 import type { Config } from '../config.ts';
-import { StepRun } from '../entities/StepRun.ts';
+import { findRun } from '../runs.ts';
 import type { ExecutorEvent, RunOutcome } from '../executor.ts';
 import { startRuntime } from '../runtime.ts';
 import { listTargets, noTargetError } from '../targets.ts';
@@ -45,27 +45,26 @@ export async function runTargets(options: RunTargetsOptions): Promise<number> {
         }
       });
     }
-    const runs = [];
     const verb = options.trigger === 'rollback' ? 'rolling back' : 'deploying';
-    for (const target of targets) {
-      const { runId, done } = await executor.requestDeploy(
-        { app: target.app, host: target.host, trigger: options.trigger, rollbackTo: options.rollbackTo ?? null },
-        target,
-      );
+    const queued = await executor.requestDeploys(targets.map((target) => ({
+      request: { app: target.app, host: target.host, trigger: options.trigger, rollbackTo: options.rollbackTo ?? null },
+      target,
+    })));
+    const runs = queued.map(({ runId, done }, i) => {
+      const target = targets[i];
       label.set(runId, `${target.app}@${target.host}`);
       if (!options.json) out.write(`${verb} ${target.app} ${options.trigger === 'rollback' ? 'on' : 'to'} ${target.host} (${target.strategy}, run #${runId})\n`);
-      runs.push(done);
-    }
+      return done;
+    });
     const cancelAll = () => label.forEach((_, runId) => void executor.cancel(runId));
     process.once('SIGINT', cancelAll);
     const outcomes: RunOutcome[] = await Promise.all(runs);
     process.off('SIGINT', cancelAll);
 
     if (options.json) {
-      const em = orm.em.fork();
       const report = [];
       for (const o of outcomes) {
-        const steps = await em.find(StepRun, { run: o.runId }, { orderBy: { id: 'asc' } });
+        const { steps } = (await findRun(orm.em.fork(), o.runId, 0))!;
         report.push({
           run_id: o.runId,
           target: label.get(o.runId),

@@ -3,8 +3,7 @@ import type { MikroORM } from '@mikro-orm/sqlite';
 import type { Logger } from 'pino';
 import * as v from 'valibot';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Tracer } from '@opentelemetry/api';
-import { configuredSecrets, type Config } from '../config.ts';
-import { createRedactor } from '../redact.ts';
+import type { Config } from '../config.ts';
 import { ExecutorClosedError, RunNotFoundError, type DeployRequest, type Executor } from '../executor.ts';
 import { InvalidTargetError } from '../target-schema.ts';
 import { listTargets, noTargetError, removeTargets, saveTarget, toTargetFields, UnknownTargetError, viewTarget } from '../targets.ts';
@@ -189,12 +188,7 @@ export function createApp(deps: AppDeps): Express {
   app.get('/api/status/:app', async (req, res) => {
     const targets = await listTargets(orm.em.fork(), req.params.app);
     if (targets.length === 0) throw noTargetError(req.params.app);
-    res.json(await Promise.all(targets.map(async (target) => {
-      const fields = toTargetFields(target);
-      const status = await readStatus(fields, config);
-      const redact = createRedactor([...Object.values(fields.env), ...configuredSecrets(config)]);
-      return { ...status, output: redact(status.output), ...(status.error ? { error: redact(status.error) } : {}) };
-    })));
+    res.json(await Promise.all(targets.map((target) => readStatus(toTargetFields(target), config))));
   });
 
   // Runs go out with a link to their trace when DEPLOY_JAEGER_URL is set.

@@ -27,7 +27,7 @@ export async function readReleases(context: StepContext<any>): Promise<{ current
 export async function rsyncBinary(context: StepContext<{ build: BuildArtifact }>): Promise<ShippedRelease> {
   const { target, config, runId } = context.deploy;
   const host = await context.deploy.remote();
-  const { current: previous } = await readReleases(context);
+  const { current: previous, releases: kept } = await readReleases(context);
   await runRemote(context, makeReleaseDir(target.remote_dir, runId));
   const destination = path.posix.join(releaseDir(target.remote_dir, runId), target.binary);
   context.output(`$ rsync ${context.results.build.artifactPath} ${target.host}:${destination}\n`);
@@ -44,8 +44,7 @@ export async function rsyncBinary(context: StepContext<{ build: BuildArtifact }>
   ]);
   await runRemote(context, switchRelease(target.remote_dir, target.binary, runId));
   await context.record({ release: runId });
-  const { releases } = await readReleases(context);
-  const prune = releasesToPrune(releases, target.keep_releases || config.keepReleases, [runId, previous]);
+  const prune = releasesToPrune([...kept, runId], target.keep_releases || config.keepReleases, [runId, previous]);
   if (prune.length) await runRemote(context, removeReleases(target.remote_dir, prune));
   return { release: runId, previous };
 }

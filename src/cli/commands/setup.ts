@@ -1,9 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../base-command.ts';
-import { openDatabase } from '../../db/orm.ts';
 import { DeployTarget } from '../../entities/DeployTarget.ts';
 import { noTargetError, toTargetFields } from '../../targets.ts';
-import type { TargetFields } from '../../target-schema.ts';
 import { planSetup } from '../../setup.ts';
 
 export class SetupCommand extends DeployCommand {
@@ -26,15 +24,12 @@ export class SetupCommand extends DeployCommand {
   async run() {
     if (!this.host) throw new Error('--host is required: setup prepares one host at a time');
     const config = this.config();
-    const orm = await openDatabase({ dbPath: config.dbPath });
-    let target: TargetFields;
-    try {
-      const row = await orm.em.fork().findOne(DeployTarget, { app: this.app, host: this.host });
+    // The database is closed again before the SSH work starts.
+    const target = await this.withDatabase(async (orm) => {
+      const row = await orm.em.fork().findOne(DeployTarget, { app: this.app, host: this.host! });
       if (!row) throw noTargetError(this.app, this.host);
-      target = toTargetFields(row);
-    } finally {
-      await orm.close();
-    }
+      return toTargetFields(row);
+    });
     const [{ connectTo }, { failIfNonZero }] = await Promise.all([import('../../runtime.ts'), import('../../steps/remote.ts')]);
     const host = await connectTo(this.host, config);
     try {
