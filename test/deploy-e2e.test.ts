@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BUILD_SCRIPT, createOrigin, freePort, git, httpText, startDeployWorld, stepStatuses, writeAppSource, type DeployWorld } from './helpers/deploy-fixture.ts';
+import { addServingApp, BUILD_SCRIPT, createOrigin, freePort, git, httpText, startDeployWorld, stepStatuses, writeAppSource, type DeployWorld } from './helpers/deploy-fixture.ts';
 import { processAlive, sshdHarnessUnavailable } from './helpers/sshd.ts';
 import { runBin } from './helpers/cli.ts';
 import { until } from './helpers/engine.ts';
@@ -57,11 +57,8 @@ test('systemd: setup, then build locally, rsync, restart, health check; a second
 });
 
 test('the deploy CLI prints each step live with ✓ and its duration, and the step history is in the database', { skip }, async () => {
-  const port = await freePort();
   writeAppSource(path.join(world.registryRoot, 'apps', 'live'), 'v1');
-  await world.cli('target', 'add', '--app', 'live', '--host', world.harness.alias, '--remote-dir', path.join(world.harness.workDir, 'live'),
-    '--build', 'sh build.sh live', '--port', String(port), '--health', '/health', '--env', JSON.stringify({ PORT: String(port) }));
-  await world.cli('setup', 'live', '--host', world.harness.alias);
+  await addServingApp(world, 'live');
   const result = await runBin(['deploy', 'live', '--verbose'], world.env);
   assert.equal(result.code, 0, result.stdout + result.stderr);
   const lines = result.stdout.split('\n');
@@ -74,12 +71,10 @@ test('the deploy CLI prints each step live with ✓ and its duration, and the st
 });
 
 test('systemd-remote: setup clones --repo, deploy pulls the new commit, builds on the host, restarts, checks health', { skip }, async () => {
-  const port = await freePort();
   const repo = createOrigin(world.harness, 'api', { 'build.sh': BUILD_SCRIPT, 'version.txt': 'r1' });
-  const remoteDir = path.join(world.harness.workDir, 'api checkout');
-  await world.cli('target', 'add', '--app', 'api', '--host', world.harness.alias, '--strategy', 'systemd-remote', '--remote-dir', remoteDir,
-    '--repo', repo.origin, '--build', 'sh build.sh api', '--port', String(port), '--health', '/health', '--env', JSON.stringify({ PORT: String(port) }));
-  const setup = await world.cli('setup', 'api', '--host', world.harness.alias);
+  const { port, remoteDir, setup } = await addServingApp(world, 'api', {
+    strategy: 'systemd-remote', repo: repo.origin, remoteDir: path.join(world.harness.workDir, 'api checkout'),
+  });
   assert.equal(setup.code, 0, setup.stderr);
   assert.match(setup.stdout, /✓ clone /);
   const again = await world.cli('setup', 'api', '--host', world.harness.alias);
@@ -138,11 +133,8 @@ test('a failing build fails the run at build with its exit code, and nothing is 
 });
 
 test('a health check that never turns green fails the run at healthCheck with the last status and body', { skip }, async () => {
-  const port = await freePort();
   writeAppSource(path.join(world.registryRoot, 'apps', 'sick'), 'broken-v9');
-  await world.cli('target', 'add', '--app', 'sick', '--host', world.harness.alias, '--remote-dir', path.join(world.harness.workDir, 'sick'),
-    '--build', 'sh build.sh sick', '--port', String(port), '--health', '/health', '--env', JSON.stringify({ PORT: String(port) }));
-  await world.cli('setup', 'sick', '--host', world.harness.alias);
+  await addServingApp(world, 'sick');
   const result = await world.deploy('sick');
   const [run] = result.runs;
   assert.equal(run.status, 'failure');

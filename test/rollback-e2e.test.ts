@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BUILD_SCRIPT, createOrigin, freePort, git, httpText, startDeployWorld, stepStatuses, writeAppSource, type DeployWorld } from './helpers/deploy-fixture.ts';
+import { addServingApp, BUILD_SCRIPT, createOrigin, git, httpText, startDeployWorld, stepStatuses, writeAppSource, type DeployWorld } from './helpers/deploy-fixture.ts';
 import { sshdHarnessUnavailable } from './helpers/sshd.ts';
 
 const skip = sshdHarnessUnavailable() ?? false;
@@ -19,14 +19,9 @@ after(async () => {
 
 /** A systemd target whose app answers its version; `version('broken…')` makes its health check red. */
 async function systemdApp(app: string, extra: string[] = []) {
-  const port = await freePort();
   const source = path.join(world.registryRoot, 'apps', app);
-  const remoteDir = path.join(world.harness.workDir, app);
   writeAppSource(source, 'v1');
-  const add = await world.cli('target', 'add', '--app', app, '--host', world.harness.alias, '--remote-dir', remoteDir,
-    '--build', `sh build.sh ${app}`, '--port', String(port), '--health', '/health', '--env', JSON.stringify({ PORT: String(port) }), ...extra);
-  assert.equal(add.code, 0, add.stderr);
-  assert.equal((await world.cli('setup', app, '--host', world.harness.alias)).code, 0);
+  const { port, remoteDir } = await addServingApp(world, app, { flags: extra });
   return {
     port,
     remoteDir,
@@ -55,12 +50,8 @@ test('systemd: a deploy whose health check fails puts the previous release back 
 });
 
 test('systemd-remote: a red health check resets the checkout to the commit it came from, rebuilds, restarts', { skip }, async () => {
-  const port = await freePort();
   const repo = createOrigin(world.harness, 'lazarus', { 'build.sh': BUILD_SCRIPT, 'version.txt': 'c1' });
-  const remoteDir = path.join(world.harness.workDir, 'lazarus');
-  await world.cli('target', 'add', '--app', 'lazarus', '--host', world.harness.alias, '--strategy', 'systemd-remote', '--remote-dir', remoteDir,
-    '--repo', repo.origin, '--build', 'sh build.sh lazarus', '--port', String(port), '--health', '/health', '--env', JSON.stringify({ PORT: String(port) }));
-  await world.cli('setup', 'lazarus', '--host', world.harness.alias);
+  const { port, remoteDir } = await addServingApp(world, 'lazarus', { strategy: 'systemd-remote', repo: repo.origin });
   const good = repo.commit({ 'version.txt': 'c2' }, 'good');
   assert.equal((await world.deploy('lazarus')).runs[0].status, 'success');
   const bad = repo.commit({ 'version.txt': 'broken-c3' }, 'bad');

@@ -143,3 +143,26 @@ export async function httpText(port: number, urlPath = '/'): Promise<{ status: n
   const response = await fetch(`http://127.0.0.1:${port}${urlPath}`);
   return { status: response.status, body: await response.text() };
 }
+
+/**
+ * Adds a target whose app serves HTTP on a port of its own (the build of BUILD_SCRIPT, reading PORT
+ * from its env) with a `/health` check, and runs `setup` for it. The app's source is the caller's:
+ * `writeAppSource` in the registry root (systemd), or a `repo` holding BUILD_SCRIPT (systemd-remote).
+ */
+export async function addServingApp(
+  world: DeployWorld,
+  app: string,
+  options: { strategy?: 'systemd' | 'systemd-remote'; repo?: string; remoteDir?: string; build?: string; flags?: string[] } = {},
+): Promise<{ port: number; remoteDir: string; setup: CliResult }> {
+  const port = await freePort();
+  const remoteDir = options.remoteDir ?? path.join(world.harness.workDir, app);
+  const add = await world.cli(
+    'target', 'add', '--app', app, '--host', world.harness.alias, '--strategy', options.strategy ?? 'systemd', '--remote-dir', remoteDir,
+    ...(options.repo ? ['--repo', options.repo] : []), '--build', options.build ?? `sh build.sh ${app}`,
+    '--port', String(port), '--health', '/health', '--env', JSON.stringify({ PORT: String(port) }), ...(options.flags ?? []),
+  );
+  if (add.code !== 0) throw new Error(`target add ${app}: ${add.stderr}`);
+  const setup = await world.cli('setup', app, '--host', world.harness.alias);
+  if (setup.code !== 0) throw new Error(`setup ${app}: ${setup.stderr}`);
+  return { port, remoteDir, setup };
+}
