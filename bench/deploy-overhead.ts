@@ -7,12 +7,12 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { loadConfig } from '../src/config.ts';
-import { startRuntime } from '../src/runtime.ts';
-import { saveTarget } from '../src/targets.ts';
-import { gitHead, gitPull } from '../src/commands/git.ts';
-import { remoteBuild } from '../src/commands/build.ts';
-import { restartService } from '../src/commands/systemd.ts';
+import { loadConfig } from '../src/support/config.ts';
+import { startRuntime } from '../src/engine/runtime.ts';
+import { saveTarget } from '../src/domain/targets.ts';
+import { gitHead, gitPull } from '../src/transport/remote/git.ts';
+import { remoteBuild } from '../src/transport/remote/build.ts';
+import { restartService } from '../src/transport/remote/systemd.ts';
 import { BUILD_SCRIPT, createOrigin, freePort } from '../test/helpers/deploy-fixture.ts';
 import { startSshdHarness } from '../test/helpers/sshd.ts';
 
@@ -59,7 +59,7 @@ try {
     }
   }
   if (process.env.BENCH_STEPS) {
-    const { StepRun } = await import('../src/entities/StepRun.ts');
+    const { StepRun } = await import('../src/db/entities/StepRun.ts');
     const rows = await orm.em.fork().find(StepRun, {});
     const byStep = new Map<string, number[]>();
     for (const row of rows) byStep.set(row.step, [...(byStep.get(row.step) ?? []), row.duration_ms ?? 0]);

@@ -4,12 +4,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '../src/config.ts';
+import { loadConfig } from '../src/support/config.ts';
 import { openDatabase } from '../src/db/orm.ts';
-import { Executor } from '../src/executor.ts';
-import { STRATEGIES, type Strategy } from '../src/entities/DeployTarget.ts';
-import { definePipeline, type Pipeline, type StepSpec } from '../src/pipeline.ts';
-import { saveTarget } from '../src/targets.ts';
+import { Executor } from '../src/engine/executor.ts';
+import { STRATEGIES, type Strategy } from '../src/db/entities/DeployTarget.ts';
+import { definePipeline, type Pipeline, type StepSpec } from '../src/engine/pipeline.ts';
+import { saveTarget } from '../src/domain/targets.ts';
 
 const STEPS = 100;
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);

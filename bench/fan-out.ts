@@ -5,9 +5,9 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '../src/config.ts';
-import { startRuntime } from '../src/runtime.ts';
-import { saveTarget } from '../src/targets.ts';
+import { loadConfig } from '../src/support/config.ts';
+import { startRuntime } from '../src/engine/runtime.ts';
+import { saveTarget } from '../src/domain/targets.ts';
 import { createOrigin } from '../test/helpers/deploy-fixture.ts';
 import { DEPLOY_USER, startSshdHarness } from '../test/helpers/sshd.ts';
 

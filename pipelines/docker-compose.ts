@@ -1,6 +1,6 @@
 // Docker Compose v2 on the host: pull the images of the checked-out compose files, then `up -d`. When
 // a step after the pull fails, the compensation path resets the checkout and brings the old services up.
-import { definePipeline } from '../src/pipeline.ts';
+import { definePipeline } from '../src/engine/pipeline.ts';
 import {
   composePull, composeUp, gitPull, healthCheck, resetToEarlierCommit, restorePreviousCommit, sshCheck,
   autoRollbackEnabled,

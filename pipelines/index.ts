@@ -1,5 +1,5 @@
-import type { Strategy } from '../src/entities/DeployTarget.ts';
-import type { Pipeline } from '../src/pipeline.ts';
+import type { Strategy } from '../src/db/entities/DeployTarget.ts';
+import type { Pipeline } from '../src/engine/pipeline.ts';
 import systemd, { rollback as systemdRollback } from './systemd.ts';
 import systemdRemote, { rollback as systemdRemoteRollback } from './systemd-remote.ts';
 import dockerCompose, { rollback as dockerComposeRollback } from './docker-compose.ts';

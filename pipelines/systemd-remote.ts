@@ -1,6 +1,6 @@
 // Build on the host from its git checkout. When a step after the pull fails, the compensation path resets
 // the checkout to the commit it came from, rebuilds and restarts.
-import { definePipeline } from '../src/pipeline.ts';
+import { definePipeline } from '../src/engine/pipeline.ts';
 import {
   gitPull, healthCheck, remoteBuild, resetToEarlierCommit, restartService, restorePreviousCommit, sshCheck,
   autoRollbackEnabled,

@@ -1,6 +1,6 @@
 // Build locally, ship the binary as a release. sshCheck and build have no edge between them, so they
 // overlap. When a step after the switch fails, the compensation path puts the previous release back.
-import { definePipeline } from '../src/pipeline.ts';
+import { definePipeline } from '../src/engine/pipeline.ts';
 import {
   chmodBinary, healthCheck, localBuild, restartService, restorePreviousRelease, rsyncBinary, sshCheck, switchToEarlierRelease,
   autoRollbackEnabled,

@@ -1,7 +1,7 @@
 import { Command } from 'clipanion';
 import { DriverException } from '@mikro-orm/core';
 import type { MikroORM } from '@mikro-orm/sqlite';
-import { loadConfig, type Config } from '../config.ts';
+import { loadConfig, type Config } from '../support/config.ts';
 import { openDatabase } from '../db/orm.ts';
 import type { CliContext } from './context.ts';
 

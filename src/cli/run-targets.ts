@@ -1,10 +1,10 @@
 import type { Writable } from 'node:stream';
-import type { Config } from '../config.ts';
-import { findRun } from '../runs.ts';
-import type { ExecutorEvent, RunOutcome } from '../executor.ts';
-import { startRuntime } from '../runtime.ts';
-import { listTargets, noTargetError } from '../targets.ts';
-import { loadTracing, traceUrl } from '../tracing.ts';
+import type { Config } from '../support/config.ts';
+import { findRun } from '../engine/run-store.ts';
+import type { ExecutorEvent, RunOutcome } from '../engine/executor.ts';
+import { startRuntime } from '../engine/runtime.ts';
+import { listTargets, noTargetError } from '../domain/targets.ts';
+import { loadTracing, traceUrl } from '../support/tracing.ts';
 import { formatSeconds } from './format.ts';
 
 export interface RunTargetsOptions {

@@ -4,6 +4,6 @@ import { loadMigrator, openDatabase } from './orm.ts';
 
 const orm = await openDatabase({ dbPath: ':memory:' });
 const migrator = await loadMigrator(orm);
-const result = await migrator.createMigration(new URL('../migrations', import.meta.url).pathname);
+const result = await migrator.createMigration(new URL('./migrations', import.meta.url).pathname);
 console.log(result.fileName ? `wrote ${result.fileName}` : 'schema is up to date: no migration written');
 await orm.close();

@@ -1,9 +1,9 @@
 import { MikroORM } from '@mikro-orm/sqlite';
 import type { IMigrator } from '@mikro-orm/core';
-import { DeployTarget } from '../entities/DeployTarget.ts';
-import { DeployRun } from '../entities/DeployRun.ts';
-import { StepRun } from '../entities/StepRun.ts';
-import { migrationNames } from '../migrations/names.ts';
+import { DeployTarget } from './entities/DeployTarget.ts';
+import { DeployRun } from './entities/DeployRun.ts';
+import { StepRun } from './entities/StepRun.ts';
+import { migrationNames } from './migrations/names.ts';
 
 export const entities = [DeployTarget, DeployRun, StepRun];
 
@@ -18,7 +18,7 @@ export async function openDatabase({ dbPath, migrate = true }: DatabaseOptions):
   const orm = await MikroORM.init({
     dbName: dbPath,
     entities,
-    migrations: { path: new URL('../migrations', import.meta.url).pathname, snapshot: false, emit: 'ts', silent: true },
+    migrations: { path: new URL('./migrations', import.meta.url).pathname, snapshot: false, emit: 'ts', silent: true },
     discovery: { warnWhenNoEntities: false },
     debug: false,
   });
@@ -44,7 +44,7 @@ async function hasPendingMigrations(orm: MikroORM): Promise<boolean> {
  * start-up ~0.1 s, and are needed only when a migration is pending (or one is being written).
  */
 export async function loadMigrator(orm: MikroORM): Promise<IMigrator> {
-  const [{ Migrator }, { migrationsList }] = await Promise.all([import('@mikro-orm/migrations'), import('../migrations/index.ts')]);
+  const [{ Migrator }, { migrationsList }] = await Promise.all([import('@mikro-orm/migrations'), import('./migrations/index.ts')]);
   orm.config.set('migrations', { ...orm.config.get('migrations'), migrationsList });
   Migrator.register(orm);
   return orm.getMigrator();

@@ -1,7 +1,7 @@
 import type { Request, Response } from 'express';
 import type { MikroORM } from '@mikro-orm/sqlite';
-import type { Executor, ExecutorEvent } from '../executor.ts';
-import { findRun, isFinished, type RunView } from '../runs.ts';
+import type { Executor, ExecutorEvent } from '../engine/executor.ts';
+import { findRun, isFinished, type RunView } from '../engine/run-store.ts';
 import { HttpError } from './app.ts';
 
 const POLL_MS = 500;

@@ -2,8 +2,8 @@ import type { Request, RequestHandler } from 'express';
 import type { Context } from '@opentelemetry/api';
 import {
   changedFilesFromGit, decidePush, eventName, listedFiles, matchPushToTargets, parsePushPayload, verifySignature, WebhookError,
-} from '../webhook.ts';
-import { listTargets } from '../targets.ts';
+} from '../domain/push.ts';
+import { listTargets } from '../domain/targets.ts';
 import type { AppDeps } from './app.ts';
 
 /** Gitea does not retry, but a person may press "Replay": the same push within this window is not deployed again. */

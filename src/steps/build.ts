@@ -1,9 +1,9 @@
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { remoteBuild as remoteBuildCommand } from '../commands/build.ts';
-import { runLocal } from '../local-process.ts';
-import type { StepContext } from '../pipeline.ts';
+import { remoteBuild as remoteBuildCommand } from '../transport/remote/build.ts';
+import { runLocal } from '../transport/local-process.ts';
+import type { StepContext } from '../engine/pipeline.ts';
 import { runLocalStep, runRemote } from './remote.ts';
 
 export interface BuildArtifact {

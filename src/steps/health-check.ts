@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { StepContext } from '../pipeline.ts';
+import type { StepContext } from '../engine/pipeline.ts';
 import { checkServiceRunning } from './service.ts';
 
 /** The first retries come quickly (a restarted service is often up within 100 ms), then every 500 ms. */

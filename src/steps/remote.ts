@@ -1,8 +1,8 @@
-import type { Command } from '../commands/command.ts';
-import { lastLines, runLocal } from '../local-process.ts';
-import { ATTR, withSpan } from '../telemetry.ts';
-import type { StepContext } from '../pipeline.ts';
-import type { ExecResult } from '../remote-host.ts';
+import type { Command } from '../transport/remote/shell-command.ts';
+import { lastLines, runLocal } from '../transport/local-process.ts';
+import { ATTR, withSpan } from '../support/telemetry.ts';
+import type { StepContext } from '../engine/pipeline.ts';
+import type { ExecResult } from '../transport/remote-host.ts';
 
 /** A command that exited non-zero: the executor records `exitCode` on the step. */
 export class CommandFailedError extends Error {

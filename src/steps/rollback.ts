@@ -1,7 +1,7 @@
-import { gitHead, gitResetTo } from '../commands/git.ts';
-import { switchRelease } from '../commands/releases.ts';
-import type { StepContext } from '../pipeline.ts';
-import { chooseCommit, chooseRelease, NoReleaseError } from '../releases.ts';
+import { gitHead, gitResetTo } from '../transport/remote/git.ts';
+import { switchRelease } from '../transport/remote/releases.ts';
+import type { StepContext } from '../engine/pipeline.ts';
+import { chooseCommit, chooseRelease, NoReleaseError } from '../domain/releases.ts';
 import { runRemote } from './remote.ts';
 import { readReleases, type ShippedRelease } from './rsync.ts';
 

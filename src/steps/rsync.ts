@@ -1,8 +1,8 @@
 import path from 'node:path';
-import { makeExecutable } from '../commands/fs.ts';
-import { listReleases, makeReleaseDir, parseReleaseList, releaseDir, removeReleases, switchRelease } from '../commands/releases.ts';
-import type { StepContext } from '../pipeline.ts';
-import { releasesToPrune } from '../releases.ts';
+import { makeExecutable } from '../transport/remote/fs.ts';
+import { listReleases, makeReleaseDir, parseReleaseList, releaseDir, removeReleases, switchRelease } from '../transport/remote/releases.ts';
+import type { StepContext } from '../engine/pipeline.ts';
+import { releasesToPrune } from '../domain/releases.ts';
 import type { BuildArtifact } from './build.ts';
 import { runLocalStep, runRemote } from './remote.ts';
 

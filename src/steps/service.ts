@@ -1,8 +1,8 @@
-import { composePull as composePullCommand, composeStatus, composeUp as composeUpCommand } from '../commands/compose.ts';
-import { allOf } from '../commands/command.ts';
-import { gitHead, gitPull as gitPullCommand } from '../commands/git.ts';
-import { isServiceActive, restartService as restartCommand } from '../commands/systemd.ts';
-import type { StepContext } from '../pipeline.ts';
+import { composePull as composePullCommand, composeStatus, composeUp as composeUpCommand } from '../transport/remote/compose.ts';
+import { allOf } from '../transport/remote/shell-command.ts';
+import { gitHead, gitPull as gitPullCommand } from '../transport/remote/git.ts';
+import { isServiceActive, restartService as restartCommand } from '../transport/remote/systemd.ts';
+import type { StepContext } from '../engine/pipeline.ts';
 import { needsSudo, runRemote } from './remote.ts';
 
 export async function restartService(context: StepContext): Promise<void> {

@@ -1,4 +1,4 @@
-import type { StepContext } from '../pipeline.ts';
+import type { StepContext } from '../engine/pipeline.ts';
 import { runRemote } from './remote.ts';
 
 /** Opens the run's SSH connection (host key verified) and runs a first command over it. */

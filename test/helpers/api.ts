@@ -2,8 +2,8 @@ import { createHmac } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import type { Config } from '../../src/config.ts';
-import type { Pipeline } from '../../src/pipeline.ts';
+import type { Config } from '../../src/support/config.ts';
+import type { Pipeline } from '../../src/engine/pipeline.ts';
 import { createApp, type AppDeps } from '../../src/server/app.ts';
 import { createTestExecutor } from './engine.ts';
 

@@ -1,14 +1,14 @@
 import path from 'node:path';
 import type { MikroORM } from '@mikro-orm/sqlite';
 import type { Tracer } from '@opentelemetry/api';
-import { loadConfig, type Config } from '../../src/config.ts';
+import { loadConfig, type Config } from '../../src/support/config.ts';
 import { openDatabase } from '../../src/db/orm.ts';
-import { Executor, type ExecutorEvent } from '../../src/executor.ts';
-import { STRATEGIES, type Strategy } from '../../src/entities/DeployTarget.ts';
-import { DeployRun } from '../../src/entities/DeployRun.ts';
-import { StepRun } from '../../src/entities/StepRun.ts';
-import type { Pipeline } from '../../src/pipeline.ts';
-import { saveTarget } from '../../src/targets.ts';
+import { Executor, type ExecutorEvent } from '../../src/engine/executor.ts';
+import { STRATEGIES, type Strategy } from '../../src/db/entities/DeployTarget.ts';
+import { DeployRun } from '../../src/db/entities/DeployRun.ts';
+import { StepRun } from '../../src/db/entities/StepRun.ts';
+import type { Pipeline } from '../../src/engine/pipeline.ts';
+import { saveTarget } from '../../src/domain/targets.ts';
 import { makeTempDir } from './cli.ts';
 
 type TestContext = Parameters<typeof makeTempDir>[0];

@@ -1,9 +1,9 @@
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../base-command.ts';
-import { listTargets, noTargetError } from '../../targets.ts';
-import { DeployRun } from '../../entities/DeployRun.ts';
-import { gitHead } from '../../commands/git.ts';
-import { listReleases, parseReleaseList } from '../../commands/releases.ts';
+import { listTargets, noTargetError } from '../../domain/targets.ts';
+import { DeployRun } from '../../db/entities/DeployRun.ts';
+import { gitHead } from '../../transport/remote/git.ts';
+import { listReleases, parseReleaseList } from '../../transport/remote/releases.ts';
 import { formatTable } from '../format.ts';
 
 interface ReleaseRow {
@@ -39,7 +39,7 @@ export class ReleasesCommand extends DeployCommand {
   async run() {
     let reachable = true;
     const report: { host: string; strategy: string; releases: ReleaseRow[]; error?: string }[] = [];
-    const { connectTo } = await import('../../runtime.ts');
+    const { connectTo } = await import('../../engine/runtime.ts');
     await this.withDatabase(async (orm, config) => {
       const em = orm.em.fork();
       const targets = (await listTargets(em, this.app)).filter((t) => !this.host || t.host === this.host);

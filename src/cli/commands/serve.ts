@@ -26,7 +26,7 @@ export class ServeCommand extends DeployCommand {
   async run() {
     if (!/^\d+$/.test(this.port) || Number(this.port) > 65535) throw new Error(`--port must be between 0 and 65535 (got "${this.port}")`);
     const [{ createApp }, { startRuntime }, { pino }, { loadTracing }] = await Promise.all([
-      import('../../server/app.ts'), import('../../runtime.ts'), import('pino'), import('../../tracing.ts'),
+      import('../../server/app.ts'), import('../../engine/runtime.ts'), import('pino'), import('../../support/tracing.ts'),
     ]);
     const config = this.config();
     const tracing = await loadTracing(this.context.env);

@@ -1,8 +1,8 @@
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../base-command.ts';
-import { DeployTarget } from '../../entities/DeployTarget.ts';
-import { noTargetError, toTargetFields } from '../../targets.ts';
-import { planSetup } from '../../setup.ts';
+import { DeployTarget } from '../../db/entities/DeployTarget.ts';
+import { noTargetError, toTargetFields } from '../../domain/targets.ts';
+import { planSetup } from '../../domain/setup.ts';
 
 export class SetupCommand extends DeployCommand {
   static override paths = [['setup']];
@@ -30,7 +30,7 @@ export class SetupCommand extends DeployCommand {
       if (!row) throw noTargetError(this.app, this.host);
       return toTargetFields(row);
     });
-    const [{ connectTo }, { failIfNonZero }] = await Promise.all([import('../../runtime.ts'), import('../../steps/remote.ts')]);
+    const [{ connectTo }, { failIfNonZero }] = await Promise.all([import('../../engine/runtime.ts'), import('../../steps/remote.ts')]);
     const host = await connectTo(this.host, config);
     try {
       for (const action of planSetup(target, host.user, config.unitDir)) {

@@ -1,7 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../base-command.ts';
-import { listTargets, UnknownTargetError } from '../../targets.ts';
-import { DeployRun } from '../../entities/DeployRun.ts';
+import { listTargets, UnknownTargetError } from '../../domain/targets.ts';
+import { DeployRun } from '../../db/entities/DeployRun.ts';
 
 export class StatusCommand extends DeployCommand {
   static override paths = [['status']];
@@ -21,7 +21,7 @@ export class StatusCommand extends DeployCommand {
   async run() {
     if (!this.app && !this.all) throw new Error('name an app, or use --all');
     if (this.app && this.all) throw new Error('name an app or use --all, not both');
-    const { readServiceStatus } = await import('../../service-status.ts');
+    const { readServiceStatus } = await import('../../domain/service-status.ts');
     let healthy = true;
     await this.withDatabase(async (orm, config) => {
       const em = orm.em.fork();

@@ -1,7 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../../base-command.ts';
-import { STRATEGIES, type Strategy } from '../../../entities/DeployTarget.ts';
-import { describePipeline } from '../../../pipeline.ts';
+import { STRATEGIES, type Strategy } from '../../../db/entities/DeployTarget.ts';
+import { describePipeline } from '../../../engine/pipeline.ts';
 import { pipelines } from '../../../../pipelines/index.ts';
 
 export class PipelinesShowCommand extends DeployCommand {

@@ -1,7 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../../base-command.ts';
-import { InvalidTargetError, parseTarget, type TargetFields } from '../../../target-schema.ts';
-import { saveTarget } from '../../../targets.ts';
+import { InvalidTargetError, parseTarget, type TargetFields } from '../../../domain/target-schema.ts';
+import { saveTarget } from '../../../domain/targets.ts';
 
 /** Flag name of each target field, for parsing and for error messages that name the flag. */
 const FLAGS: Record<keyof TargetFields, string> = {

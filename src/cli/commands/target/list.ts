@@ -1,6 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../../base-command.ts';
-import { listTargets, viewTarget } from '../../../targets.ts';
+import { listTargets, viewTarget } from '../../../domain/targets.ts';
 import { formatTable } from '../../format.ts';
 
 export class TargetListCommand extends DeployCommand {

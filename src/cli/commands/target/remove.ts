@@ -1,6 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../../base-command.ts';
-import { removeTargets } from '../../../targets.ts';
+import { removeTargets } from '../../../domain/targets.ts';
 
 export class TargetRemoveCommand extends DeployCommand {
   static override paths = [['target', 'remove']];

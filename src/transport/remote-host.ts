@@ -1,0 +1,27 @@
+import type { Command } from './remote/shell-command.ts';
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ExecOptions {
+  signal?: AbortSignal;
+  /** Output as it comes, stdout and stderr interleaved. */
+  onOutput?: (chunk: string) => void;
+}
+
+/** One SSH session to one host, shared by all steps of a run. */
+export interface RemoteHost {
+  /** The SSH user: `sudo -n` is needed for systemctl unless it is root. */
+  readonly user: string;
+  /** Runs a command; resolves with its exit code (non-zero is not an error here). */
+  exec(command: Command, options?: ExecOptions): Promise<ExecResult>;
+  /** GET http://127.0.0.1:<port><path> as seen from the host (tunnelled, no firewall opening needed). */
+  httpGet(port: number, path: string, timeoutMs: number): Promise<{ status: number; body: string }>;
+  /** rsync's `-e` and `user@host:` prefix, agreeing with this session's host, port, user, key and known_hosts. */
+  rsyncShell(connectTimeoutMs: number): string;
+  readonly rsyncAddress: string;
+  close(): Promise<void>;
+}

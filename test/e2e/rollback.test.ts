@@ -1,0 +1,155 @@
+// Releases and rollback, end to end over the test sshd: automatic rollback when the health check
+// fails, `rollback`, pruning, the per-target lock, and bad releases never chosen.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { addServingApp, BUILD_SCRIPT, createOrigin, git, httpText, startDeployWorld, stepStatuses, writeAppSource, type DeployWorld } from '../helpers/deploy-fixture.ts';
+import { sshdHarnessUnavailable } from '../helpers/sshd.ts';
+
+const skip = sshdHarnessUnavailable() ?? false;
+let world: DeployWorld;
+
+before(async () => {
+  if (!skip) world = await startDeployWorld({ healthTimeoutS: 2 });
+});
+after(async () => {
+  await world?.stop();
+});
+
+/** A systemd target whose app answers its version; `version('broken…')` makes its health check red. */
+async function systemdApp(app: string, extra: string[] = []) {
+  const source = path.join(world.registryRoot, 'apps', app);
+  writeAppSource(source, 'v1');
+  const { port, remoteDir } = await addServingApp(world, app, { flags: extra });
+  return {
+    port,
+    remoteDir,
+    version: (v: string) => writeAppSource(source, v),
+    serving: async () => (await httpText(port, '/')).body,
+    releases: () => fs.readdirSync(path.join(remoteDir, '.releases')).map(Number).sort((a, b) => a - b),
+    current: () => Number(/\.releases\/(\d+)\//.exec(fs.readlinkSync(path.join(remoteDir, app)))![1]),
+  };
+}
+
+test('systemd: a deploy whose health check fails puts the previous release back by itself', { skip }, async () => {
+  const app = await systemdApp('phoenix');
+  const v1 = await world.deploy('phoenix');
+  assert.equal(v1.runs[0].status, 'success');
+  app.version('broken-v2');
+  const v2 = await world.deploy('phoenix');
+  const [run] = v2.runs;
+  assert.equal(v2.code, 1);
+  assert.deepEqual([run.status, run.failed_step, run.rolled_back], ['failure', 'healthCheck', true]);
+  assert.deepEqual(stepStatuses(run), {
+    sshCheck: 'success', build: 'success', rsync: 'success', chmod: 'success', restart: 'success',
+    healthCheck: 'failure', rollback: 'success', restartPrevious: 'success', healthCheckPrevious: 'success',
+  });
+  assert.equal(await app.serving(), 'v1', 'the old version is serving again');
+  assert.equal(app.current(), v1.runs[0].run_id);
+});
+
+test('systemd-remote: a red health check resets the checkout to the commit it came from, rebuilds, restarts', { skip }, async () => {
+  const repo = createOrigin(world.harness, 'lazarus', { 'build.sh': BUILD_SCRIPT, 'version.txt': 'c1' });
+  const { port, remoteDir } = await addServingApp(world, 'lazarus', { strategy: 'systemd-remote', repo: repo.origin });
+  const good = repo.commit({ 'version.txt': 'c2' }, 'good');
+  assert.equal((await world.deploy('lazarus')).runs[0].status, 'success');
+  const bad = repo.commit({ 'version.txt': 'broken-c3' }, 'bad');
+  const [run] = (await world.deploy('lazarus')).runs;
+  assert.deepEqual([run.status, run.failed_step, run.rolled_back], ['failure', 'healthCheck', true]);
+  assert.deepEqual(stepStatuses(run), {
+    sshCheck: 'success', gitPull: 'success', build: 'success', restart: 'success', healthCheck: 'failure',
+    rollback: 'success', buildPrevious: 'success', restartPrevious: 'success', healthCheckPrevious: 'success',
+  });
+  assert.equal(git(remoteDir, 'rev-parse', 'HEAD'), good);
+  assert.equal((await httpText(port, '/')).body, 'c2');
+  const releases = JSON.parse((await world.cli('releases', 'lazarus', '--json')).stdout);
+  assert.deepEqual(releases[0].releases.map((r: { release: string; current: boolean; bad: boolean }) => [r.release, r.current, r.bad]), [
+    [bad.slice(0, 12), false, true],
+    [good.slice(0, 12), true, false],
+  ]);
+});
+
+test('rollback after two good deploys puts the first back; releases shows what each host keeps', { skip }, async () => {
+  const app = await systemdApp('pendulum');
+  const first = (await world.deploy('pendulum')).runs[0];
+  app.version('v2');
+  const second = (await world.deploy('pendulum')).runs[0];
+  assert.equal(await app.serving(), 'v2');
+  const rollback = await world.cli('rollback', 'pendulum');
+  assert.equal(rollback.code, 0, rollback.stdout + rollback.stderr);
+  assert.match(rollback.stdout, /^rolling back pendulum on testhost \(systemd, run #\d+\)\n/);
+  assert.match(rollback.stdout, /✓ switchRelease/);
+  assert.match(rollback.stdout, /pendulum@testhost: rolled back in/);
+  assert.equal(await app.serving(), 'v1');
+  assert.equal(app.current(), first.run_id);
+  const listed = await world.cli('releases', 'pendulum');
+  assert.match(listed.stdout, new RegExp(`${first.run_id} +#${first.run_id} .* success +current`));
+  assert.match(listed.stdout, new RegExp(`${second.run_id} +#${second.run_id} .* success\\n`));
+  const logs = (await world.cli('rollback', 'pendulum', '--to', String(second.run_id), '--json'));
+  assert.equal(JSON.parse(logs.stdout)[0].status, 'success');
+  assert.equal(await app.serving(), 'v2', '--to names the release');
+});
+
+test('--keep 2 leaves exactly two releases on the host', { skip }, async () => {
+  const app = await systemdApp('trimmed', ['--keep', '2']);
+  const runs = [];
+  for (const v of ['v1', 'v2', 'v3', 'v4']) {
+    app.version(v);
+    runs.push((await world.deploy('trimmed')).runs[0].run_id);
+  }
+  assert.deepEqual(app.releases(), runs.slice(-2));
+  assert.equal(await app.serving(), 'v4');
+});
+
+test('a release whose deploy failed is never the target of a plain rollback', { skip }, async () => {
+  const app = await systemdApp('skipper');
+  const v1 = (await world.deploy('skipper')).runs[0];
+  // v2 fails and stays current (no auto-rollback): then v3 ships, and v2 is the release right before it.
+  assert.equal((await world.cli('target', 'add', '--app', 'skipper', '--host', world.harness.alias, '--no-auto-rollback')).code, 0);
+  app.version('broken-v2');
+  const v2 = (await world.deploy('skipper')).runs[0];
+  assert.deepEqual([v2.status, v2.rolled_back, app.current()], ['failure', false, v2.run_id]);
+  assert.equal((await world.cli('target', 'add', '--app', 'skipper', '--host', world.harness.alias, '--auto-rollback')).code, 0);
+  app.version('v3');
+  assert.equal((await world.deploy('skipper')).runs[0].status, 'success');
+  assert.ok(app.releases().includes(v2.run_id), 'the bad release is still on the host');
+  const [rollback] = JSON.parse((await world.cli('rollback', 'skipper', '--json')).stdout);
+  assert.equal(rollback.status, 'success');
+  assert.equal(app.current(), v1.run_id, 'back to v1, past the bad v2');
+  assert.equal(await app.serving(), 'v1');
+});
+
+test('--no-auto-rollback: a red deploy fails and stays, its rollback steps skipped', { skip }, async () => {
+  const app = await systemdApp('stubborn', ['--no-auto-rollback']);
+  await world.deploy('stubborn');
+  app.version('broken-v2');
+  const [run] = (await world.deploy('stubborn')).runs;
+  assert.deepEqual([run.status, run.rolled_back], ['failure', false]);
+  assert.equal(run.steps.find((s) => s.step === 'rollback')!.error, 'skipped: not enabled for this target');
+  assert.equal(await app.serving(), 'broken-v2');
+});
+
+test('a rollback from the CLI while another process deploys that target waits for it (one lock per target, across processes)', { skip }, async () => {
+  await systemdApp('queued');
+  await world.deploy('queued');
+  await world.cli('target', 'add', '--app', 'queued', '--host', world.harness.alias, '--build', 'sleep 2; sh build.sh queued');
+  const { startRuntime } = await import('../../src/engine/runtime.ts');
+  const { loadConfig } = await import('../../src/support/config.ts');
+  const { runBin } = await import('../helpers/cli.ts');
+  const { orm, executor } = await startRuntime(loadConfig(world.env));
+  try {
+    const deploy = await executor.requestDeploy({ app: 'queued', host: world.harness.alias, trigger: 'api' });
+    const rollback = runBin(['rollback', 'queued', '--json'], world.env); // another process, the same operations.db
+    const [deployed, rolledBack] = await Promise.all([deploy.done, rollback]);
+    assert.equal(deployed.status, 'success');
+    const [rollbackRun] = JSON.parse(rolledBack.stdout);
+    assert.equal(rollbackRun.status, 'success', rolledBack.stdout + rolledBack.stderr);
+    const { DeployRun } = await import('../../src/db/entities/DeployRun.ts');
+    const rows = await orm.em.fork().find(DeployRun, { id: { $in: [deploy.runId, rollbackRun.run_id] } }, { orderBy: { id: 'asc' } });
+    assert.equal(rows[1].trigger, 'rollback');
+    assert.ok(rows[1].started_at! >= rows[0].finished_at!, 'the rollback started after the deploy ended');
+  } finally {
+    await orm.close();
+  }
+});
