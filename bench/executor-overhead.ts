@@ -9,7 +9,8 @@ import { openDatabase } from '../src/db/orm.ts';
 import { Executor } from '../src/engine/executor.ts';
 import { STRATEGIES, type Strategy } from '../src/db/entities/DeployTarget.ts';
 import { definePipeline, type Pipeline, type StepSpec } from '../src/engine/pipeline.ts';
-import { saveTarget } from '../src/domain/targets.ts';
+import { findTargets, saveTarget } from '../src/domain/targets.ts';
+import { RunStore } from '../src/engine/run-store.ts';
 
 const STEPS = 100;
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
@@ -26,8 +27,10 @@ async function measure(shape: 'chain' | 'wide'): Promise<number[]> {
   const orm = await openDatabase({ dbPath: path.join(dir, 'operations.db') });
   await saveTarget(orm.em.fork(), { app: 'bench', host: 'h1' });
   const pipeline = buildPipeline(shape);
+  const store = new RunStore(orm);
   const executor = new Executor({
-    orm,
+    store,
+    findTarget: async (app, host) => (await findTargets(orm.em.fork(), app, host))[0],
     config: loadConfig({}),
     pipelines: Object.fromEntries(STRATEGIES.map((s) => [s, { deploy: pipeline, rollback: pipeline }])) as Record<Strategy, { deploy: Pipeline; rollback: Pipeline }>,
     openRemote: async () => { throw new Error('no remote in this benchmark'); },

@@ -26,7 +26,7 @@ const harness = await startSshdHarness({ aliases: ['vps1'] });
 try {
   const env = { HOME: harness.home, DEPLOY_DB: path.join(harness.tmpDir, 'intake.db'), DEPLOY_WEBHOOK_SECRET: SECRET };
   const config = loadConfig(env);
-  const { orm, executor } = await startRuntime(config);
+  const { orm, store, executor } = await startRuntime(config);
   for (const app of APPS) {
     const repo = createOrigin(harness, app, { 'docker-compose.yml': 'services: {}\n' });
     await saveTarget(orm.em.fork(), { app, host: 'vps1', strategy: 'docker-compose', remote_dir: path.join(harness.workDir, app), repo: repo.origin });
@@ -35,7 +35,7 @@ try {
   }
   const server = express();
   server.post('/bare', express.raw({ type: () => true, limit: '5mb' }), (_req, res) => void res.status(202).json({ queued: [] }));
-  server.use(createApp({ orm, config, executor, logger: pino({ level: 'warn' }) }));
+  server.use(createApp({ orm, store, config, executor, logger: pino({ level: 'warn' }) }));
   const listening = server.listen(0, '127.0.0.1');
   await new Promise((resolve) => listening.once('listening', resolve));
   const base = `http://127.0.0.1:${(listening.address() as AddressInfo).port}`;

@@ -23,7 +23,7 @@ const harness = await startSshdHarness({ aliases: ['vps1'] });
 try {
   const env = { HOME: harness.home, DEPLOY_DB: path.join(harness.tmpDir, 'bench.db'), DEPLOY_UNIT_DIR: harness.unitDir, DEPLOY_WEBHOOK_SECRET: SECRET };
   const config = loadConfig(env);
-  const { orm, executor } = await startRuntime(config);
+  const { orm, store, executor } = await startRuntime(config);
   for (const app of APPS) {
     const port = await freePort();
     const repo = createOrigin(harness, app, { 'build.sh': BUILD_SCRIPT, 'version.txt': app });
@@ -34,7 +34,7 @@ try {
     const setup = await runCliInProcess(['setup', app, '--host', 'vps1'], env);
     if (setup.code !== 0) throw new Error(setup.stderr);
   }
-  const server = createApp({ orm, config, executor, logger: pino({ level: 'warn' }) }).listen(0, '127.0.0.1');
+  const server = createApp({ orm, store, config, executor, logger: pino({ level: 'warn' }) }).listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhook/push`;
 

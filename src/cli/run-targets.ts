@@ -1,9 +1,9 @@
 import type { Writable } from 'node:stream';
 import type { Config } from '../support/config.ts';
-import { findRun } from '../engine/run-store.ts';
-import type { ExecutorEvent, RunOutcome } from '../engine/executor.ts';
+import type { RunEvent } from '../engine/events.ts';
+import type { RunResult, RunView } from '../engine/run-store.ts';
 import { startRuntime } from '../engine/runtime.ts';
-import { listTargets, noTargetError } from '../domain/targets.ts';
+import { findTargets } from '../domain/targets.ts';
 import { loadTracing, traceUrl } from '../support/tracing.ts';
 import { formatSeconds } from './format.ts';
 
@@ -27,21 +27,20 @@ export interface RunTargetsOptions {
 export async function runTargets(options: RunTargetsOptions): Promise<number> {
   const { config, stdout: out } = options;
   const tracing = await loadTracing(options.env);
-  const { orm, executor } = await startRuntime(config, tracing?.tracer);
+  const { orm, store, executor } = await startRuntime(config, tracing?.tracer);
   try {
-    const targets = (await listTargets(orm.em.fork(), options.app)).filter((t) => !options.host || t.host === options.host);
-    if (targets.length === 0) throw noTargetError(options.app, options.host);
+    const targets = await findTargets(orm.em.fork(), options.app, options.host);
     const label = new Map<number, string>();
     const prefix = (runId: number) => (targets.length > 1 ? `${label.get(runId)}  ` : '  ');
     if (!options.json) {
-      executor.subscribe((event: ExecutorEvent) => {
-        if (!label.has(event.runId)) return;
+      executor.subscribe((event: RunEvent) => {
+        if (!label.has(event.run_id)) return;
         if (event.type === 'step' && (event.status === 'success' || event.status === 'failure' || event.status === 'cancelled')) {
           const mark = event.status === 'success' ? '✓' : '✗';
           const detail = event.error ? `  ${event.error}` : '';
-          out.write(`${prefix(event.runId)}${mark} ${event.step.padEnd(12)} ${formatSeconds(event.durationMs ?? 0)}${detail}\n`);
+          out.write(`${prefix(event.run_id)}${mark} ${event.step.padEnd(12)} ${formatSeconds(event.duration_ms ?? 0)}${detail}\n`);
         } else if (event.type === 'output' && options.verbose) {
-          out.write(`${prefix(event.runId)}  │ ${event.line}\n`);
+          out.write(`${prefix(event.run_id)}  │ ${event.line}\n`);
         }
       });
     }
@@ -58,38 +57,29 @@ export async function runTargets(options: RunTargetsOptions): Promise<number> {
     });
     const cancelAll = () => label.forEach((_, runId) => void executor.cancel(runId));
     process.once('SIGINT', cancelAll);
-    const outcomes: RunOutcome[] = await Promise.all(runs);
+    const outcomes: RunResult[] = await Promise.all(runs);
     process.off('SIGINT', cancelAll);
 
     if (options.json) {
-      const report = [];
+      // The one shape of a run, as the API gives it (step output left out: --verbose streams it).
+      const report: (RunView & { trace_url: string | null })[] = [];
       for (const o of outcomes) {
-        const { steps } = (await findRun(orm.em.fork(), o.runId, 0))!;
-        report.push({
-          run_id: o.runId,
-          target: label.get(o.runId),
-          status: o.status,
-          failed_step: o.failedStep,
-          error: o.error,
-          rolled_back: o.rolledBack ?? false,
-          duration_ms: o.durationMs,
-          trace_id: o.traceId ?? null,
-          steps: steps.map((s) => ({ step: s.step, status: s.status, duration_ms: s.duration_ms, exit_code: s.exit_code, error: s.error })),
-        });
+        const run = (await store.findRun(o.id, 0))!;
+        report.push({ ...run, trace_url: traceUrl(config.jaegerUrl, run.trace_id) });
       }
       out.write(`${JSON.stringify(report, null, 2)}\n`);
     } else {
       for (const o of outcomes) {
-        const where = label.get(o.runId);
-        const took = formatSeconds(o.durationMs ?? 0);
+        const where = label.get(o.id);
+        const took = formatSeconds(o.duration_ms ?? 0);
         if (o.status === 'success') {
           out.write(`${where}: ${options.trigger === 'rollback' ? 'rolled back' : 'deployed'} in ${took}\n`);
         } else {
-          const at = o.failedStep ? ` at ${o.failedStep}` : '';
-          const undone = o.rolledBack ? ' — rolled back: the previous release is serving' : '';
+          const at = o.failed_step ? ` at ${o.failed_step}` : '';
+          const undone = o.rolled_back ? ' — rolled back: the previous release is serving' : '';
           out.write(`${where}: ${o.status}${at} after ${took}${o.error ? `: ${o.error}` : ''}${undone}\n`);
         }
-        const link = traceUrl(config.jaegerUrl, o.traceId);
+        const link = traceUrl(config.jaegerUrl, o.trace_id);
         if (link) out.write(`  trace: ${link}\n`);
       }
     }

@@ -1,7 +1,7 @@
 import { composeStatus } from '../transport/remote/compose.ts';
 import { serviceStatus } from '../transport/remote/systemd.ts';
 import type { Config } from '../support/config.ts';
-import { connectTo } from '../engine/runtime.ts';
+import { connectTo } from '../transport/ssh/connect.ts';
 import type { TargetFields } from './target-schema.ts';
 import { createTargetRedactor } from '../support/redact.ts';
 

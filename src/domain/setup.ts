@@ -1,14 +1,16 @@
-import type { Command } from '../transport/remote/shell-command.ts';
+import type { ShellCommand } from '../transport/remote/shell-command.ts';
 import { lacksGitCheckout, makeDirectory } from '../transport/remote/fs.ts';
 import { gitClone } from '../transport/remote/git.ts';
 import { enableService, reloadUnits, renderUnit, writeUnitFile } from '../transport/remote/systemd.ts';
+import { failIfNonZero } from '../transport/command-result.ts';
+import type { RemoteHost } from '../transport/remote-host.ts';
 import type { TargetFields } from './target-schema.ts';
 
 export interface SetupAction {
   title: string;
-  commands: Command[];
+  commands: ShellCommand[];
   /** Run the action only when this command exits 0. */
-  onlyIf?: Command;
+  onlyIf?: ShellCommand;
   skipReason?: string;
   /** The action cannot be done: fail with this message. */
   fail?: string;
@@ -35,3 +37,22 @@ export function planSetup(target: TargetFields, sshUser: string, unitDir: string
   return actions;
 }
 
+
+/** What became of one action when it ran: done, or skipped (and why). */
+export type SetupProgress = { action: SetupAction; done: true } | { action: SetupAction; done: false; skipped: string };
+
+/**
+ * Runs the plan on the host, in order: an action whose `onlyIf` fails is skipped, one that cannot be
+ * done throws its message, a command that fails throws with its output. Safe to run again.
+ */
+export async function applySetup(target: TargetFields, host: RemoteHost, unitDir: string, onProgress: (progress: SetupProgress) => void): Promise<void> {
+  for (const action of planSetup(target, host.user, unitDir)) {
+    if (action.onlyIf && (await host.exec(action.onlyIf)).code !== 0) {
+      onProgress({ action, done: false, skipped: action.skipReason ?? 'not needed' });
+      continue;
+    }
+    if (action.fail) throw new Error(action.fail);
+    for (const command of action.commands) failIfNonZero(command.display ?? command.command, await host.exec(command));
+    onProgress({ action, done: true });
+  }
+}

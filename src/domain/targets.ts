@@ -48,6 +48,13 @@ export async function listTargets(em: EntityManager, app?: string): Promise<Depl
   return em.find(DeployTarget, app ? { app } : {}, { orderBy: { app: 'asc', host: 'asc' } });
 }
 
+/** The targets of an app, or its one target on `host`; throws (naming both) when there is none. */
+export async function findTargets(em: EntityManager, app: string, host?: string): Promise<TargetFields[]> {
+  const targets = await em.find(DeployTarget, host ? { app, host } : { app }, { orderBy: { host: 'asc' } });
+  if (targets.length === 0) throw noTargetError(app, host);
+  return targets.map(toTargetFields);
+}
+
 /** Removes one host of an app, or all of them; throws when there was nothing to remove. */
 export async function removeTargets(em: EntityManager, app: string, host?: string): Promise<number> {
   const removed = await em.nativeDelete(DeployTarget, host ? { app, host } : { app });

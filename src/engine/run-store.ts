@@ -1,11 +1,20 @@
-import type { EntityManager } from '@mikro-orm/sqlite';
-import { DeployRun } from '../db/entities/DeployRun.ts';
-import { StepRun } from '../db/entities/StepRun.ts';
+// The run store: every write of runs and steps, and the one outward shape of a run (RunView) that the
+// API, the SSE stream, the CLI's --json and the dashboard all use. Field names are snake_case, as in
+// the database.
+import { raw } from '@mikro-orm/core';
+import type { EntityManager, MikroORM } from '@mikro-orm/sqlite';
+import { DeployRun, type RunStatus, type Trigger } from '../db/entities/DeployRun.ts';
+import type { Strategy } from '../db/entities/DeployTarget.ts';
+import { StepRun, type StepStatus } from '../db/entities/StepRun.ts';
 import { tail } from '../support/redact.ts';
+import type { PastRun, RunRecord } from './pipeline.ts';
+
+/** The most of a step's output that is kept (the tail), shown or sent anywhere. */
+export const OUTPUT_LIMIT_BYTES = 64 * 1024;
 
 export interface StepView {
   step: string;
-  status: string;
+  status: StepStatus;
   started_at: string | null;
   duration_ms: number | null;
   exit_code: number | null;
@@ -13,69 +22,213 @@ export interface StepView {
   output: string;
 }
 
-export interface RunView {
+/** How a run ended: what `done` resolves with, the SSE `result` event, and the head of a RunView. */
+export interface RunResult {
   id: number;
+  status: RunStatus;
+  failed_step: string | null;
+  error: string | null;
+  duration_ms: number | null;
+  trace_id: string | null;
+  /** The deploy failed and its compensation path put the previous release back. */
+  rolled_back: boolean;
+}
+
+/** A run as everything outside the engine sees it. */
+export interface RunView extends RunResult {
   app: string;
   host: string;
-  strategy: string;
-  trigger: string;
-  status: string;
+  strategy: Strategy;
+  trigger: Trigger;
   ref: string | null;
   commit: string | null;
-  error: string | null;
-  failed_step: string | null;
-  duration_ms: number | null;
+  commit_before: string | null;
+  commit_after: string | null;
+  release: number | null;
+  rollback_to: number | null;
   queued_at: string;
   started_at: string | null;
   finished_at: string | null;
-  trace_id: string | null;
   steps: StepView[];
+}
+
+/** What a new run is queued with. */
+export type NewRun = Pick<RunView, 'app' | 'host' | 'strategy' | 'trigger' | 'ref' | 'commit' | 'rollback_to'>;
+
+/** A run that ends before it starts (superseded, cancelled while queued, shut down), and why. */
+export interface UnstartedEnd {
+  id: number;
+  status: RunStatus;
+  reason: string;
 }
 
 const iso = (date: Date | null | undefined) => (date ? date.toISOString() : null);
 
-function viewRun(run: DeployRun, steps: StepRun[], outputBytes: number): RunView {
+export function isFinished(status: string): boolean {
+  return !['queued', 'running'].includes(status);
+}
+
+function resultOf(run: DeployRun): RunResult {
   return {
     id: run.id,
+    status: run.status,
+    failed_step: run.failed_step ?? null,
+    error: run.error ?? null,
+    duration_ms: run.duration_ms ?? null,
+    trace_id: run.trace_id ?? null,
+    rolled_back: run.rolled_back,
+  };
+}
+
+function viewStep(step: StepRun, outputBytes: number): StepView {
+  return {
+    step: step.step,
+    status: step.status,
+    started_at: iso(step.started_at),
+    duration_ms: step.duration_ms ?? null,
+    exit_code: step.exit_code ?? null,
+    error: step.error ?? null,
+    output: outputBytes > 0 ? tail(step.output, outputBytes) : '',
+  };
+}
+
+function viewRun(run: DeployRun, steps: StepRun[], outputBytes: number): RunView {
+  return {
+    ...resultOf(run),
     app: run.app,
     host: run.host,
     strategy: run.strategy,
     trigger: run.trigger,
-    status: run.status,
     ref: run.ref ?? null,
     commit: run.commit ?? null,
-    error: run.error ?? null,
-    failed_step: run.failed_step ?? null,
-    duration_ms: run.duration_ms ?? null,
+    commit_before: run.commit_before ?? null,
+    commit_after: run.commit_after ?? null,
+    release: run.release ?? null,
+    rollback_to: run.rollback_to ?? null,
     queued_at: run.queued_at.toISOString(),
     started_at: iso(run.started_at),
     finished_at: iso(run.finished_at),
-    trace_id: run.trace_id ?? null,
-    steps: steps.map((s) => ({
-      step: s.step,
-      status: s.status,
-      started_at: iso(s.started_at),
-      duration_ms: s.duration_ms ?? null,
-      exit_code: s.exit_code ?? null,
-      error: s.error ?? null,
-      output: tail(s.output, outputBytes),
-    })),
+    steps: steps.map((step) => viewStep(step, outputBytes)),
   };
 }
 
-/** The newest runs (of one app, or all), each with its steps; step output cut to its last `outputBytes`. */
-export async function listRuns(em: EntityManager, options: { app?: string; limit: number; outputBytes: number }): Promise<RunView[]> {
-  const runs = await em.find(DeployRun, options.app ? { app: options.app } : {}, { orderBy: { id: 'desc' }, limit: options.limit });
-  const steps = runs.length ? await em.find(StepRun, { run: { $in: runs.map((r) => r.id) } }, { orderBy: { id: 'asc' } }) : [];
-  return runs.map((run) => viewRun(run, steps.filter((s) => s.run.id === run.id), options.outputBytes));
-}
+export class RunStore {
+  constructor(private readonly orm: MikroORM) {}
 
-export async function findRun(em: EntityManager, id: number, outputBytes: number): Promise<RunView | null> {
-  const run = await em.findOne(DeployRun, { id });
-  if (!run) return null;
-  return viewRun(run, await em.find(StepRun, { run: id }, { orderBy: { id: 'asc' } }), outputBytes);
-}
+  private em(): EntityManager {
+    return this.orm.em.fork();
+  }
 
-export function isFinished(status: string): boolean {
-  return !['queued', 'running'].includes(status);
+  // ---- reads ----
+
+  /** The newest runs (of one app, or all), each with its steps; step output cut to its last `outputBytes`. */
+  async listRuns(options: { app?: string; host?: string; limit: number; outputBytes: number }): Promise<RunView[]> {
+    const em = this.em();
+    const where = { ...(options.app ? { app: options.app } : {}), ...(options.host ? { host: options.host } : {}) };
+    const runs = await em.find(DeployRun, where, { orderBy: { id: 'desc' }, limit: options.limit });
+    const steps = runs.length ? await em.find(StepRun, { run: { $in: runs.map((r) => r.id) } }, { orderBy: { id: 'asc' } }) : [];
+    return runs.map((run) => viewRun(run, steps.filter((s) => s.run.id === run.id), options.outputBytes));
+  }
+
+  async findRun(id: number, outputBytes: number): Promise<RunView | null> {
+    const em = this.em();
+    const run = await em.findOne(DeployRun, { id });
+    if (!run) return null;
+    return viewRun(run, await em.find(StepRun, { run: id }, { orderBy: { id: 'asc' } }), outputBytes);
+  }
+
+  async findResult(id: number): Promise<RunResult | null> {
+    const run = await this.em().findOne(DeployRun, { id });
+    return run ? resultOf(run) : null;
+  }
+
+  /** A target's runs, newest first, without steps (what `releases` and a rollback choose from). */
+  async runsOf(app: string, host: string, options: { before?: number; limit?: number } = {}): Promise<RunView[]> {
+    const where = { app, host, ...(options.before ? { id: { $lt: options.before } } : {}) };
+    const runs = await this.em().find(DeployRun, where, { orderBy: { id: 'desc' }, limit: options.limit });
+    return runs.map((run) => viewRun(run, [], 0));
+  }
+
+  async pastRuns(app: string, host: string, before: number): Promise<PastRun[]> {
+    return (await this.runsOf(app, host, { before })).map((r) => ({
+      id: r.id, trigger: r.trigger, status: r.status, commit_after: r.commit_after, release: r.release, rolled_back: r.rolled_back,
+    }));
+  }
+
+  // ---- writes ----
+
+  /** Queues runs in one statement; their ids, in the order given. */
+  async queue(runs: NewRun[], ownerPid: number): Promise<number[]> {
+    if (runs.length === 0) return [];
+    const queuedAt = new Date();
+    const inserted = await this.em()
+      .createQueryBuilder(DeployRun)
+      .insert(runs.map((run) => ({ ...run, status: 'queued' as const, queued_at: queuedAt, owner_pid: ownerPid })))
+      .execute('run');
+    // Ids grow in insertion order, whatever order RETURNING lists them in.
+    return (inserted.rows as { id: number }[]).map((row) => row.id).sort((a, b) => a - b);
+  }
+
+  /** Ends runs that never started: one write for all. */
+  async endUnstarted(runs: UnstartedEnd[]): Promise<void> {
+    if (runs.length === 0) return;
+    const byId = (field: (run: UnstartedEnd) => string) =>
+      raw(`case id ${runs.map(() => 'when ? then ?').join(' ')} end`, runs.flatMap((run) => [run.id, field(run)]));
+    await this.em()
+      .createQueryBuilder(DeployRun)
+      .update({ status: byId((run) => run.status), error: byId((run) => run.reason), finished_at: new Date(), duration_ms: 0 } as never)
+      .where({ id: { $in: runs.map((run) => run.id) } })
+      .execute();
+  }
+
+  async setStatus(id: number, status: 'queued' | 'running'): Promise<void> {
+    await this.em().nativeUpdate(DeployRun, { id }, { status });
+  }
+
+  /** Marks a run running and writes its steps as `pending`; returns each step's row id. */
+  async start(id: number, startedAt: Date, traceId: string | null, steps: readonly string[]): Promise<Map<string, number>> {
+    const em = this.em();
+    await em.nativeUpdate(DeployRun, { id }, { status: 'running', started_at: startedAt, trace_id: traceId });
+    await em.insertMany(StepRun, steps.map((step) => ({ run: id, step, status: 'pending' as const, output: '' })));
+    const rows = await em.find(StepRun, { run: id }, { fields: ['id', 'step'] });
+    return new Map(rows.map((row) => [row.step, row.id]));
+  }
+
+  async updateStep(stepRowId: number, changes: Partial<Omit<StepRun, 'run' | 'id'>>): Promise<void> {
+    await this.em().nativeUpdate(StepRun, { id: stepRowId }, changes);
+  }
+
+  /** Facts a step writes on its run (the release it shipped, the commits it moved between). */
+  async record(id: number, fields: RunRecord): Promise<void> {
+    await this.em().nativeUpdate(DeployRun, { id }, fields);
+  }
+
+  async finish(result: RunResult, finishedAt: Date): Promise<void> {
+    const { id, status, error, failed_step, duration_ms, rolled_back } = result;
+    await this.em().nativeUpdate(DeployRun, { id }, { status, error, failed_step, finished_at: finishedAt, duration_ms, rolled_back });
+  }
+
+  // ---- ownership (the cross-process rules) ----
+
+  /** Running runs of a target older than `id` that other processes own: their owner pids. */
+  async olderRunningOwners(app: string, host: string, id: number, ownPid: number): Promise<(number | null)[]> {
+    const others = await this.em().find(DeployRun, { app, host, status: 'running', id: { $lt: id }, owner_pid: { $ne: ownPid } }, { fields: ['owner_pid'] });
+    return others.map((run) => run.owner_pid ?? null);
+  }
+
+  /**
+   * Marks runs whose owner is gone (`isOwnerAlive` says no) as `interrupted`, with their unfinished
+   * steps. Returns their ids.
+   */
+  async interruptOrphans(isOwnerAlive: (pid: number | null) => boolean): Promise<number[]> {
+    const em = this.em();
+    const unfinished = await em.find(DeployRun, { status: { $in: ['queued', 'running'] } }, { fields: ['id', 'owner_pid'] });
+    const ids = unfinished.filter((run) => !isOwnerAlive(run.owner_pid ?? null)).map((run) => run.id);
+    if (ids.length === 0) return [];
+    const why = 'interrupted: the deploy_server process running it stopped';
+    await em.nativeUpdate(DeployRun, { id: { $in: ids } }, { status: 'interrupted', finished_at: new Date(), error: why });
+    await em.nativeUpdate(StepRun, { run: { $in: ids }, status: 'running' }, { status: 'cancelled', error: why });
+    await em.nativeUpdate(StepRun, { run: { $in: ids }, status: 'pending' }, { status: 'skipped', error: 'skipped: run interrupted' });
+    return ids;
+  }
 }

@@ -1,32 +1,35 @@
+// The wiring that `serve` and the deploying CLI commands stand on: the database, crash recovery, and
+// the executor over SSH with the strategies' pipelines.
 import type { MikroORM } from '@mikro-orm/sqlite';
 import type { Tracer } from '@opentelemetry/api';
-import type { Config } from '../support/config.ts';
-import { openDatabase } from '../db/orm.ts';
-import { Executor, recoverInterruptedRuns } from './executor.ts';
-import { SshHost } from '../transport/ssh/ssh-host.ts';
 import { pipelines } from '../../pipelines/index.ts';
+import { openDatabase } from '../db/orm.ts';
+import { findTargets } from '../domain/targets.ts';
+import type { Config } from '../support/config.ts';
+import { connectTo } from '../transport/ssh/connect.ts';
+import { Executor } from './executor.ts';
+import { RunStore } from './run-store.ts';
+import { recoverInterruptedRuns } from './target-claim.ts';
 
 export interface Runtime {
   orm: MikroORM;
+  store: RunStore;
   executor: Executor;
   /** Runs found unfinished from a process that is gone, now `interrupted`. */
   interrupted: number[];
 }
 
-/** What `serve` and the deploying CLI commands stand on: the database, crash recovery, the executor over SSH. */
 export async function startRuntime(config: Config, tracer?: Tracer): Promise<Runtime> {
   const orm = await openDatabase({ dbPath: config.dbPath });
-  const interrupted = await recoverInterruptedRuns(orm);
+  const store = new RunStore(orm);
+  const interrupted = await recoverInterruptedRuns(store);
   const executor = new Executor({
-    orm,
+    store,
     config,
     pipelines,
     tracer,
+    findTarget: async (app, host) => (await findTargets(orm.em.fork(), app, host))[0],
     openRemote: (target) => connectTo(target.host, config),
   });
-  return { orm, executor, interrupted };
-}
-
-export function connectTo(host: string, config: Config): Promise<SshHost> {
-  return SshHost.connect(host, { home: config.home, connectTimeoutMs: config.sshConnectTimeoutMs });
+  return { orm, store, executor, interrupted };
 }

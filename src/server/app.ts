@@ -1,23 +1,25 @@
-import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
+import express, { type Express, type Request, type Response } from 'express';
 import type { MikroORM } from '@mikro-orm/sqlite';
 import type { Logger } from 'pino';
 import * as v from 'valibot';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Tracer } from '@opentelemetry/api';
 import type { Config } from '../support/config.ts';
-import { ExecutorClosedError, RunNotFoundError, type DeployRequest, type Executor } from '../engine/executor.ts';
-import { InvalidTargetError } from '../domain/target-schema.ts';
-import { listTargets, noTargetError, removeTargets, saveTarget, toTargetFields, UnknownTargetError, viewTarget } from '../domain/targets.ts';
-import { findRun, listRuns, type RunView } from '../engine/run-store.ts';
+import type { DeployRequest, Executor } from '../engine/executor.ts';
+import { COMMIT_ID } from '../domain/commit-id.ts';
+import { createPushReceiver } from '../domain/push.ts';
+import { findTargets, listTargets, noTargetError, removeTargets, saveTarget, viewTarget } from '../domain/targets.ts';
+import { OUTPUT_LIMIT_BYTES, type RunStore, type RunView } from '../engine/run-store.ts';
 import { traceUrl } from '../support/tracing.ts';
 import { readServiceStatus, type ServiceStatus } from '../domain/service-status.ts';
-import { WebhookError } from '../domain/push.ts';
 import type { TargetFields } from '../domain/target-schema.ts';
 import { requireBearerToken } from './auth.ts';
+import { errorHandler, HttpError } from './errors.ts';
 import { streamRunEvents } from './run-events.ts';
 import { createWebhookHandler } from './webhook-route.ts';
 
 export interface AppDeps {
   orm: MikroORM;
+  store: RunStore;
   config: Config;
   executor: Executor;
   logger: Logger;
@@ -32,19 +34,7 @@ export interface AppDeps {
   startedAt?: Date;
 }
 
-/** An error that is the client's doing: its status and message go back as `{ "error": … }`. */
-export class HttpError extends Error {
-  override name = 'HttpError';
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 const LOG_OUTPUT_BYTES = 4 * 1024;
-const RUN_OUTPUT_BYTES = 64 * 1024;
 
 const describeBodyIssue = (issue: v.BaseIssue<unknown>) =>
   issue.expected === 'never' ? `unknown field "${String(issue.path?.[0]?.key)}"` : 'the body must be a JSON object';
@@ -54,7 +44,7 @@ const DeployBody = v.strictObject(
   {
     host: HostField,
     ref: v.optional(v.string('ref must be a string')),
-    commit: v.optional(v.pipe(v.string('commit must be a string'), v.regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/i, 'commit must be a full commit id (40 or 64 hex digits)'))),
+    commit: v.optional(v.pipe(v.string('commit must be a string'), v.regex(COMMIT_ID, 'commit must be a full commit id (40 or 64 hex digits)'))),
   },
   describeBodyIssue,
 );
@@ -96,7 +86,7 @@ function parseRunId(raw: string): number {
  * Express 5 hands a rejected handler promise to the error handler at the end.
  */
 export function createApp(deps: AppDeps): Express {
-  const { orm, config, executor, logger } = deps;
+  const { orm, store, config, executor, logger } = deps;
   const startedAt = deps.startedAt ?? new Date();
   const readStatus = deps.readStatus ?? readServiceStatus;
   const app = express();
@@ -133,7 +123,10 @@ export function createApp(deps: AppDeps): Express {
   if (!config.apiToken && deps.insecureApi) logger.warn('the API write routes need NO token (--insecure-api): for development only');
   const json = express.json({ limit: '1mb', strict: false });
 
-  app.post('/webhook/push', express.raw({ type: () => true, limit: '5mb' }), createWebhookHandler(deps));
+  const pushes = createPushReceiver({ orm, config, executor, logger });
+  app.post('/webhook/push', express.raw({ type: () => true, limit: '5mb' }), createWebhookHandler({
+    config, logger, insecureWebhooks: deps.insecureWebhooks, receivePush: (body, telemetry) => pushes.receive(body, telemetry),
+  }));
 
   app.get('/api/health', async (_req, res) => {
     const database = await orm.isConnected();
@@ -166,13 +159,10 @@ export function createApp(deps: AppDeps): Express {
 
   /** A run per host of the app (or the one named by `host` in the body or the query): 202 with the queued runs. */
   const queueRuns = async (req: Request, res: Response, request: Omit<DeployRequest, 'app' | 'host' | 'telemetry'>, bodyHost?: string) => {
-    const appName = String(req.params.app);
-    const host = bodyHost ?? queryHost(req);
-    const targets = (await listTargets(orm.em.fork(), appName)).filter((t) => !host || t.host === host);
-    if (targets.length === 0) throw noTargetError(appName, host);
+    const targets = await findTargets(orm.em.fork(), String(req.params.app), bodyHost ?? queryHost(req));
     const telemetry = res.locals.telemetry as Context;
     const runs = await executor.requestDeploys(targets.map((target) => ({ request: { ...request, app: target.app, host: target.host, telemetry }, target })));
-    res.status(202).json({ queued: runs.map(({ runId }, i) => ({ app: targets[i].app, host: targets[i].host, runId })) });
+    res.status(202).json({ queued: runs.map(({ runId }, i) => ({ app: targets[i].app, host: targets[i].host, run_id: runId })) });
   };
 
   app.post('/api/deploy/:app', auth, json, async (req, res) => {
@@ -186,69 +176,41 @@ export function createApp(deps: AppDeps): Express {
   });
 
   app.get('/api/status/:app', async (req, res) => {
-    const targets = await listTargets(orm.em.fork(), req.params.app);
-    if (targets.length === 0) throw noTargetError(req.params.app);
-    res.json(await Promise.all(targets.map((target) => readStatus(toTargetFields(target), config))));
+    const targets = await findTargets(orm.em.fork(), req.params.app);
+    res.json(await Promise.all(targets.map((target) => readStatus(target, config))));
   });
 
   // Runs go out with a link to their trace when DEPLOY_JAEGER_URL is set.
   const withTraceUrl = (run: RunView) => ({ ...run, trace_url: traceUrl(config.jaegerUrl, run.trace_id) });
 
   app.get('/api/logs', async (req, res) => {
-    res.json((await listRuns(orm.em.fork(), { limit: parseLimit(req.query.limit), outputBytes: LOG_OUTPUT_BYTES })).map(withTraceUrl));
+    res.json((await store.listRuns({ limit: parseLimit(req.query.limit), outputBytes: LOG_OUTPUT_BYTES })).map(withTraceUrl));
   });
 
   app.get('/api/logs/:app', async (req, res) => {
-    res.json((await listRuns(orm.em.fork(), { app: req.params.app, limit: parseLimit(req.query.limit), outputBytes: LOG_OUTPUT_BYTES })).map(withTraceUrl));
+    res.json((await store.listRuns({ app: req.params.app, limit: parseLimit(req.query.limit), outputBytes: LOG_OUTPUT_BYTES })).map(withTraceUrl));
   });
 
   app.get('/api/runs/:id', async (req, res) => {
-    const run = await findRun(orm.em.fork(), parseRunId(req.params.id), RUN_OUTPUT_BYTES);
+    const run = await store.findRun(parseRunId(req.params.id), OUTPUT_LIMIT_BYTES);
     if (!run) throw new HttpError(404, `no run #${req.params.id}`);
     res.json(withTraceUrl(run));
   });
 
   app.get('/api/runs/:id/events', async (req, res) => {
-    await streamRunEvents({ orm, executor }, parseRunId(req.params.id), req, res);
+    await streamRunEvents({ store, executor }, parseRunId(req.params.id), req, res);
   });
 
   app.post('/api/runs/:id/cancel', auth, async (req, res) => {
     const id = parseRunId(String(req.params.id));
     if (!(await executor.cancel(id))) throw new HttpError(409, `run #${id} has already ended`);
-    res.status(202).json({ runId: id, cancelling: true });
+    res.status(202).json({ run_id: id, cancelling: true });
   });
 
   app.use((_req, res) => {
     res.status(404).json({ error: 'no such route' });
   });
 
-  const onError: ErrorRequestHandler = (error, req, res, _next) => {
-    const status = statusOf(error);
-    // Only the error's name: a database error's message carries the SQL and its values (env, say).
-    if (status >= 500) logger.error({ method: req.method, path: req.path, err: { name: (error as Error)?.name } }, 'request failed');
-    if (res.headersSent) return res.end();
-    res.status(status).json({ error: status >= 500 ? 'internal error' : messageOf(error) });
-  };
-  app.use(onError);
+  app.use(errorHandler(logger));
   return app;
-}
-
-function statusOf(error: unknown): number {
-  if (error instanceof HttpError || error instanceof WebhookError) return error.status;
-  if (error instanceof InvalidTargetError) return 400;
-  if (error instanceof UnknownTargetError || error instanceof RunNotFoundError) return 404;
-  if (error instanceof ExecutorClosedError) return 409;
-  // body-parser: too large, unparsable JSON
-  const type = (error as { type?: string } | null)?.type;
-  if (type === 'entity.too.large') return 413;
-  if (type === 'entity.parse.failed') return 400;
-  const status = (error as { status?: unknown } | null)?.status;
-  return typeof status === 'number' && status >= 400 && status < 500 ? status : 500;
-}
-
-function messageOf(error: unknown): string {
-  const type = (error as { type?: string } | null)?.type;
-  if (type === 'entity.too.large') return 'request body too large';
-  if (type === 'entity.parse.failed') return 'the body is not valid JSON';
-  return (error as Error).message.split('\n')[0];
 }

@@ -1,8 +1,8 @@
 import type { Request, Response } from 'express';
-import type { MikroORM } from '@mikro-orm/sqlite';
-import type { Executor, ExecutorEvent } from '../engine/executor.ts';
-import { findRun, isFinished, type RunView } from '../engine/run-store.ts';
-import { HttpError } from './app.ts';
+import type { RunEvent } from '../engine/events.ts';
+import type { Executor } from '../engine/executor.ts';
+import { isFinished, OUTPUT_LIMIT_BYTES, type RunResult, type RunStore, type RunView } from '../engine/run-store.ts';
+import { HttpError } from './errors.ts';
 
 const POLL_MS = 500;
 
@@ -10,8 +10,8 @@ function send(res: Response, event: string, data: unknown): void {
   res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
 }
 
-function resultOf(run: RunView) {
-  return { runId: run.id, status: run.status, failedStep: run.failed_step, error: run.error, durationMs: run.duration_ms };
+function resultOf({ id, status, failed_step, error, duration_ms, trace_id, rolled_back }: RunView): RunResult {
+  return { id, status, failed_step, error, duration_ms, trace_id, rolled_back };
 }
 
 /**
@@ -19,8 +19,8 @@ function resultOf(run: RunView) {
  * ending with `result`. A client that connects late first gets what already happened: from this
  * process's memory when it runs the run, else from the database (polled until the run ends).
  */
-export async function streamRunEvents(deps: { orm: MikroORM; executor: Executor }, runId: number, req: Request, res: Response): Promise<void> {
-  const initial = await findRun(deps.orm.em.fork(), runId, 64 * 1024);
+export async function streamRunEvents(deps: { store: RunStore; executor: Executor }, runId: number, req: Request, res: Response): Promise<void> {
+  const initial = await deps.store.findRun(runId, OUTPUT_LIMIT_BYTES);
   if (!initial) throw new HttpError(404, `no run #${runId}`);
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
   res.flushHeaders();
@@ -32,12 +32,12 @@ export async function streamRunEvents(deps: { orm: MikroORM; executor: Executor 
     watch?.stop();
     res.end();
   };
-  const forward = (event: ExecutorEvent) => {
+  const forward = (event: RunEvent) => {
     if (ended) return;
     const { type, ...data } = event;
     send(res, type, data);
-    if (event.type === 'run' && event.outcome) {
-      send(res, 'result', event.outcome);
+    if (event.type === 'run' && event.result) {
+      send(res, 'result', event.result);
       end();
     }
   };
@@ -49,15 +49,15 @@ export async function streamRunEvents(deps: { orm: MikroORM; executor: Executor 
   }
 
   // A run this process does not know: replay the database, then poll it until the run ends.
-  let sent = new Map<string, string>();
+  const sent = new Map<string, string>();
   const replayFromDatabase = (run: RunView) => {
     for (const step of run.steps) {
       if (sent.get(step.step) === step.status) continue;
       if (isFinished(step.status) && step.status !== 'pending') {
-        for (const line of step.output.split('\n').filter(Boolean)) send(res, 'output', { runId, step: step.step, line });
+        for (const line of step.output.split('\n').filter(Boolean)) send(res, 'output', { run_id: runId, step: step.step, line });
       }
-      send(res, 'step', { runId, step: step.step, status: step.status, durationMs: step.duration_ms, exitCode: step.exit_code, error: step.error });
-      sent = new Map(sent).set(step.step, step.status);
+      send(res, 'step', { run_id: runId, step: step.step, status: step.status, duration_ms: step.duration_ms, exit_code: step.exit_code, error: step.error });
+      sent.set(step.step, step.status);
     }
   };
   let run: RunView | null = initial;
@@ -68,6 +68,6 @@ export async function streamRunEvents(deps: { orm: MikroORM; executor: Executor 
       return end();
     }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    run = await findRun(deps.orm.em.fork(), runId, 64 * 1024);
+    run = await deps.store.findRun(runId, OUTPUT_LIMIT_BYTES);
   }
 }

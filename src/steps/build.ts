@@ -2,6 +2,9 @@ import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { remoteBuild as remoteBuildCommand } from '../transport/remote/build.ts';
+import { isCommitId } from '../domain/commit-id.ts';
+import { localBuildCommand } from '../transport/local/build.ts';
+import { gitFetch, gitWorktreeAdd, gitWorktreePrune, gitWorktreeRemove } from '../transport/local/git.ts';
 import { runLocal } from '../transport/local-process.ts';
 import type { StepContext } from '../engine/pipeline.ts';
 import { runLocalStep, runRemote } from './remote.ts';
@@ -10,8 +13,6 @@ export interface BuildArtifact {
   /** Absolute path of this run's copy of the built binary on this machine. */
   artifactPath: string;
 }
-
-const SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/i;
 
 /** A directory of this run's own on this machine, removed when the run ends. */
 function runDirectory(context: StepContext): string {
@@ -27,16 +28,16 @@ function runDirectory(context: StepContext): string {
  */
 async function sourceTree(context: StepContext, runDir: string): Promise<string> {
   const { config, commit } = context.deploy;
-  if (!commit || !SHA.test(commit)) return config.registryRoot;
+  if (!commit || !isCommitId(commit)) return config.registryRoot;
   const root = config.registryRoot;
   // The push may be newer than the registry root's copy: fetch, and carry on if that fails (no origin).
-  await runLocal(['git', '-C', root, 'fetch', '--quiet', 'origin'], { signal: context.signal });
+  await runLocal(gitFetch(), { cwd: root, signal: context.signal });
   const worktree = path.join(runDir, 'tree');
   context.deploy.atEnd(async () => {
-    await runLocal(['git', '-C', root, 'worktree', 'remove', '--force', worktree]);
-    await runLocal(['git', '-C', root, 'worktree', 'prune']);
+    await runLocal(gitWorktreeRemove(worktree), { cwd: root });
+    await runLocal(gitWorktreePrune(), { cwd: root });
   });
-  await runLocalStep(context, 'git worktree add', ['git', '-C', root, 'worktree', 'add', '--detach', '--force', worktree, commit]);
+  await runLocalStep(context, 'git worktree add', gitWorktreeAdd(worktree, commit), root);
   await context.record({ commit_after: commit });
   return worktree;
 }
@@ -54,7 +55,7 @@ export async function localBuild(context: StepContext): Promise<BuildArtifact> {
   return context.deploy.exclusive(dir, async () => {
     if (target.build_cmd) {
       context.output(`$ ${target.build_cmd}   (in ${dir})\n`);
-      await runLocalStep(context, 'build', ['/bin/sh', '-c', target.build_cmd], dir);
+      await runLocalStep(context, 'build', localBuildCommand(target.build_cmd), dir);
     }
     const built = path.join(dir, target.binary);
     if (!existsSync(built)) throw new Error(`the build did not produce ${built} (binary "${target.binary}")`);

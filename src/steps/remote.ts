@@ -1,31 +1,15 @@
-import type { Command } from '../transport/remote/shell-command.ts';
-import { lastLines, runLocal } from '../transport/local-process.ts';
+import type { ShellCommand } from '../transport/remote/shell-command.ts';
+import { failIfNonZero } from '../transport/command-result.ts';
+import { runLocal } from '../transport/local-process.ts';
 import { ATTR, withSpan } from '../support/telemetry.ts';
 import type { StepContext } from '../engine/pipeline.ts';
 import type { ExecResult } from '../transport/remote-host.ts';
-
-/** A command that exited non-zero: the executor records `exitCode` on the step. */
-export class CommandFailedError extends Error {
-  override name = 'CommandFailedError';
-  constructor(
-    message: string,
-    readonly exitCode: number,
-  ) {
-    super(message);
-  }
-}
-
-export function failIfNonZero(what: string, result: ExecResult): ExecResult {
-  if (result.code === 0) return result;
-  const detail = lastLines(result.stderr) || lastLines(result.stdout);
-  throw new CommandFailedError(`${what} exited with ${result.code}${detail ? `: ${detail}` : ''}`, result.code);
-}
 
 /**
  * Runs a command on the run's host: echoed, output streamed into the step, non-zero exit fails the
  * step; a child span of the step carries its name (never its arguments), host and exit code.
  */
-export async function runRemote(context: StepContext<any>, command: Command): Promise<ExecResult> {
+export async function runRemote(context: StepContext<any>, command: ShellCommand): Promise<ExecResult> {
   const host = await context.deploy.remote();
   const shown = command.display ?? command.command;
   context.output(`$ ${shown}\n`);
@@ -38,7 +22,7 @@ export async function runRemote(context: StepContext<any>, command: Command): Pr
 }
 
 /** Runs a program on this machine (a local build, rsync) in a child span of the step, like runRemote. */
-export async function runLocalStep(context: StepContext<any>, name: string, argv: string[], cwd?: string): Promise<ExecResult> {
+export async function runLocalStep(context: StepContext<any>, name: string, argv: readonly string[], cwd?: string): Promise<ExecResult> {
   const attributes = { [ATTR.command]: name, [ATTR.host]: 'localhost' };
   return withSpan(context.deploy.tracer, `local ${name}`, context.telemetry, attributes, async (span) => {
     const result = await runLocal(argv, { cwd, signal: context.signal, onOutput: context.output });

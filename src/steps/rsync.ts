@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { rsyncFile, rsyncShell } from '../transport/local/rsync.ts';
 import { makeExecutable } from '../transport/remote/fs.ts';
 import { listReleases, makeReleaseDir, parseReleaseList, releaseDir, removeReleases, switchRelease } from '../transport/remote/releases.ts';
 import type { StepContext } from '../engine/pipeline.ts';
@@ -31,17 +32,8 @@ export async function rsyncBinary(context: StepContext<{ build: BuildArtifact }>
   await runRemote(context, makeReleaseDir(target.remote_dir, runId));
   const destination = path.posix.join(releaseDir(target.remote_dir, runId), target.binary);
   context.output(`$ rsync ${context.results.build.artifactPath} ${target.host}:${destination}\n`);
-  await runLocalStep(context, 'rsync', [
-    'rsync',
-    '--protect-args', // the remote path is one word, spaces and all, never read by a remote shell
-    '--times',
-    '--perms',
-    '--compress',
-    '-e',
-    host.rsyncShell(config.sshConnectTimeoutMs),
-    context.results.build.artifactPath,
-    `${host.rsyncAddress}:${destination}`,
-  ]);
+  const shell = rsyncShell(host.rsyncSsh(config.sshConnectTimeoutMs));
+  await runLocalStep(context, 'rsync', rsyncFile(context.results.build.artifactPath, host.rsyncAddress, destination, shell));
   await runRemote(context, switchRelease(target.remote_dir, target.binary, runId));
   await context.record({ release: runId });
   const prune = releasesToPrune([...kept, runId], target.keep_releases || config.keepReleases, [runId, previous]);

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import type { ExecResult } from './remote-host.ts';
 import { childEnvironment } from '../support/config.ts';
 
@@ -58,4 +58,44 @@ export function runLocal(argv: readonly string[], options: LocalRunOptions = {})
 /** The last few non-empty lines of a command's stderr (or stdout), for an error message. */
 export function lastLines(text: string, count = 5): string {
   return text.split('\n').map((line) => line.trimEnd()).filter(Boolean).slice(-count).join(' | ');
+}
+
+/** Enough for the file list of any real push; execFile's 1 MiB default is not. */
+const READ_MAX_BUFFER = 64 * 1024 * 1024;
+
+function firstLine(text: string): string {
+  return text.split('\n').map((line) => line.trim()).find(Boolean) ?? '';
+}
+
+/**
+ * Runs a local program (argv, no shell) for its whole standard output, within `timeoutMs`: a failure
+ * is an Error naming the command, the directory and the first line of its stderr. git never waits for
+ * a password nobody will type, and a GIT_DIR in the server's environment cannot redirect it.
+ */
+export async function readLocal(argv: readonly string[], options: { cwd: string; timeoutMs: number; signal?: AbortSignal }): Promise<string> {
+  const { cwd, timeoutMs, signal } = options;
+  const command = argv.join(' ');
+  signal?.throwIfAborted();
+  if (timeoutMs <= 0) throw new Error(`${command} timed out`);
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const { GIT_DIR, GIT_WORK_TREE, GIT_INDEX_FILE, ...env } = childEnvironment();
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      execFile(
+        argv[0],
+        argv.slice(1),
+        { cwd, signal: signal ? AbortSignal.any([signal, timeout]) : timeout, env: { ...env, GIT_TERMINAL_PROMPT: '0' }, encoding: 'utf8', maxBuffer: READ_MAX_BUFFER },
+        (error, stdout, stderr) => (error ? reject(Object.assign(error, { stderr })) : resolve(stdout)),
+      );
+    });
+  } catch (error) {
+    if (signal?.aborted) throw signal.reason;
+    if (timeout.aborted) throw new Error(`${command} timed out after ${timeoutMs} ms in ${cwd}`);
+    const failure = error as NodeJS.ErrnoException & { stderr?: string };
+    // spawn reports a missing program and a missing cwd alike.
+    if (failure.code === 'ENOENT' && !failure.stderr) {
+      throw new Error(`cannot run ${argv[0]} in ${cwd} (is it installed, does the directory exist?): ${failure.message}`);
+    }
+    throw new Error(`${command} failed in ${cwd}: ${firstLine(failure.stderr ?? '') || failure.message}`);
+  }
 }

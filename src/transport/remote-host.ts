@@ -1,4 +1,5 @@
-import type { Command } from './remote/shell-command.ts';
+import type { RsyncSshSettings } from './local/rsync.ts';
+import type { ShellCommand } from './remote/shell-command.ts';
 
 export interface ExecResult {
   code: number;
@@ -17,11 +18,12 @@ export interface RemoteHost {
   /** The SSH user: `sudo -n` is needed for systemctl unless it is root. */
   readonly user: string;
   /** Runs a command; resolves with its exit code (non-zero is not an error here). */
-  exec(command: Command, options?: ExecOptions): Promise<ExecResult>;
+  exec(command: ShellCommand, options?: ExecOptions): Promise<ExecResult>;
   /** GET http://127.0.0.1:<port><path> as seen from the host (tunnelled, no firewall opening needed). */
   httpGet(port: number, path: string, timeoutMs: number): Promise<{ status: number; body: string }>;
-  /** rsync's `-e` and `user@host:` prefix, agreeing with this session's host, port, user, key and known_hosts. */
-  rsyncShell(connectTimeoutMs: number): string;
+  /** What rsync's ssh needs to agree with this session: port, key, known_hosts. */
+  rsyncSsh(connectTimeoutMs: number): RsyncSshSettings;
+  /** `user@hostname`, rsync's destination prefix. */
   readonly rsyncAddress: string;
   close(): Promise<void>;
 }

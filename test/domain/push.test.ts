@@ -5,45 +5,21 @@ import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  WebhookError,
-  appsTouched,
-  changedFilesFromGit,
-  decidePush,
-  eventName,
-  listedFiles,
-  matchPushToTargets,
-  parsePushPayload,
-  verifySignature,
-  type PushPayload,
-} from '../../src/domain/push.ts';
+import { changedFilesFromGit } from '../../src/domain/changed-files.ts';
+import { appsTouched, matchPushToTargets } from '../../src/domain/push-matching.ts';
+import { decidePush, InvalidPushError, listedFiles, parsePushPayload, type PushPayload } from '../../src/domain/push-payload.ts';
 
-// Copies of shared/fixtures/gitea, kept in the repository so a clone runs its tests alone.
-const FIXTURES = new URL('../fixtures/gitea/', import.meta.url);
-const SECRET = 'test-secret';
-
-/** From the fixtures' README (computed there with openssl, not with the code under test). */
-const SIGNATURES: Record<string, string> = {
-  'push-monorepo.json': '372f7a2c960a15786a5c4d726d26f13d63e42dd52a8b7401d3d8cb29b5e0f54c',
-  'push-external.json': 'b35a2384653917b675abf8f831baf137cd0bdb1bf7a9654f5ff0fe863866bd07',
-  'push-tag.json': 'a83872f2473c488c9b9d84ac3f6ae6333a37543ee51d32f006fe2ad55a2f3365',
-  'delete-branch.json': 'bac4e202e1094843bea5ac8360cae188141600c3fbe9e250fac7a7cbed6c505d',
-  'push-test-delivery.json': '41cd4b5345ad7140649cd0b90e051d1d05ca9060a479979b7befa66d723f2e3f',
-};
-
-function fixture(name: string): Buffer {
-  return readFileSync(new URL(name, FIXTURES));
-}
+import { FIXTURES, fixture, SIGNATURES } from '../helpers/gitea-fixtures.ts';
 
 function payload(name: string): PushPayload {
   return parsePushPayload(fixture(name));
 }
 
-function isWebhookError(status: number, message: RegExp) {
+/** A body that is not a push we can read: the webhook answers it with 400 (test/server). */
+function isInvalidPush(message: RegExp) {
   return (error: unknown) => {
-    assert.ok(error instanceof WebhookError, `expected a WebhookError, got ${String(error)}`);
-    assert.equal(error.name, 'WebhookError');
-    assert.equal(error.status, status);
+    assert.ok(error instanceof InvalidPushError, `expected an InvalidPushError, got ${String(error)}`);
+    assert.equal(error.name, 'InvalidPushError');
     assert.match(error.message, message);
     return true;
   };
@@ -54,62 +30,6 @@ test('the fixtures live inside the repository', () => {
   const repoRoot = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
   assert.equal(dir, join(repoRoot, 'test', 'fixtures', 'gitea') + '/');
   assert.deepEqual(Object.keys(SIGNATURES).map((name) => fixture(name).length > 0), [true, true, true, true, true]);
-});
-
-test('every fixture verifies through each signature header', () => {
-  for (const [name, signature] of Object.entries(SIGNATURES)) {
-    const body = fixture(name);
-    assert.equal(verifySignature(body, { 'x-gitea-signature': signature }, SECRET), true, `${name} X-Gitea-Signature`);
-    assert.equal(verifySignature(body, { 'x-forgejo-signature': signature }, SECRET), true, `${name} X-Forgejo-Signature`);
-    assert.equal(verifySignature(body, { 'x-gogs-signature': signature }, SECRET), true, `${name} X-Gogs-Signature`);
-    assert.equal(verifySignature(body, { 'x-hub-signature-256': `sha256=${signature}` }, SECRET), true, `${name} X-Hub-Signature-256`);
-  }
-});
-
-test('a wrong, missing, malformed or misplaced signature, or a changed body, is false', () => {
-  const body = fixture('push-monorepo.json');
-  const good = SIGNATURES['push-monorepo.json'];
-  const refused: [string, Record<string, string | string[] | undefined>][] = [
-    ['no header at all', {}],
-    ['header undefined', { 'x-gitea-signature': undefined }],
-    ['empty', { 'x-gitea-signature': '' }],
-    ['another fixture\'s signature', { 'x-gitea-signature': SIGNATURES['push-tag.json'] }],
-    ['one hex digit changed', { 'x-gitea-signature': good.slice(0, -1) + (good.endsWith('0') ? '1' : '0') }],
-    ['uppercase hex', { 'x-gitea-signature': good.toUpperCase() }],
-    ['short', { 'x-gitea-signature': good.slice(0, -2) }],
-    ['long', { 'x-gitea-signature': good + '00' }],
-    ['odd length', { 'x-gitea-signature': good.slice(0, -1) }],
-    ['non-hex', { 'x-gitea-signature': 'z'.repeat(64) }],
-    ['non-hex tail Buffer.from would drop', { 'x-gitea-signature': good.slice(0, -2) + 'zz' }],
-    ['sha256= prefix where none belongs', { 'x-gitea-signature': `sha256=${good}` }],
-    ['X-Hub-Signature-256 without its prefix', { 'x-hub-signature-256': good }],
-    ['X-Hub-Signature-256 with another algorithm', { 'x-hub-signature-256': `sha1=${good}` }],
-    ['only the old sha1 X-Hub-Signature', { 'x-hub-signature': `sha256=${good}` }],
-    ['a bad first header is not outvoted by a good second one', { 'x-gitea-signature': '0'.repeat(64), 'x-hub-signature-256': `sha256=${good}` }],
-    ['an empty list', { 'x-gitea-signature': [] }],
-  ];
-  for (const [what, headers] of refused) assert.equal(verifySignature(body, headers, SECRET), false, what);
-
-  assert.equal(verifySignature(body, { 'x-gitea-signature': good }, 'other-secret'), false, 'wrong secret');
-  assert.equal(verifySignature(body, { 'x-gitea-signature': good }, ''), false, 'empty secret');
-  for (const index of [0, body.length >> 1, body.length - 1]) {
-    const changed = Buffer.from(body);
-    changed[index] ^= 1;
-    assert.equal(verifySignature(changed, { 'x-gitea-signature': good }, SECRET), false, `byte ${index} changed`);
-  }
-  assert.equal(verifySignature(Buffer.concat([body, Buffer.from('\n')]), { 'x-gitea-signature': good }, SECRET), false, 'trailing newline');
-  assert.equal(verifySignature(body, { 'x-gitea-signature': [good] }, SECRET), true, 'a repeated header uses its first value');
-});
-
-test('eventName reads the Gitea, Forgejo, Gogs and GitHub headers', () => {
-  assert.equal(eventName({ 'x-gitea-event': 'push' }), 'push');
-  assert.equal(eventName({ 'x-forgejo-event': 'delete' }), 'delete');
-  assert.equal(eventName({ 'x-gogs-event': 'create' }), 'create');
-  assert.equal(eventName({ 'x-github-event': 'ping' }), 'ping');
-  assert.equal(eventName({ 'x-gitea-event': 'push', 'x-github-event': 'push' }), 'push');
-  assert.equal(eventName({}), undefined);
-  assert.equal(eventName({ 'x-gitea-event': '' }), undefined);
-  assert.equal(eventName({ 'content-type': 'application/json' }), undefined);
 });
 
 test('parsePushPayload keeps the fields we use and drops the rest', () => {
@@ -135,7 +55,7 @@ test('parsePushPayload turns the test delivery\'s null file lists into empty lis
 
 test('parsePushPayload refuses what is not JSON with 400 "invalid JSON"', () => {
   for (const raw of ['', '{', '{"ref": "refs/heads/main",}', 'not json']) {
-    assert.throws(() => parsePushPayload(Buffer.from(raw)), isWebhookError(400, /^invalid JSON: /), JSON.stringify(raw));
+    assert.throws(() => parsePushPayload(Buffer.from(raw)), isInvalidPush(/^invalid JSON: /), JSON.stringify(raw));
   }
 });
 
@@ -154,12 +74,12 @@ test('parsePushPayload refuses JSON that is not a push, naming the field', () =>
     ['a file list of numbers', { ...good, commits: [{ id: 'x', added: [1], removed: [], modified: [] }] }, /^not a push payload: commits\[0\]\.added\[0\] must be a list of file names$/],
   ];
   for (const [what, value, message] of cases) {
-    assert.throws(() => parsePushPayload(Buffer.from(JSON.stringify(value))), isWebhookError(400, message), what);
+    assert.throws(() => parsePushPayload(Buffer.from(JSON.stringify(value))), isInvalidPush(message), what);
   }
 });
 
 test('a delete event is not a push payload: parsePushPayload refuses it (the route checks the event first)', () => {
-  assert.throws(() => payload('delete-branch.json'), isWebhookError(400, /^not a push payload: before is required$/));
+  assert.throws(() => payload('delete-branch.json'), isInvalidPush(/^not a push payload: before is required$/));
 });
 
 test('decidePush on the fixtures', () => {
@@ -352,19 +272,19 @@ test('changedFilesFromGit', async (t) => {
     assert.deepEqual(await changedFilesFromGit(repos.work, '0'.repeat(40), repos.first), ['README.md', 'apps/a/main.go']);
   });
 
-  await t.test('refuses anything but a commit id with WebhookError 400, before running git', async () => {
+  await t.test('refuses anything but a commit id with InvalidPushError, before running git', async () => {
     const bad = ['', 'HEAD', 'main', repos.first.slice(0, 39), `${repos.first}0`, '--output=/tmp/pwned', `${'g'.repeat(40)}`, `${repos.first}\n`, 'a'.repeat(63)];
     for (const value of bad) {
-      await assert.rejects(changedFilesFromGit('/nonexistent', value, repos.second), isWebhookError(400, /^before is not a commit id/), JSON.stringify(value));
-      await assert.rejects(changedFilesFromGit('/nonexistent', repos.first, value), isWebhookError(400, /^after is not a commit id/), JSON.stringify(value));
+      await assert.rejects(changedFilesFromGit('/nonexistent', value, repos.second), isInvalidPush(/^before is not a commit id/), JSON.stringify(value));
+      await assert.rejects(changedFilesFromGit('/nonexistent', repos.first, value), isInvalidPush(/^after is not a commit id/), JSON.stringify(value));
     }
-    await assert.rejects(changedFilesFromGit(repos.work, repos.first, '0'.repeat(40)), isWebhookError(400, /zero commit/));
+    await assert.rejects(changedFilesFromGit(repos.work, repos.first, '0'.repeat(40)), isInvalidPush(/zero commit/));
   });
 
   await t.test('an unknown commit is a clear error carrying git\'s message', async () => {
     const unknown = 'f'.repeat(40);
     await assert.rejects(changedFilesFromGit(repos.registry, unknown, repos.second), (error: unknown) => {
-      assert.ok(error instanceof Error && !(error instanceof WebhookError));
+      assert.ok(error instanceof Error && !(error instanceof InvalidPushError));
       assert.match(error.message, new RegExp(`^git diff-tree -r --no-renames --name-only -z ${unknown} ${repos.second} -- failed in ${repos.registry}: fatal: bad object ${unknown}$`));
       return true;
     });

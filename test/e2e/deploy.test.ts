@@ -44,7 +44,7 @@ test('systemd: setup, then build locally, rsync, restart, health check; a second
   assert.equal(second.runs[0].status, 'success');
   assert.deepEqual(await httpText(port, '/health'), { status: 200, body: 'v2' });
   assert.match(fs.readFileSync(path.join(remoteDir, 'shop'), 'utf8'), /const v = "v2"/);
-  const [firstRun, secondRun] = [first.runs[0].run_id, second.runs[0].run_id];
+  const [firstRun, secondRun] = [first.runs[0].id, second.runs[0].id];
   assert.equal(fs.readlinkSync(path.join(remoteDir, 'shop')), `.releases/${secondRun}/shop`, 'the binary is a link to the current release');
   assert.match(fs.readFileSync(path.join(remoteDir, '.releases', String(firstRun), 'shop'), 'utf8'), /const v = "v1"/, 'the previous release is kept for rollback');
   const restarts = world.harness.callDetails().filter((c) => c.line === 'systemctl restart shop');
@@ -150,7 +150,7 @@ test('an unreachable host fails at sshCheck within the connect timeout', { skip 
   const [run] = result.runs;
   assert.equal(run.failed_step, 'sshCheck');
   assert.match(run.error!, /^cannot connect to unreachable \(deploytest@127\.0\.0\.1:\d+\): connect ECONNREFUSED/);
-  assert.ok(run.duration_ms < 5000, `ended in ${run.duration_ms} ms, within DEPLOY_SSH_TIMEOUT`);
+  assert.ok(run.duration_ms! < 5000, `ended in ${run.duration_ms} ms, within DEPLOY_SSH_TIMEOUT`);
 });
 
 test('an unknown host key fails sshCheck with how to trust it', { skip }, async () => {

@@ -55,7 +55,7 @@ test('sshd killed in the middle of a step: the run fails at that step, the lock 
     await world.harness.stopSshd();
     const outcome = await first.done;
     assert.equal(outcome.status, 'failure');
-    assert.equal(outcome.failedStep, 'build');
+    assert.equal(outcome.failed_step, 'build');
     assert.match(outcome.error!, /^the SSH connection to testhost \(127\.0\.0\.1:\d+\) was lost while running build( \(.+\))?$/);
 
     await world.harness.startSshd();
@@ -77,11 +77,11 @@ test('serve killed with SIGKILL in the middle of a run: restarted, that run is i
   let earlierId: number;
   let doomedId: number;
   try {
-    const earlier = (await (await fetch(`${serve.url}/api/deploy/survivor`, { method: 'POST', headers: auth, body: '{}' })).json()) as { queued: { runId: number }[] };
-    earlierId = earlier.queued[0].runId;
+    const earlier = (await (await fetch(`${serve.url}/api/deploy/survivor`, { method: 'POST', headers: auth, body: '{}' })).json()) as { queued: { run_id: number }[] };
+    earlierId = earlier.queued[0].run_id;
     await until(async () => (await getRun(serve.url, earlierId)).status === 'success', 20_000);
-    const doomed = (await (await fetch(`${serve.url}/api/deploy/killed`, { method: 'POST', headers: auth, body: '{}' })).json()) as { queued: { runId: number }[] };
-    doomedId = doomed.queued[0].runId;
+    const doomed = (await (await fetch(`${serve.url}/api/deploy/killed`, { method: 'POST', headers: auth, body: '{}' })).json()) as { queued: { run_id: number }[] };
+    doomedId = doomed.queued[0].run_id;
     await until(async () => (await getRun(serve.url, doomedId)).steps.some((s) => s.step === 'build' && s.status === 'running'), 20_000);
   } finally {
     await stopChild(serve.child, 'SIGKILL');
@@ -122,9 +122,9 @@ test('2,000 signed deliveries in a burst: every one answered 2xx, each distinct 
         });
         const response = await fetch(`${serve.url}/webhook/push`, { method: 'POST', headers, body });
         statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
-        const answer = (await response.json()) as { queued: { runId: number }[] };
+        const answer = (await response.json()) as { queued: { run_id: number }[] };
         const ids = runsByPush.get(push) ?? new Set();
-        for (const run of answer.queued) ids.add(run.runId);
+        for (const run of answer.queued) ids.add(run.run_id);
         runsByPush.set(push, ids);
       }
     };

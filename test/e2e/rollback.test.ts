@@ -46,7 +46,7 @@ test('systemd: a deploy whose health check fails puts the previous release back 
     healthCheck: 'failure', rollback: 'success', restartPrevious: 'success', healthCheckPrevious: 'success',
   });
   assert.equal(await app.serving(), 'v1', 'the old version is serving again');
-  assert.equal(app.current(), v1.runs[0].run_id);
+  assert.equal(app.current(), v1.runs[0].id);
 });
 
 test('systemd-remote: a red health check resets the checkout to the commit it came from, rebuilds, restarts', { skip }, async () => {
@@ -82,11 +82,11 @@ test('rollback after two good deploys puts the first back; releases shows what e
   assert.match(rollback.stdout, /✓ switchRelease/);
   assert.match(rollback.stdout, /pendulum@testhost: rolled back in/);
   assert.equal(await app.serving(), 'v1');
-  assert.equal(app.current(), first.run_id);
+  assert.equal(app.current(), first.id);
   const listed = await world.cli('releases', 'pendulum');
-  assert.match(listed.stdout, new RegExp(`${first.run_id} +#${first.run_id} .* success +current`));
-  assert.match(listed.stdout, new RegExp(`${second.run_id} +#${second.run_id} .* success\\n`));
-  const logs = (await world.cli('rollback', 'pendulum', '--to', String(second.run_id), '--json'));
+  assert.match(listed.stdout, new RegExp(`${first.id} +#${first.id} .* success +current`));
+  assert.match(listed.stdout, new RegExp(`${second.id} +#${second.id} .* success\\n`));
+  const logs = (await world.cli('rollback', 'pendulum', '--to', String(second.id), '--json'));
   assert.equal(JSON.parse(logs.stdout)[0].status, 'success');
   assert.equal(await app.serving(), 'v2', '--to names the release');
 });
@@ -96,7 +96,7 @@ test('--keep 2 leaves exactly two releases on the host', { skip }, async () => {
   const runs = [];
   for (const v of ['v1', 'v2', 'v3', 'v4']) {
     app.version(v);
-    runs.push((await world.deploy('trimmed')).runs[0].run_id);
+    runs.push((await world.deploy('trimmed')).runs[0].id);
   }
   assert.deepEqual(app.releases(), runs.slice(-2));
   assert.equal(await app.serving(), 'v4');
@@ -109,14 +109,14 @@ test('a release whose deploy failed is never the target of a plain rollback', { 
   assert.equal((await world.cli('target', 'add', '--app', 'skipper', '--host', world.harness.alias, '--no-auto-rollback')).code, 0);
   app.version('broken-v2');
   const v2 = (await world.deploy('skipper')).runs[0];
-  assert.deepEqual([v2.status, v2.rolled_back, app.current()], ['failure', false, v2.run_id]);
+  assert.deepEqual([v2.status, v2.rolled_back, app.current()], ['failure', false, v2.id]);
   assert.equal((await world.cli('target', 'add', '--app', 'skipper', '--host', world.harness.alias, '--auto-rollback')).code, 0);
   app.version('v3');
   assert.equal((await world.deploy('skipper')).runs[0].status, 'success');
-  assert.ok(app.releases().includes(v2.run_id), 'the bad release is still on the host');
+  assert.ok(app.releases().includes(v2.id), 'the bad release is still on the host');
   const [rollback] = JSON.parse((await world.cli('rollback', 'skipper', '--json')).stdout);
   assert.equal(rollback.status, 'success');
-  assert.equal(app.current(), v1.run_id, 'back to v1, past the bad v2');
+  assert.equal(app.current(), v1.id, 'back to v1, past the bad v2');
   assert.equal(await app.serving(), 'v1');
 });
 
@@ -146,7 +146,7 @@ test('a rollback from the CLI while another process deploys that target waits fo
     const [rollbackRun] = JSON.parse(rolledBack.stdout);
     assert.equal(rollbackRun.status, 'success', rolledBack.stdout + rolledBack.stderr);
     const { DeployRun } = await import('../../src/db/entities/DeployRun.ts');
-    const rows = await orm.em.fork().find(DeployRun, { id: { $in: [deploy.runId, rollbackRun.run_id] } }, { orderBy: { id: 'asc' } });
+    const rows = await orm.em.fork().find(DeployRun, { id: { $in: [deploy.runId, rollbackRun.id] } }, { orderBy: { id: 'asc' } });
     assert.equal(rows[1].trigger, 'rollback');
     assert.ok(rows[1].started_at! >= rows[0].finished_at!, 'the rollback started after the deploy ended');
   } finally {

@@ -81,9 +81,9 @@ test('webhook request → run spans → step spans → remote command spans, in 
     method: 'POST', body: payload, headers: { 'content-type': 'application/json', 'x-gitea-event': 'push', 'x-gitea-signature': sign(payload, SECRET) },
   });
   assert.equal(response.status, 202);
-  const { queued } = (await response.json()) as { queued: { app: string; runId: number }[] };
+  const { queued } = (await response.json()) as { queued: { app: string; run_id: number }[] };
   const runs: Record<string, { status: string; trace_id: string; trace_url: string }> = {};
-  for (const { app, runId } of queued) {
+  for (const { app, run_id: runId } of queued) {
     await until(async () => {
       runs[app] = (await (await fetch(`${serve.url}/api/runs/${runId}`)).json()) as typeof runs[string];
       return !['queued', 'running'].includes(runs[app].status);

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { spawnSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { definePipeline, type StepContext } from '../../src/engine/pipeline.ts';
-import { recoverInterruptedRuns } from '../../src/engine/executor.ts';
+import { recoverInterruptedRuns } from '../../src/engine/target-claim.ts';
+import { RunStore } from '../../src/engine/run-store.ts';
 import { DeployRun } from '../../src/db/entities/DeployRun.ts';
 import { StepRun } from '../../src/db/entities/StepRun.ts';
 import { createTestExecutor, gate, openTestDatabase, until } from '../helpers/engine.ts';
@@ -65,8 +66,8 @@ test('a failing step skips its dependents, running siblings finish, the run fail
   const { runId, done } = await executor.requestDeploy({ app: 'app', host: 'h1', trigger: 'manual' });
   const outcome = await done;
   assert.deepEqual(
-    { status: outcome.status, failedStep: outcome.failedStep, error: outcome.error },
-    { status: 'failure', failedStep: 'broken', error: 'exit status 2: make: *** [all] Error 2' },
+    { status: outcome.status, failed_step: outcome.failed_step, error: outcome.error },
+    { status: 'failure', failed_step: 'broken', error: 'exit status 2: make: *** [all] Error 2' },
   );
   assert.ok(siblingFinished, 'the running sibling was let finish');
   const row = await run(runId);
@@ -254,7 +255,7 @@ test('at start-up, runs left running or queued by a dead process become interrup
   await em.insert(StepRun, { run: crashed, step: 'restart', status: 'running', output: '' });
   await em.insert(StepRun, { run: crashed, step: 'healthCheck', status: 'pending', output: '' });
 
-  assert.deepEqual((await recoverInterruptedRuns(orm)).sort(), [crashed, crashedQueued]);
+  assert.deepEqual((await recoverInterruptedRuns(new RunStore(orm))).sort(), [crashed, crashedQueued]);
   const status = async (id: number) => (await orm.em.fork().findOneOrFail(DeployRun, { id })).status;
   assert.equal(await status(crashed), 'interrupted');
   assert.equal(await status(crashedQueued), 'interrupted');
@@ -266,7 +267,7 @@ test('at start-up, runs left running or queued by a dead process become interrup
     ['restart', 'cancelled', ''],
     ['healthCheck', 'skipped', ''],
   ]);
-  assert.deepEqual(await recoverInterruptedRuns(orm), [], 'a second start finds nothing more');
+  assert.deepEqual(await recoverInterruptedRuns(new RunStore(orm)), [], 'a second start finds nothing more');
 });
 
 test('shutdown interrupts queued runs and cancels running ones that outlive the grace period', async (t) => {
@@ -313,26 +314,26 @@ test('the compensation path runs only when the step it compensates for fails; th
 
   const red = await createTestExecutor(t, { pipeline: build(false), targets: [{ app: 'app', host: 'h1' }, { app: 'no-rollback', host: 'h1' }] });
   const failed = await (await red.executor.requestDeploy({ app: 'app', host: 'h1', trigger: 'manual' })).done;
-  assert.deepEqual([failed.status, failed.failedStep, failed.rolledBack], ['failure', 'health', true]);
+  assert.deepEqual([failed.status, failed.failed_step, failed.rolled_back], ['failure', 'health', true]);
   assert.deepEqual(ran, ['ship', 'health', 'undo', 'healthAgain']);
-  const rows = await red.steps(failed.runId);
+  const rows = await red.steps(failed.id);
   assert.deepEqual(Object.fromEntries(Object.entries(rows).map(([id, s]) => [id, s.status])), {
     ship: 'success', health: 'failure', announce: 'skipped', undo: 'success', healthAgain: 'success',
   });
-  assert.equal((await red.run(failed.runId)).rolled_back, true);
+  assert.equal((await red.run(failed.id)).rolled_back, true);
 
   ran.length = 0;
   const optedOut = await (await red.executor.requestDeploy({ app: 'no-rollback', host: 'h1', trigger: 'manual' })).done;
-  assert.deepEqual([optedOut.status, optedOut.rolledBack], ['failure', false]);
+  assert.deepEqual([optedOut.status, optedOut.rolled_back], ['failure', false]);
   assert.deepEqual(ran, ['ship', 'health']);
-  assert.equal((await red.steps(optedOut.runId)).undo.error, 'skipped: not enabled for this target');
+  assert.equal((await red.steps(optedOut.id)).undo.error, 'skipped: not enabled for this target');
 
   ran.length = 0;
   const green = await createTestExecutor(t, { pipeline: build(true) });
   const ok = await (await green.executor.requestDeploy({ app: 'app', host: 'h1', trigger: 'manual' })).done;
-  assert.deepEqual([ok.status, ok.rolledBack], ['success', false]);
+  assert.deepEqual([ok.status, ok.rolled_back], ['success', false]);
   assert.deepEqual(ran, ['ship', 'health', 'announce']);
-  const greenRows = await green.steps(ok.runId);
+  const greenRows = await green.steps(ok.id);
   assert.equal(greenRows.undo.status, 'skipped');
   assert.equal(greenRows.undo.error, 'skipped: health did not fail');
   assert.equal(greenRows.healthAgain.status, 'skipped');
@@ -340,8 +341,8 @@ test('the compensation path runs only when the step it compensates for fails; th
   ran.length = 0;
   const worse = await createTestExecutor(t, { pipeline: build(false, true) });
   const notRolledBack = await (await worse.executor.requestDeploy({ app: 'app', host: 'h1', trigger: 'manual' })).done;
-  assert.deepEqual([notRolledBack.status, notRolledBack.failedStep, notRolledBack.rolledBack], ['failure', 'health', false]);
-  assert.equal((await worse.steps(notRolledBack.runId)).healthAgain.status, 'skipped');
+  assert.deepEqual([notRolledBack.status, notRolledBack.failed_step, notRolledBack.rolled_back], ['failure', 'health', false]);
+  assert.equal((await worse.steps(notRolledBack.id)).healthAgain.status, 'skipped');
 });
 
 test('when the database fails during a run, the run still ends (failure, internal error) and nothing is left hanging', async (t) => {
@@ -359,7 +360,7 @@ test('when the database fails during a run, the run still ends (failure, interna
   const outcome = await done;
   assert.equal(outcome.status, 'failure');
   assert.match(outcome.error!, /^internal error: /);
-  assert.ok(events.some((e) => e.type === 'run' && e.outcome?.status === 'failure'), 'watchers get the final event');
+  assert.ok(events.some((e) => e.type === 'run' && e.result?.status === 'failure'), 'watchers get the final event');
 });
 
 test('shutdown lets a running run finish when it does within the grace period', async (t) => {

@@ -28,7 +28,7 @@ export async function startTestApi(
   const engine = await createTestExecutor(t, options);
   let log = '';
   const logger = pino({ level: 'info' }, new Writable({ write: (chunk, _enc, done) => { log += chunk; done(); } }));
-  const app = createApp({ orm: engine.orm, config: engine.config, executor: engine.executor, logger, insecureWebhooks: options.insecureWebhooks, insecureApi: options.insecureApi ?? true, readStatus: options.readStatus });
+  const app = createApp({ orm: engine.orm, store: engine.store, config: engine.config, executor: engine.executor, logger, insecureWebhooks: options.insecureWebhooks, insecureApi: options.insecureApi ?? true, readStatus: options.readStatus });
   const server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   t.after(() => {

@@ -1,3 +1,4 @@
+import type { RunView } from '../../src/engine/run-store.ts';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -73,16 +74,8 @@ export interface DeployWorld {
   stop: () => Promise<void>;
 }
 
-export interface DeployReport {
-  run_id: number;
-  target: string;
-  status: string;
-  failed_step: string | null;
-  error: string | null;
-  rolled_back: boolean;
-  duration_ms: number;
-  steps: { step: string; status: string; duration_ms: number | null; exit_code: number | null; error: string | null }[];
-}
+/** One run of `deploy --json`: the one shape of a run (src/engine/run-store.ts). */
+export type DeployReport = RunView & { trace_url: string | null };
 
 /**
  * One sshd, a database, a registry root and the env deploy_server runs with. Extra aliases:

@@ -3,7 +3,10 @@ import type { MikroORM } from '@mikro-orm/sqlite';
 import type { Tracer } from '@opentelemetry/api';
 import { loadConfig, type Config } from '../../src/support/config.ts';
 import { openDatabase } from '../../src/db/orm.ts';
-import { Executor, type ExecutorEvent } from '../../src/engine/executor.ts';
+import { Executor } from '../../src/engine/executor.ts';
+import type { RunEvent } from '../../src/engine/events.ts';
+import { RunStore } from '../../src/engine/run-store.ts';
+import { findTargets } from '../../src/domain/targets.ts';
 import { STRATEGIES, type Strategy } from '../../src/db/entities/DeployTarget.ts';
 import { DeployRun } from '../../src/db/entities/DeployRun.ts';
 import { StepRun } from '../../src/db/entities/StepRun.ts';
@@ -43,20 +46,23 @@ export async function createTestExecutor(
   const config = { ...loadConfig({}), ...options.config };
   for (const target of options.targets ?? [{ app: 'app', host: 'h1' }]) await saveTarget(orm.em.fork(), target);
   const pipelines = Object.fromEntries(STRATEGIES.map((s) => [s, { deploy: options.pipeline, rollback: options.pipeline }])) as Record<Strategy, { deploy: Pipeline; rollback: Pipeline }>;
+  const store = new RunStore(orm);
   executor = new Executor({
-    orm,
+    store,
     config,
     pipelines,
     tracer: options.tracer,
     stepTimeoutMs: options.stepTimeoutMs,
+    findTarget: async (app, host) => (await findTargets(orm.em.fork(), app, host))[0],
     openRemote: async () => {
       throw new Error('no remote host in engine tests');
     },
   });
-  const events: ExecutorEvent[] = [];
+  const events: RunEvent[] = [];
   executor.subscribe((event) => events.push(event));
   return {
     orm,
+    store,
     config,
     executor: executor as Executor,
     events,

@@ -46,7 +46,7 @@ test('every Gitea fixture, signed as its README says: which runs were queued, or
     assert.equal(response.status, status, `${name}: ${JSON.stringify(response.body)}`);
     assert.deepEqual(queuedPairs(response.body), queued, name);
     if (reason) assert.match(response.body.reason, reason, name);
-    for (const run of response.body.queued) assert.equal(typeof run.runId, 'number');
+    for (const run of response.body.queued) assert.equal(typeof run.run_id, 'number');
   }
   const runs = await api.runs();
   assert.equal(runs.length, 4);
@@ -173,7 +173,7 @@ test('one test per error status: 400, 401, 404, 409, 413', async (t) => {
 
   const deployed = await postJson(`${api.url}/api/deploy/other`, {}, auth);
   assert.equal(deployed.status, 202);
-  const [{ runId }] = deployed.body.queued;
+  const [{ run_id: runId }] = deployed.body.queued;
   held.open();
   await api.executor.waitForRun(runId);
   assert.deepEqual(await postJson(`${api.url}/api/runs/${runId}/cancel`, {}, auth), { status: 409, body: { error: `run #${runId} has already ended` } });
@@ -202,7 +202,7 @@ test('POST /api/deploy queues a run per host (or one host), GET /api/logs shows 
   assert.deepEqual(queuedPairs(all.body), ['my_app@vps1', 'my_app@vps2']);
   const one = await postJson(`${api.url}/api/deploy/other?host=vps1`, {});
   assert.deepEqual(queuedPairs(one.body), ['other@vps1']);
-  for (const run of [...all.body.queued, ...one.body.queued]) await api.executor.waitForRun(run.runId);
+  for (const run of [...all.body.queued, ...one.body.queued]) await api.executor.waitForRun(run.run_id);
 
   const logs = await getJson(`${api.url}/api/logs`);
   assert.equal(logs.status, 200);
@@ -234,7 +234,7 @@ test('GET /api/runs/:id/events streams a run to its end; a late client first get
   });
   const api = await startTestApi(t, { pipeline, targets: [{ app: 'my_app', host: 'vps1' }] });
   const { body } = await postJson(`${api.url}/api/deploy/my_app`, {});
-  const runId = body.queued[0].runId;
+  const runId = body.queued[0].run_id;
   await shipStarted.promise; // build is over before the client connects
 
   const response = await fetch(`${api.url}/api/runs/${runId}/events`);
@@ -275,8 +275,8 @@ test('GET /api/runs/:id/events streams a run to its end; a late client first get
   // A finished run streams from the database.
   const again = await fetch(`${api.url}/api/runs/${runId}/events`);
   const replay = await again.text();
-  assert.match(replay, /event: step\ndata: \{"runId":\d+,"step":"build","status":"success"/);
-  assert.match(replay, /event: result\ndata: \{"runId":\d+,"status":"success"/);
+  assert.match(replay, /event: step\ndata: \{"run_id":\d+,"step":"build","status":"success"/);
+  assert.match(replay, /event: result\ndata: \{"id":\d+,"status":"success"/);
 });
 
 test('POST /api/runs/:id/cancel cancels a running run', async (t) => {
@@ -287,8 +287,8 @@ test('POST /api/runs/:id/cancel cancels a running run', async (t) => {
   const api = await startTestApi(t, { pipeline, targets: [{ app: 'my_app', host: 'vps1' }] });
   const { body } = await postJson(`${api.url}/api/deploy/my_app`, {});
   await started.promise;
-  const runId = body.queued[0].runId;
-  assert.deepEqual(await postJson(`${api.url}/api/runs/${runId}/cancel`, {}), { status: 202, body: { runId, cancelling: true } });
+  const runId = body.queued[0].run_id;
+  assert.deepEqual(await postJson(`${api.url}/api/runs/${runId}/cancel`, {}), { status: 202, body: { run_id: runId, cancelling: true } });
   await until(async () => (await api.run(runId)).status === 'cancelled');
 });
 

@@ -1,19 +1,9 @@
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../base-command.ts';
-import { listTargets, noTargetError } from '../../domain/targets.ts';
-import { DeployRun } from '../../db/entities/DeployRun.ts';
-import { gitHead } from '../../transport/remote/git.ts';
-import { listReleases, parseReleaseList } from '../../transport/remote/releases.ts';
+import { findTargets } from '../../domain/targets.ts';
+import type { ReleaseRow } from '../../domain/releases.ts';
+import { RunStore } from '../../engine/run-store.ts';
 import { formatTable } from '../format.ts';
-
-interface ReleaseRow {
-  release: string;
-  run: number | null;
-  deployed_at: string | null;
-  status: string;
-  current: boolean;
-  bad: boolean;
-}
 
 export class ReleasesCommand extends DeployCommand {
   static override paths = [['releases']];
@@ -39,32 +29,14 @@ export class ReleasesCommand extends DeployCommand {
   async run() {
     let reachable = true;
     const report: { host: string; strategy: string; releases: ReleaseRow[]; error?: string }[] = [];
-    const { connectTo } = await import('../../engine/runtime.ts');
+    const [{ connectTo }, { readHostReleases }] = await Promise.all([import('../../transport/ssh/connect.ts'), import('../../domain/releases.ts')]);
     await this.withDatabase(async (orm, config) => {
-      const em = orm.em.fork();
-      const targets = (await listTargets(em, this.app)).filter((t) => !this.host || t.host === this.host);
-      if (targets.length === 0) throw noTargetError(this.app, this.host);
-      for (const target of targets) {
-        const runs = await em.find(DeployRun, { app: target.app, host: target.host }, { orderBy: { id: 'desc' } });
-        const deploys = runs.filter((r) => r.trigger !== 'rollback');
+      const store = new RunStore(orm);
+      for (const target of await findTargets(orm.em.fork(), this.app, this.host)) {
         try {
           const host = await connectTo(target.host, config);
           try {
-            let releases: ReleaseRow[];
-            if (target.strategy === 'systemd') {
-              const { current, releases: kept } = parseReleaseList((await host.exec(listReleases(target.remote_dir, target.binary))).stdout);
-              releases = [...kept].reverse().map((id) => {
-                const run = runs.find((r) => r.id === id);
-                return { release: String(id), run: id, deployed_at: run?.finished_at?.toISOString() ?? null, status: run?.status ?? 'unknown', current: id === current, bad: run !== undefined && run.status !== 'success' };
-              });
-            } else {
-              const head = (await host.exec(gitHead(target.remote_dir))).stdout.trim();
-              const seen = new Set<string>();
-              releases = deploys.filter((r) => r.commit_after && !seen.has(r.commit_after) && seen.add(r.commit_after)).map((r) => ({
-                release: r.commit_after!.slice(0, 12), run: r.id, deployed_at: r.finished_at?.toISOString() ?? null, status: r.status,
-                current: r.commit_after === head, bad: r.status !== 'success',
-              }));
-            }
+            const releases = await readHostReleases(target, host, await store.runsOf(target.app, target.host));
             report.push({ host: target.host, strategy: target.strategy, releases });
           } finally {
             await host.close();

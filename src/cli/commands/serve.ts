@@ -30,11 +30,11 @@ export class ServeCommand extends DeployCommand {
     ]);
     const config = this.config();
     const tracing = await loadTracing(this.context.env);
-    const { orm, executor, interrupted } = await startRuntime(config, tracing?.tracer);
+    const { orm, store, executor, interrupted } = await startRuntime(config, tracing?.tracer);
     try {
       if (interrupted.length) this.context.stdout.write(`marked ${interrupted.length} unfinished run(s) of a stopped process as interrupted: #${interrupted.join(', #')}\n`);
       const logger = pino({ base: { service: 'deploy_server' } }, pino.destination({ fd: 2, sync: false }));
-      const server = createApp({ orm, config, executor, logger, tracer: tracing?.tracer, insecureWebhooks: this.insecureWebhooks, insecureApi: this.insecureApi }).listen(Number(this.port), this.bind);
+      const server = createApp({ orm, store, config, executor, logger, tracer: tracing?.tracer, insecureWebhooks: this.insecureWebhooks, insecureApi: this.insecureApi }).listen(Number(this.port), this.bind);
       await once(server, 'listening');
       const address = server.address();
       const port = typeof address === 'object' && address ? address.port : this.port;

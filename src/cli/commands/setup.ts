@@ -1,8 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../base-command.ts';
-import { DeployTarget } from '../../db/entities/DeployTarget.ts';
-import { noTargetError, toTargetFields } from '../../domain/targets.ts';
-import { planSetup } from '../../domain/setup.ts';
+import { findTargets } from '../../domain/targets.ts';
 
 export class SetupCommand extends DeployCommand {
   static override paths = [['setup']];
@@ -25,23 +23,13 @@ export class SetupCommand extends DeployCommand {
     if (!this.host) throw new Error('--host is required: setup prepares one host at a time');
     const config = this.config();
     // The database is closed again before the SSH work starts.
-    const target = await this.withDatabase(async (orm) => {
-      const row = await orm.em.fork().findOne(DeployTarget, { app: this.app, host: this.host! });
-      if (!row) throw noTargetError(this.app, this.host);
-      return toTargetFields(row);
-    });
-    const [{ connectTo }, { failIfNonZero }] = await Promise.all([import('../../engine/runtime.ts'), import('../../steps/remote.ts')]);
+    const [target] = await this.withDatabase((orm) => findTargets(orm.em.fork(), this.app, this.host));
+    const [{ connectTo }, { applySetup }] = await Promise.all([import('../../transport/ssh/connect.ts'), import('../../domain/setup.ts')]);
     const host = await connectTo(this.host, config);
     try {
-      for (const action of planSetup(target, host.user, config.unitDir)) {
-        if (action.onlyIf && (await host.exec(action.onlyIf)).code !== 0) {
-          this.context.stdout.write(`- ${action.title} (${action.skipReason})\n`);
-          continue;
-        }
-        if (action.fail) throw new Error(action.fail);
-        for (const command of action.commands) failIfNonZero(command.display ?? command.command, await host.exec(command));
-        this.context.stdout.write(`✓ ${action.title}\n`);
-      }
+      await applySetup(target, host, config.unitDir, (progress) => {
+        this.context.stdout.write(progress.done ? `✓ ${progress.action.title}\n` : `- ${progress.action.title} (${progress.skipped})\n`);
+      });
     } finally {
       await host.close();
     }

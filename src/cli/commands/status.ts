@@ -1,7 +1,7 @@
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../base-command.ts';
-import { listTargets, UnknownTargetError } from '../../domain/targets.ts';
-import { DeployRun } from '../../db/entities/DeployRun.ts';
+import { listTargets, toTargetFields, UnknownTargetError } from '../../domain/targets.ts';
+import { RunStore } from '../../engine/run-store.ts';
 
 export class StatusCommand extends DeployCommand {
   static override paths = [['status']];
@@ -24,13 +24,13 @@ export class StatusCommand extends DeployCommand {
     const { readServiceStatus } = await import('../../domain/service-status.ts');
     let healthy = true;
     await this.withDatabase(async (orm, config) => {
-      const em = orm.em.fork();
-      const targets = await listTargets(em, this.app);
+      const store = new RunStore(orm);
+      const targets = (await listTargets(orm.em.fork(), this.app)).map(toTargetFields);
       if (targets.length === 0) throw new UnknownTargetError(this.app ? `no target for app "${this.app}"` : 'no targets yet');
       for (const target of targets) {
-        const last = await em.findOne(DeployRun, { app: target.app, host: target.host }, { orderBy: { id: 'desc' } });
+        const [last] = await store.runsOf(target.app, target.host, { limit: 1 });
         const lastLine = last
-          ? `last deploy: run #${last.id} ${last.status}${last.failed_step ? ` at ${last.failed_step}` : ''}, ${last.queued_at.toISOString()}`
+          ? `last deploy: run #${last.id} ${last.status}${last.failed_step ? ` at ${last.failed_step}` : ''}, ${last.queued_at}`
           : 'never deployed';
         this.context.stdout.write(`== ${target.app} on ${target.host} (${target.strategy}) — ${lastLine}\n`);
         const status = await readServiceStatus(target, config);

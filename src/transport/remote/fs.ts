@@ -1,13 +1,13 @@
 import { shellQuote as q } from '../shell.ts';
-import type { Command } from './shell-command.ts';
+import type { ShellCommand } from './shell-command.ts';
 
 /** `mkdir -p`; when that is not allowed (/opt as a non-root user), through sudo, owned by the SSH user. */
-export function makeDirectory(dir: string, sshUser: string): Command {
+export function makeDirectory(dir: string, sshUser: string): ShellCommand {
   if (sshUser === 'root') return { name: 'mkdir', command: `mkdir -p ${q(dir)}` };
   return { name: 'mkdir', command: `mkdir -p ${q(dir)} 2>/dev/null || sudo -n install -d -o ${q(sshUser)} ${q(dir)}` };
 }
 
-export function makeExecutable(path: string): Command {
+export function makeExecutable(path: string): ShellCommand {
   return { name: 'chmod', command: `chmod +x ${q(path)}` };
 }
 
@@ -15,11 +15,11 @@ export function makeExecutable(path: string): Command {
  * Puts an uploaded file in place: the current one stays beside it as `<path>.prev` (a hard link, for
  * rollback), then a rename replaces it atomically — there is never a moment without a binary.
  */
-export function swapInFile(uploaded: string, path: string): Command {
+export function swapInFile(uploaded: string, path: string): ShellCommand {
   return { name: 'swap in', command: `if [ -e ${q(path)} ]; then ln -f ${q(path)} ${q(`${path}.prev`)}; fi && mv -f ${q(uploaded)} ${q(path)}` };
 }
 
 /** Exits 0 when a directory is not (yet) a git checkout. */
-export function lacksGitCheckout(dir: string): Command {
+export function lacksGitCheckout(dir: string): ShellCommand {
   return { name: 'test git checkout', command: `test ! -d ${q(`${dir}/.git`)}` };
 }

@@ -1,34 +1,34 @@
 import { shellQuote as q } from '../shell.ts';
-import type { Command } from './shell-command.ts';
+import type { ShellCommand } from './shell-command.ts';
 import type { TargetFields } from '../../domain/target-schema.ts';
 
 /** systemctl, through `sudo -n` (never prompts) unless the SSH user is root. */
-function systemctl(sudo: boolean, ...args: string[]): Command {
+function systemctl(sudo: boolean, ...args: string[]): ShellCommand {
   return { name: `systemctl ${args[0]}`, command: `${sudo ? 'sudo -n ' : ''}systemctl ${args.map(q).join(' ')}` };
 }
 
-export function restartService(app: string, sudo: boolean): Command {
+export function restartService(app: string, sudo: boolean): ShellCommand {
   return systemctl(sudo, 'restart', app);
 }
 
-export function isServiceActive(app: string, sudo: boolean): Command {
+export function isServiceActive(app: string, sudo: boolean): ShellCommand {
   return systemctl(sudo, 'is-active', app);
 }
 
-export function serviceStatus(app: string, sudo: boolean): Command {
+export function serviceStatus(app: string, sudo: boolean): ShellCommand {
   return systemctl(sudo, 'status', '--no-pager', app);
 }
 
-export function reloadUnits(sudo: boolean): Command {
+export function reloadUnits(sudo: boolean): ShellCommand {
   return systemctl(sudo, 'daemon-reload');
 }
 
-export function enableService(app: string, sudo: boolean): Command {
+export function enableService(app: string, sudo: boolean): ShellCommand {
   return systemctl(sudo, 'enable', app);
 }
 
 /** Writes the unit file (into `unitDir`, normally /etc/systemd/system) from stdin, so env values never appear on a command line. */
-export function writeUnitFile(unitDir: string, app: string, sudo: boolean, unit: string): Command {
+export function writeUnitFile(unitDir: string, app: string, sudo: boolean, unit: string): ShellCommand {
   const path = `${unitDir}/${app}.service`;
   return { name: 'write unit', command: `${sudo ? 'sudo -n ' : ''}tee ${q(path)} > /dev/null`, display: `write ${path}`, stdin: unit };
 }

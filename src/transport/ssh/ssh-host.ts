@@ -1,7 +1,8 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { NodeSSH } from 'node-ssh';
-import type { Command } from '../remote/shell-command.ts';
+import type { ShellCommand } from '../remote/shell-command.ts';
+import type { RsyncSshSettings } from '../local/rsync.ts';
 import type { ExecOptions, ExecResult, RemoteHost } from '../remote-host.ts';
 import { knownHostsName, trustedHostKeys } from './known-hosts.ts';
 import { resolveSshHost, type SshSettings } from './resolve-host.ts';
@@ -102,7 +103,7 @@ export class SshHost implements RemoteHost {
    * Runs a command, streaming output. Cancel kills the remote process group (the remote shell's
    * `$$`), which works for root and non-root users alike, with no pty.
    */
-  async exec(command: Command, options: ExecOptions = {}): Promise<ExecResult> {
+  async exec(command: ShellCommand, options: ExecOptions = {}): Promise<ExecResult> {
     if (options.signal?.aborted) throw options.signal.reason;
     if (this.lost) throw this.lostError(command);
     let pgid: string | undefined;
@@ -144,7 +145,7 @@ export class SshHost implements RemoteHost {
     }
   }
 
-  private lostError(command: Command, cause?: unknown): SshConnectError {
+  private lostError(command: ShellCommand, cause?: unknown): SshConnectError {
     const s = this.settings;
     const why = cause instanceof Error ? ` (${cause.message})` : '';
     return new SshConnectError(`the SSH connection to ${s.alias} (${s.hostname}:${s.port}) was lost while running ${command.name}${why}`);
@@ -195,28 +196,9 @@ export class SshHost implements RemoteHost {
     });
   }
 
-  /**
-   * The `-e` of rsync: plain ssh with exactly this connection's host, port, user, key (the one that
-   * authenticated) and known_hosts files. rsync splits it on spaces, honouring quotes.
-   */
-  rsyncShell(connectTimeoutMs: number): string {
-    const quote = (value: string) => {
-      if (!/[\s'"\\]/.test(value)) return value;
-      if (value.includes("'") && value.includes('"')) throw new SshConnectError(`cannot pass ${value} to rsync's ssh: it has both kinds of quote`);
-      return value.includes("'") ? `"${value}"` : `'${value}'`;
-    };
-    const s = this.settings;
-    return [
-      'ssh -F /dev/null',
-      `-p ${s.port}`,
-      `-i ${quote(this.identityFile)}`,
-      '-o IdentitiesOnly=yes',
-      `-o ${quote(`UserKnownHostsFile=${s.knownHostsFiles.join(' ')}`)}`,
-      '-o GlobalKnownHostsFile=/dev/null',
-      '-o StrictHostKeyChecking=yes',
-      '-o BatchMode=yes',
-      `-o ConnectTimeout=${Math.ceil(connectTimeoutMs / 1000)}`,
-    ].join(' ');
+  /** What rsync's own ssh must agree on with this connection (the key that authenticated, known_hosts). */
+  rsyncSsh(connectTimeoutMs: number): RsyncSshSettings {
+    return { port: this.settings.port, identityFile: this.identityFile, knownHostsFiles: this.settings.knownHostsFiles, connectTimeoutMs };
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,113 @@
+// A Gitea push payload: the fields we use, validated, and what a push asks for (SPEC §5).
+import * as v from 'valibot';
+import { isZeroCommit } from './commit-id.ts';
+
+/** A body that is not a push we can read (the webhook answers 400). */
+export class InvalidPushError extends Error {
+  override name = 'InvalidPushError';
+}
+
+export interface PushPayload {
+  ref: string;
+  before: string;
+  after: string;
+  total_commits: number;
+  commits: { id: string; added: string[]; removed: string[]; modified: string[] }[];
+  repository: { name: string; full_name: string };
+}
+
+/** Gitea's "Test Delivery" sends null file lists; a Go nil slice is null too, so null means empty. */
+function fileList() {
+  return v.nullish(v.array(v.string('must be a list of file names'), 'must be a list of file names'), () => []);
+}
+
+/** Only the fields we use; v.object drops the many others Gitea sends instead of rejecting them. */
+const PushPayloadSchema = v.object(
+  {
+    ref: v.pipe(v.string('must be a string'), v.nonEmpty('must not be empty')),
+    before: v.string('must be a string'),
+    after: v.string('must be a string'),
+    total_commits: v.pipe(
+      v.number('must be a number'),
+      v.integer('must be a whole number'),
+      v.minValue(0, 'must not be negative'),
+    ),
+    commits: v.nullish(
+      v.array(
+        v.object(
+          { id: v.string('must be a string'), added: fileList(), removed: fileList(), modified: fileList() },
+          'must be an object',
+        ),
+        'must be a list',
+      ),
+      () => [],
+    ),
+    repository: v.object(
+      { name: v.string('must be a string'), full_name: v.string('must be a string') },
+      'must be an object',
+    ),
+  },
+  'must be a JSON object',
+);
+
+/** "commits[0].added" from a valibot issue path. */
+function formatPath(path: readonly { key: unknown }[]): string {
+  return path
+    .map(({ key }, index) => (typeof key === 'number' ? `[${key}]` : index === 0 ? String(key) : `.${String(key)}`))
+    .join('');
+}
+
+function describePayloadIssue(issue: v.BaseIssue<unknown>): string {
+  const path = issue.path ?? [];
+  if (path.length === 0) return 'expected a JSON object';
+  const where = formatPath(path);
+  return issue.input === undefined ? `${where} is required` : `${where} ${issue.message}`;
+}
+
+/** Parses and validates the fields of a push payload we use; throws WebhookError(400) naming the problem. */
+export function parsePushPayload(raw: Buffer): PushPayload {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw.toString('utf8'));
+  } catch (error) {
+    throw new InvalidPushError(`invalid JSON: ${(error as Error).message}`);
+  }
+  // v.object takes an array for an object; a JSON array is no payload of any kind.
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new InvalidPushError('not a push payload: expected a JSON object');
+  }
+  const result = v.safeParse(PushPayloadSchema, json);
+  if (!result.success) throw new InvalidPushError(`not a push payload: ${describePayloadIssue(result.issues[0])}`);
+  return result.output;
+}
+
+export type PushDecision =
+  | { action: 'ignore'; reason: string }
+  | { action: 'deploy'; branch: string; truncated: boolean };
+
+const BRANCH_PREFIX = 'refs/heads/';
+
+/** What to do with a push: the SPEC §5 cases that deploy nothing come first, in a fixed order. */
+export function decidePush(payload: PushPayload): PushDecision {
+  const { ref, before, after } = payload;
+  if (before === after) {
+    return { action: 'ignore', reason: `test delivery on ${ref} (before and after are the same commit): nothing to deploy` };
+  }
+  if (ref.startsWith('refs/tags/')) return { action: 'ignore', reason: `tag push ${ref}: tags do not deploy` };
+  if (isZeroCommit(after)) return { action: 'ignore', reason: `branch deleted: ${ref}, nothing to deploy` };
+  if (!ref.startsWith(BRANCH_PREFIX) || ref.length === BRANCH_PREFIX.length) {
+    return { action: 'ignore', reason: `${ref} is not a branch: nothing to deploy` };
+  }
+  // Gitea lists only the newest commits, and a new branch's list says nothing about what it brings in.
+  const truncated = payload.total_commits > payload.commits.length || isZeroCommit(before);
+  return { action: 'deploy', branch: ref.slice(BRANCH_PREFIX.length), truncated };
+}
+
+/** Union of added/removed/modified of the listed commits, de-duplicated, in first-seen order. */
+export function listedFiles(payload: PushPayload): string[] {
+  const files = new Set<string>();
+  for (const commit of payload.commits) {
+    for (const file of [...commit.added, ...commit.removed, ...commit.modified]) files.add(file);
+  }
+  return [...files];
+}
