@@ -1,5 +1,7 @@
 import * as v from 'valibot';
-import { STRATEGIES } from '../db/entities/DeployTarget.ts';
+import { STRATEGIES, type Strategy } from '../db/entities/DeployTarget.ts';
+
+export { STRATEGIES, type Strategy };
 
 /** Names that end up in paths, unit names and SSH aliases: no spaces, no slashes, no shell syntax. */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;

@@ -1,6 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../../base-command.ts';
-import { STRATEGIES, type Strategy } from '../../../db/entities/DeployTarget.ts';
+import { STRATEGIES, type Strategy } from '../../../domain/target-schema.ts';
 import { describePipeline } from '../../../engine/pipeline.ts';
 import { pipelines } from '../../../../pipelines/index.ts';
 
