@@ -12,10 +12,13 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the real `deploy_server` executable as a child process. */
+/** No single CLI call or serve start-up in the tests may take longer than this (a hang fails, not holds CI). */
+export const CHILD_TIMEOUT_MS = 120_000;
+
+/** Runs the real `deploy_server` executable as a child process (killed after CHILD_TIMEOUT_MS). */
 export function runBin(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } }, (error, stdout, stderr) => {
+    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: CHILD_TIMEOUT_MS, killSignal: 'SIGKILL' }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
     });
   });
@@ -28,7 +31,7 @@ export function makeTempDir(t: { after: (fn: () => void) => void }, prefix = 'de
   return dir;
 }
 
-/** Starts `deploy_server serve --port 0` and resolves with its base URL once it listens. */
+/** Starts `deploy_server serve --port 0` and resolves with its base URL once it listens (or kills it and rejects after CHILD_TIMEOUT_MS). */
 export async function startServe(env: NodeJS.ProcessEnv, extraArgs: string[] = []): Promise<{ url: string; child: ChildProcess; output: () => string }> {
   const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--bind', '127.0.0.1', ...extraArgs], {
     env: { ...process.env, ...env },
@@ -43,14 +46,24 @@ export async function startServe(env: NodeJS.ProcessEnv, extraArgs: string[] = [
       if (match) resolve(match[1]);
     });
     child.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${output}`)));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`serve did not listen within ${CHILD_TIMEOUT_MS} ms: ${output}`));
+    }, CHILD_TIMEOUT_MS);
+    child.once('exit', () => clearTimeout(timer));
+    child.stdout!.on('data', () => /listening on/.test(output) && clearTimeout(timer));
   });
   return { url, child, output: () => output };
 }
 
+/** Stops a child; one that ignores `signal` for CHILD_TIMEOUT_MS is killed. */
 export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
   if (child.exitCode !== null) return child.exitCode;
+  const exited = once(child, 'exit');
   child.kill(signal);
-  const [code] = await once(child, 'exit');
+  const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS);
+  const [code] = await exited;
+  clearTimeout(timer);
   return code as number | null;
 }
 

@@ -241,8 +241,10 @@ test('GET /api/runs/:id/events streams a run to its end; a late client first get
   assert.equal(response.headers.get('content-type'), 'text/event-stream');
   const reader = response.body!.getReader();
   let text = '';
+  const deadline = Date.now() + 30_000; // a guard against a hang, not a timing claim
   const readUntil = async (needle: string) => {
     while (!text.includes(needle)) {
+      if (Date.now() > deadline) throw new Error(`no ${needle} in the stream within 30 s: ${text}`);
       const { value, done } = await reader.read();
       if (done) break;
       text += new TextDecoder().decode(value);
