@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { addServingApp, BUILD_SCRIPT, createOrigin, freePort, git, httpText, startDeployWorld, stepStatuses, writeAppSource, type DeployWorld } from '../helpers/deploy-fixture.ts';
-import { processAlive, sshdHarnessUnavailable } from '../helpers/sshd.ts';
+import { processAlive, skipWithoutSshd } from '../helpers/sshd.ts';
 import { runBin } from '../helpers/cli.ts';
 import { until } from '../helpers/engine.ts';
 
-const skip = sshdHarnessUnavailable() ?? false;
+const skip = skipWithoutSshd();
 let world: DeployWorld;
 
 before(async () => {

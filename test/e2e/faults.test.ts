@@ -5,12 +5,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BUILD_SCRIPT, createOrigin, freePort, startDeployWorld, type DeployWorld } from '../helpers/deploy-fixture.ts';
-import { sshdHarnessUnavailable } from '../helpers/sshd.ts';
+import { skipWithoutSshd } from '../helpers/sshd.ts';
 import { startServe, stopChild } from '../helpers/cli.ts';
 import { sign } from '../helpers/api.ts';
 import { until } from '../helpers/engine.ts';
 
-const skip = sshdHarnessUnavailable() ?? false;
+const skip = skipWithoutSshd();
 const SECRET = 'fault-secret';
 let world: DeployWorld;
 

@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { addServingApp, BUILD_SCRIPT, createOrigin, git, httpText, startDeployWorld, stepStatuses, writeAppSource, type DeployWorld } from '../helpers/deploy-fixture.ts';
-import { sshdHarnessUnavailable } from '../helpers/sshd.ts';
+import { skipWithoutSshd } from '../helpers/sshd.ts';
 
-const skip = sshdHarnessUnavailable() ?? false;
+const skip = skipWithoutSshd();
 let world: DeployWorld;
 
 before(async () => {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NodeSSH } from 'node-ssh';
-import { startSshdHarness, processAlive, sshdHarnessUnavailable } from '../helpers/sshd.ts';
+import { startSshdHarness, processAlive, skipWithoutSshd } from '../helpers/sshd.ts';
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -48,7 +48,7 @@ function run(file: string, args: string[]): Promise<{ code: number; stdout: stri
   });
 }
 
-test('sshd harness: a real sshd, the deploytest user, and the systemctl and docker stand-ins', { skip: sshdHarnessUnavailable() ?? false }, async (t) => {
+test('sshd harness: a real sshd, the deploytest user, and the systemctl and docker stand-ins', { skip: skipWithoutSshd() }, async (t) => {
   const h = await startSshdHarness({ aliases: ['testhost', 'otherhost'] });
   t.after(() => h.stop());
   const sshdPid = Number(fs.readFileSync(path.join(h.tmpDir, 'sshd.pid'), 'utf8'));

@@ -6,12 +6,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { BUILD_SCRIPT, createOrigin, freePort, startDeployWorld, type DeployWorld } from '../helpers/deploy-fixture.ts';
-import { sshdHarnessUnavailable } from '../helpers/sshd.ts';
+import { skipWithoutSshd } from '../helpers/sshd.ts';
 import { startServe, stopChild } from '../helpers/cli.ts';
 import { sign } from '../helpers/api.ts';
 import { until } from '../helpers/engine.ts';
 
-const skip = sshdHarnessUnavailable() ?? false;
+const skip = skipWithoutSshd();
 const SECRET = 'webhook-secret-for-tracing';
 const ENV_SECRET = 'db-password-9f8e7d';
 

@@ -362,6 +362,16 @@ export function sshdHarnessUnavailable(): string | null {
   return null;
 }
 
+/**
+ * The `skip` of every real-deploy test: false where the harness can run. Where it cannot, the tests
+ * run anyway and fail with the reason — a green run must hold real deploys — unless
+ * DEPLOY_TESTS_ALLOW_SKIP=1 says a skip is wanted (then they are skipped, with the reason).
+ */
+export function skipWithoutSshd(env: NodeJS.ProcessEnv = process.env): string | false {
+  const reason = sshdHarnessUnavailable();
+  return reason && env.DEPLOY_TESTS_ALLOW_SKIP === '1' ? `${reason} (DEPLOY_TESTS_ALLOW_SKIP=1)` : false;
+}
+
 // ---------------------------------------------------------------------------------------------------
 
 export async function startSshdHarness(options: SshdHarnessOptions = {}): Promise<SshdHarness> {
