@@ -15,6 +15,7 @@ import type { TargetFields } from '../target-schema.ts';
 import { requireBearerToken } from './auth.ts';
 import { streamRunEvents } from './run-events.ts';
 import { createWebhookHandler } from './webhook-route.ts';
+import { mountDashboard } from './dashboard.ts';
 
 export interface AppDeps {
   orm: MikroORM;
@@ -217,6 +218,8 @@ export function createApp(deps: AppDeps): Express {
     if (!(await executor.cancel(id))) throw new HttpError(409, `run #${id} has already ended`);
     res.status(202).json({ runId: id, cancelling: true });
   });
+
+  mountDashboard(app, { orm, executor, logger });
 
   app.use((_req, res) => {
     res.status(404).json({ error: 'no such route' });
