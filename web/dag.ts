@@ -63,7 +63,7 @@ export function layoutDag(graph: PipelineGraph, extraSteps: string[] = []): DagL
   const mainWidth = span(widest(main));
   const sideWidth = span(widest(side));
   // Room above the rows for the compensation frame's caption.
-  const offset = side.size ? 22 : 0;
+  const offset = side.size ? 28 : 0;
   const top = (r: number) => NODE.pad + offset + r * (NODE.height + NODE.gapY);
 
   const nodes: PlacedNode[] = [];
@@ -101,7 +101,7 @@ export function layoutDag(graph: PipelineGraph, extraSteps: string[] = []): DagL
   const sideNodes = nodes.filter((n) => n.compensation);
   const compensationBox = sideNodes.length
     ? (() => {
-        const y = Math.min(...sideNodes.map((n) => n.y)) - 22;
+        const y = Math.min(...sideNodes.map((n) => n.y)) - 26;
         return { x: sideLeft - 8, y, width: sideWidth + 16, height: Math.max(...sideNodes.map((n) => n.y + NODE.height)) + 8 - y };
       })()
     : null;

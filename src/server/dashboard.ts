@@ -119,6 +119,12 @@ function viewPipeline(pipeline: Pipeline) {
   return { ...describePipeline(pipeline), compensation: pipeline.order.filter((id) => pipeline.compensation.has(id)) };
 }
 
+/** A datetime column as read raw (SQLite keeps epoch milliseconds). */
+function isoOf(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  return new Date(typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : (value as string | number)).toISOString();
+}
+
 interface RunChange {
   run_id: number;
   app: string;
@@ -229,20 +235,14 @@ export function createDashboardRouter(deps: DashboardDeps): Router {
   router.get('/api/target-history', readAuth, async (req, res) => {
     const raw = String(req.query.limit ?? '20');
     const limit = /^\d+$/.test(raw) && Number(raw) >= 1 && Number(raw) <= 100 ? Number(raw) : 20;
-    const em = deps.orm.em.fork();
-    // The newest `limit` runs of each (app, host): one window query for the ids, then the rows.
-    const rows: { id: number }[] = await em.getConnection().execute(
-      'select id from (select id, row_number() over (partition by app, host order by id desc) as n from deploy_run) where n <= ?',
+    // The newest `limit` runs of each (app, host), in one query and without hydrating entities: the grid
+    // is the first thing the page draws.
+    const rows: Record<string, unknown>[] = await deps.orm.em.fork().getConnection().execute(
+      `select id, app, host, "trigger", status, "commit", error, duration_ms, queued_at, finished_at, rolled_back
+       from (select *, row_number() over (partition by app, host order by id desc) as n from deploy_run) where n <= ? order by id desc`,
       [limit],
     );
-    const runs = rows.length ? await em.find(DeployRun, { id: { $in: rows.map((r) => r.id) } }, { orderBy: { id: 'desc' } }) : [];
-    res.json(
-      runs.map((run) => ({
-        id: run.id, app: run.app, host: run.host, trigger: run.trigger, status: run.status, commit: run.commit ?? null, error: run.error ?? null,
-        duration_ms: run.duration_ms ?? null, queued_at: run.queued_at.toISOString(), finished_at: run.finished_at?.toISOString() ?? null,
-        rolled_back: run.rolled_back,
-      })),
-    );
+    res.json(rows.map((row) => ({ ...row, queued_at: isoOf(row.queued_at), finished_at: isoOf(row.finished_at), rolled_back: Boolean(row.rolled_back) })));
   });
 
   router.get('/api/events', readAuth, async (req, res) => {

@@ -11,7 +11,7 @@ function sparkline(runs: RunSummary[]): SVGSVGElement {
   const bars = runs.slice(0, HISTORY).reverse();
   const longest = Math.max(1, ...bars.map((r) => r.duration_ms ?? 0));
   const [barWidth, gap, height] = [7, 2, 30];
-  return svg('svg', { class: 'spark', viewBox: `0 0 ${HISTORY * (barWidth + gap)} ${height}`, role: 'img', 'aria-label': `durations of the last ${bars.length} runs` },
+  return svg('svg', { class: 'spark', viewBox: `0 0 ${HISTORY * (barWidth + gap)} ${height}`, preserveAspectRatio: 'xMinYMax meet', role: 'img', 'aria-label': `durations of the last ${bars.length} runs` },
     bars.map((run, i) => {
       const barHeight = run.duration_ms ? Math.max(2, (run.duration_ms / longest) * height) : 2;
       const state = describeRunStatus(run);
