@@ -64,6 +64,24 @@ export interface UnstartedEnd {
 
 const iso = (date: Date | null | undefined) => (date ? date.toISOString() : null);
 
+/** A datetime column as read raw (SQLite keeps epoch milliseconds). */
+function isoOfRaw(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  return new Date(typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : (value as string | number)).toISOString();
+}
+
+/** A run's status as the live lists see it. */
+export interface RunChange {
+  run_id: number;
+  app: string;
+  host: string;
+  status: RunStatus;
+  trace_id: string | null;
+}
+
+/** One run of a target's recent history (the dashboard's grid): no steps. */
+export type HistoryRun = Pick<RunView, 'id' | 'app' | 'host' | 'trigger' | 'status' | 'commit' | 'error' | 'duration_ms' | 'queued_at' | 'finished_at' | 'rolled_back'>;
+
 export function isFinished(status: string): boolean {
   return !['queued', 'running'].includes(status);
 }
@@ -153,6 +171,37 @@ export class RunStore {
     return (await this.runsOf(app, host, { before })).map((r) => ({
       id: r.id, trigger: r.trigger, status: r.status, commit_after: r.commit_after, release: r.release, rolled_back: r.rolled_back,
     }));
+  }
+
+  /** The newest run id, and the runs not yet ended: where a watcher of every run starts. */
+  async runStates(): Promise<{ lastId: number; active: { id: number; status: RunStatus }[] }> {
+    const em = this.em();
+    const [last] = await em.find(DeployRun, {}, { orderBy: { id: 'desc' }, limit: 1, fields: ['id'] });
+    const active = await em.find(DeployRun, { status: { $in: ['queued', 'running'] } }, { fields: ['id', 'status'] });
+    return { lastId: last?.id ?? 0, active: active.map(({ id, status }) => ({ id, status })) };
+  }
+
+  /** Runs newer than `afterId`, and the runs `ids` (the ones still going), oldest first. */
+  async runChanges(afterId: number, ids: number[]): Promise<RunChange[]> {
+    const runs = await this.em().find(
+      DeployRun,
+      { $or: [{ id: { $gt: afterId } }, ...(ids.length ? [{ id: { $in: ids } }] : [])] },
+      { orderBy: { id: 'asc' }, fields: ['id', 'app', 'host', 'status', 'trace_id'] },
+    );
+    return runs.map((run) => ({ run_id: run.id, app: run.app, host: run.host, status: run.status, trace_id: run.trace_id ?? null }));
+  }
+
+  /**
+   * The newest `limit` runs of each target, newest first, in one query and without hydrating
+   * entities (the dashboard's grid is the first thing it draws).
+   */
+  async targetHistory(limit: number): Promise<HistoryRun[]> {
+    const rows: Record<string, unknown>[] = await this.em().getConnection().execute(
+      `select id, app, host, "trigger", status, "commit", error, duration_ms, queued_at, finished_at, rolled_back
+       from (select *, row_number() over (partition by app, host order by id desc) as n from deploy_run) where n <= ? order by id desc`,
+      [limit],
+    );
+    return rows.map((row) => ({ ...row, queued_at: isoOfRaw(row.queued_at)!, finished_at: isoOfRaw(row.finished_at), rolled_back: Boolean(row.rolled_back) }) as HistoryRun);
   }
 
   // ---- writes ----

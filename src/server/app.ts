@@ -16,6 +16,7 @@ import { requireBearerToken } from './auth.ts';
 import { errorHandler, HttpError } from './errors.ts';
 import { streamRunEvents } from './run-events.ts';
 import { createWebhookHandler } from './webhook-route.ts';
+import { mountDashboard } from './dashboard.ts';
 
 export interface AppDeps {
   orm: MikroORM;
@@ -206,6 +207,8 @@ export function createApp(deps: AppDeps): Express {
     if (!(await executor.cancel(id))) throw new HttpError(409, `run #${id} has already ended`);
     res.status(202).json({ run_id: id, cancelling: true });
   });
+
+  mountDashboard(app, { store, executor, logger });
 
   app.use((_req, res) => {
     res.status(404).json({ error: 'no such route' });
