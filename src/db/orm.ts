@@ -3,9 +3,10 @@ import type { IMigrator } from '@mikro-orm/core';
 import { DeployTarget } from './entities/DeployTarget.ts';
 import { DeployRun } from './entities/DeployRun.ts';
 import { StepRun } from './entities/StepRun.ts';
+import { DeployLock } from './entities/DeployLock.ts';
 import { migrationNames } from './migrations/names.ts';
 
-export const entities = [DeployTarget, DeployRun, StepRun];
+export const entities = [DeployTarget, DeployRun, StepRun, DeployLock];
 
 export interface DatabaseOptions {
   dbPath: string;

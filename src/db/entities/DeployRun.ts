@@ -3,7 +3,7 @@ import type { Strategy } from './DeployTarget.ts';
 
 export const TRIGGERS = ['manual', 'api', 'webhook', 'rollback'] as const;
 export type Trigger = (typeof TRIGGERS)[number];
-export const RUN_STATUSES = ['queued', 'running', 'success', 'failure', 'cancelled', 'interrupted'] as const;
+export const RUN_STATUSES = ['queued', 'running', 'success', 'failure', 'cancelled', 'interrupted', 'skipped'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 /** One execution of a target's strategy pipeline. */
@@ -37,6 +37,10 @@ export const DeployRun = defineEntity({
     rolled_back: p.boolean().default(false),
     /** The process that runs (or ran) it: a run whose owner is gone was interrupted. */
     owner_pid: p.integer().nullable(),
+    /** A deploy or rollback that went ahead although a lock held (`--force`). */
+    forced: p.boolean().default(false),
+    /** The pushed repository (`owner/name`) of a webhook run: where its commit status goes. */
+    repository: p.string().nullable(),
   }),
 });
 export type DeployRun = InferEntity<typeof DeployRun>;

@@ -26,6 +26,8 @@ export const DeployTarget = defineEntity({
     auto_rollback: p.boolean().default(true),
     /** Releases kept on the host (systemd); 0 = DEPLOY_KEEP_RELEASES. */
     keep_releases: p.integer().default(0),
+    /** Gitea's `[skip ci]` in a push's head commit also skips deploying this target. */
+    skip_ci_marker: p.boolean().default(false),
     created_at: p.datetime().onCreate(() => new Date()),
     updated_at: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
   }),
