@@ -11,10 +11,14 @@ import { SetupCommand } from './commands/setup.ts';
 import { StatusCommand } from './commands/status.ts';
 import { RollbackCommand } from './commands/rollback.ts';
 import { ReleasesCommand } from './commands/releases.ts';
+import { LockCommand } from './commands/lock/lock.ts';
+import { UnlockCommand } from './commands/lock/unlock.ts';
+import { LockListCommand } from './commands/lock/list.ts';
 
 export function createCli(): Cli<CliContext> {
   const cli = new Cli<CliContext>({ binaryLabel: 'deploy_server', binaryName: 'deploy_server', binaryVersion: '0.1.0', enableColors: false });
   for (const command of [TargetAddCommand, TargetListCommand, TargetRemoveCommand, SetupCommand, DeployAppCommand, RollbackCommand, ReleasesCommand, StatusCommand, PipelinesShowCommand, ServeCommand]) cli.register(command);
+  for (const command of [LockCommand, UnlockCommand, LockListCommand]) cli.register(command);
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
   return cli;

@@ -4,6 +4,7 @@ import type { RunEvent } from '../engine/events.ts';
 import type { RunResult, RunView } from '../engine/run-store.ts';
 import { startRuntime } from '../engine/runtime.ts';
 import { findTargets } from '../domain/targets.ts';
+import { checkLocks } from '../domain/locks.ts';
 import { loadTracing, traceUrl } from '../support/tracing.ts';
 import { formatSeconds } from './format.ts';
 
@@ -12,6 +13,8 @@ export interface RunTargetsOptions {
   host?: string;
   trigger: 'manual' | 'rollback';
   rollbackTo?: number;
+  /** Go ahead although a lock holds a target (recorded on its run). */
+  force?: boolean;
   verbose: boolean;
   json: boolean;
   config: Config;
@@ -30,6 +33,7 @@ export async function runTargets(options: RunTargetsOptions): Promise<number> {
   const { orm, store, executor } = await startRuntime(config, tracing?.tracer);
   try {
     const targets = await findTargets(orm.em.fork(), options.app, options.host);
+    const locked = await checkLocks(orm.em.fork(), targets, options.force ?? false);
     const label = new Map<number, string>();
     const prefix = (runId: number) => (targets.length > 1 ? `${label.get(runId)}  ` : '  ');
     if (!options.json) {
@@ -45,14 +49,14 @@ export async function runTargets(options: RunTargetsOptions): Promise<number> {
       });
     }
     const verb = options.trigger === 'rollback' ? 'rolling back' : 'deploying';
-    const queued = await executor.requestDeploys(targets.map((target) => ({
-      request: { app: target.app, host: target.host, trigger: options.trigger, rollbackTo: options.rollbackTo ?? null },
+    const queued = await executor.requestDeploys(targets.map((target, i) => ({
+      request: { app: target.app, host: target.host, trigger: options.trigger, rollbackTo: options.rollbackTo ?? null, forced: locked[i] },
       target,
     })));
     const runs = queued.map(({ runId, done }, i) => {
       const target = targets[i];
       label.set(runId, `${target.app}@${target.host}`);
-      if (!options.json) out.write(`${verb} ${target.app} ${options.trigger === 'rollback' ? 'on' : 'to'} ${target.host} (${target.strategy}, run #${runId})\n`);
+      if (!options.json) out.write(`${verb} ${target.app} ${options.trigger === 'rollback' ? 'on' : 'to'} ${target.host} (${target.strategy}, run #${runId})${locked[i] ? ' — forced past its lock' : ''}\n`);
       return done;
     });
     const cancelAll = () => label.forEach((_, runId) => void executor.cancel(runId));

@@ -9,15 +9,23 @@ import { changedFilesFromGit } from './changed-files.ts';
 import { matchPushToTargets } from './push-matching.ts';
 import { decidePush, listedFiles, parsePushPayload } from './push-payload.ts';
 import { listTargets, toTargetFields } from './targets.ts';
+import { listLocks } from './locks.ts';
+import { headCommitMessage, whyNotDeploy } from './skip-markers.ts';
 
 /** Gitea does not retry, but a person may press "Replay": the same push within this window is not deployed again. */
 const REPLAY_WINDOW_MS = 10 * 60 * 1000;
 
 export type QueuedTargets = { app: string; host: string; run_id: number }[];
+/** Targets the push selected but did not deploy (a lock, a skip marker): each has a `skipped` run. */
+export type SkippedTargets = { app: string; host: string; run_id: number; reason: string }[];
 
-/** What became of a push: runs queued, nothing to do (and why), or a replay of one already received. */
+/**
+ * What became of a push: runs queued (and perhaps some skipped), every selected target skipped (and
+ * why), nothing to do (and why), or a replay of one already received.
+ */
 export type PushReceipt =
-  | { outcome: 'queued'; queued: QueuedTargets }
+  | { outcome: 'queued'; queued: QueuedTargets; skipped?: SkippedTargets }
+  | { outcome: 'skipped'; queued: []; skipped: SkippedTargets; reason: string }
   | { outcome: 'ignored'; queued: []; reason: string }
   | { outcome: 'replayed'; queued: QueuedTargets; reason: string };
 
@@ -37,7 +45,7 @@ export function createPushReceiver(deps: PushReceiverDeps): { receive(body: Buff
   // (repo, ref, after) → the runs it queued; a promise, so a replay that arrives mid-way waits for them.
   const seen = new Map<string, { at: number; queued: Promise<QueuedTargets> }>();
 
-  const queueRuns = async (payload: ReturnType<typeof parsePushPayload>, branch: string, truncated: boolean, telemetry?: Context) => {
+  const queueRuns = async (payload: ReturnType<typeof parsePushPayload>, headMessage: string, branch: string, truncated: boolean, telemetry?: Context) => {
     let files = listedFiles(payload);
     if (truncated) {
       try {
@@ -48,12 +56,23 @@ export function createPushReceiver(deps: PushReceiverDeps): { receive(body: Buff
     }
     const targets = (await listTargets(orm.em.fork())).map(toTargetFields);
     const match = matchPushToTargets(targets, { files, repositoryName: payload.repository.name, branch });
+    // A lock or a skip marker turns a selected target's run into a `skipped` one: recorded, not run.
+    const locks = match.targets.length ? await listLocks(orm.em.fork()) : [];
+    const planned = match.targets.map((m) => {
+      const target = targets.find((t) => t.app === m.app && t.host === m.host)!;
+      const request = { app: target.app, host: target.host, trigger: 'webhook' as const, ref: payload.ref, commit: payload.after, repository: payload.repository.full_name, telemetry };
+      return { request, target, reason: whyNotDeploy(target, { headMessage, locks }) };
+    });
+    const toRun = planned.filter((p) => p.reason === undefined);
+    const toSkip = planned.flatMap((p) => (p.reason === undefined ? [] : [{ ...p, reason: p.reason }]));
     // All of a push's runs are queued together, in one write: all of them, or (on an error) none.
-    const runs = await executor.requestDeploys(match.targets.map((target) => ({
-      request: { app: target.app, host: target.host, trigger: 'webhook' as const, ref: payload.ref, commit: payload.after, telemetry },
-      target: targets.find((t) => t.app === target.app && t.host === target.host),
-    })));
-    return { queued: runs.map(({ runId }, i) => ({ app: match.targets[i].app, host: match.targets[i].host, run_id: runId })), reason: match.reason };
+    const runs = await executor.requestDeploys(toRun);
+    const skippedIds = await executor.recordSkipped(toSkip);
+    return {
+      queued: runs.map(({ runId }, i) => ({ app: toRun[i].target.app, host: toRun[i].target.host, run_id: runId })),
+      skipped: skippedIds.map((runId, i) => ({ app: toSkip[i].target.app, host: toSkip[i].target.host, run_id: runId, reason: toSkip[i].reason })),
+      reason: match.reason,
+    };
   };
 
   return {
@@ -71,13 +90,15 @@ export function createPushReceiver(deps: PushReceiverDeps): { receive(body: Buff
         const queued = await earlier.queued;
         return { outcome: 'replayed', queued, reason: `already received: ${payload.ref} at ${payload.after} (replayed delivery), nothing queued again` };
       }
-      const work = queueRuns(payload, decision.branch, decision.truncated, telemetry);
+      const work = queueRuns(payload, headCommitMessage(body, payload.after), decision.branch, decision.truncated, telemetry);
       const queuedForReplays = work.then((w) => w.queued);
       queuedForReplays.catch(() => undefined); // handled below when no replay ever awaits it
       seen.set(key, { at: now, queued: queuedForReplays });
       try {
-        const { queued, reason } = await work;
-        return queued.length === 0 ? { outcome: 'ignored', queued: [], reason: reason ?? 'no target matched' } : { outcome: 'queued', queued };
+        const { queued, skipped, reason } = await work;
+        if (queued.length > 0) return skipped.length > 0 ? { outcome: 'queued', queued, skipped } : { outcome: 'queued', queued };
+        if (skipped.length > 0) return { outcome: 'skipped', queued: [], skipped, reason: [...new Set(skipped.map((s) => s.reason))].join('; ') };
+        return { outcome: 'ignored', queued: [], reason: reason ?? 'no target matched' };
       } catch (error) {
         seen.delete(key); // nothing was queued for it: a retry may try again
         throw error;

@@ -88,6 +88,7 @@ export const TargetSchema = v.pipe(
     repo: v.optional(text('repo'), ''),
     auto_rollback: v.optional(v.boolean('auto_rollback must be true or false'), true),
     keep_releases: v.optional(wholeNumber('keep_releases', 1000, ' (0: DEPLOY_KEEP_RELEASES)'), 0),
+    skip_ci_marker: v.optional(v.boolean('skip_ci_marker must be true or false'), false),
   }, describeObjectIssue),
   v.transform((t) => ({
     ...t,

@@ -1,11 +1,12 @@
 // What the engine tells watchers while runs go on: the SSE stream, the CLI's live lines and the
 // dashboard read these. Field names as in RunView (snake_case).
-import type { RunStatus } from '../db/entities/DeployRun.ts';
+import type { RunStatus, Trigger } from '../db/entities/DeployRun.ts';
+import type { Strategy } from '../db/entities/DeployTarget.ts';
 import type { StepStatus } from '../db/entities/StepRun.ts';
 import type { RunResult } from './run-store.ts';
 
 export type RunEvent =
-  | { type: 'run'; run_id: number; app: string; host: string; status: RunStatus; trace_id?: string | null; result?: RunResult }
+  | { type: 'run'; run_id: number; app: string; host: string; status: RunStatus; trace_id?: string | null; result?: RunResult; strategy?: Strategy; trigger?: Trigger }
   | { type: 'step'; run_id: number; step: string; status: StepStatus; duration_ms?: number; exit_code?: number | null; error?: string | null }
   | { type: 'output'; run_id: number; step: string; line: string };
 

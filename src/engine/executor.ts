@@ -103,6 +103,7 @@ export class Executor {
       items.map(({ request }, i) => ({
         app: targets[i].app, host: targets[i].host, strategy: targets[i].strategy, trigger: request.trigger,
         ref: request.ref ?? null, commit: request.commit ?? null, rollback_to: request.rollbackTo ?? null,
+        forced: request.forced ?? false, repository: request.repository ?? null,
       })),
       process.pid,
     );
@@ -113,7 +114,7 @@ export class Executor {
       const result = defer<RunResult>();
       this.results.set(runId, result);
       this.events.track(runId);
-      this.events.emit({ type: 'run', run_id: runId, app: target.app, host: target.host, status: 'queued' });
+      this.events.emit({ type: 'run', run_id: runId, app: target.app, host: target.host, status: 'queued', strategy: target.strategy, trigger: request.trigger });
       const pending: PendingRun = { runId, request, target, links: [] };
       if (this.closing) {
         // shutdown() began while the rows were written: it will not wait for this run, so end it now.
@@ -125,6 +126,23 @@ export class Executor {
     });
     await this.endUnstarted(ended);
     return queued;
+  }
+
+  /**
+   * Records requests that are not to run (a lock holds the target, the push said not to deploy) as
+   * `skipped` runs with their reason, so that nothing asked for disappears from the history.
+   */
+  async recordSkipped(items: { request: DeployRequest; target: TargetFields; reason: string }[]): Promise<number[]> {
+    const runIds = await this.deps.store.recordSkipped(items.map(({ request, target, reason }) => ({
+      app: target.app, host: target.host, strategy: target.strategy, trigger: request.trigger,
+      ref: request.ref ?? null, commit: request.commit ?? null, rollback_to: request.rollbackTo ?? null,
+      repository: request.repository ?? null, reason,
+    })));
+    items.forEach(({ request, target, reason }, i) => {
+      const result: RunResult = { id: runIds[i], status: 'skipped', failed_step: null, error: reason, duration_ms: 0, trace_id: null, rolled_back: false };
+      this.events.emit({ type: 'run', run_id: runIds[i], app: target.app, host: target.host, status: 'skipped', strategy: target.strategy, trigger: request.trigger, result });
+    });
+    return runIds;
   }
 
   /** Cancels a queued or running run. Returns false when the run already ended. */

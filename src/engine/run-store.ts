@@ -46,6 +46,10 @@ export interface RunView extends RunResult {
   commit_after: string | null;
   release: number | null;
   rollback_to: number | null;
+  /** Went ahead although a lock held (`--force`). */
+  forced: boolean;
+  /** The pushed repository (`owner/name`) of a webhook run. */
+  repository: string | null;
   queued_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -53,7 +57,7 @@ export interface RunView extends RunResult {
 }
 
 /** What a new run is queued with. */
-export type NewRun = Pick<RunView, 'app' | 'host' | 'strategy' | 'trigger' | 'ref' | 'commit' | 'rollback_to'>;
+export type NewRun = Pick<RunView, 'app' | 'host' | 'strategy' | 'trigger' | 'ref' | 'commit' | 'rollback_to'> & Partial<Pick<RunView, 'forced' | 'repository'>>;
 
 /** A run that ends before it starts (superseded, cancelled while queued, shut down), and why. */
 export interface UnstartedEnd {
@@ -123,6 +127,8 @@ function viewRun(run: DeployRun, steps: StepRun[], outputBytes: number): RunView
     commit_after: run.commit_after ?? null,
     release: run.release ?? null,
     rollback_to: run.rollback_to ?? null,
+    forced: run.forced,
+    repository: run.repository ?? null,
     queued_at: run.queued_at.toISOString(),
     started_at: iso(run.started_at),
     finished_at: iso(run.finished_at),
@@ -215,6 +221,20 @@ export class RunStore {
       .insert(runs.map((run) => ({ ...run, status: 'queued' as const, queued_at: queuedAt, owner_pid: ownerPid })))
       .execute('run');
     // Ids grow in insertion order, whatever order RETURNING lists them in.
+    return (inserted.rows as { id: number }[]).map((row) => row.id).sort((a, b) => a - b);
+  }
+
+  /**
+   * Records runs that were asked for but not run (a lock held, a skip marker): status `skipped`, the
+   * reason as their error, in one statement; their ids, in the order given.
+   */
+  async recordSkipped(runs: (NewRun & { reason: string })[]): Promise<number[]> {
+    if (runs.length === 0) return [];
+    const now = new Date();
+    const inserted = await this.em()
+      .createQueryBuilder(DeployRun)
+      .insert(runs.map(({ reason, ...run }) => ({ ...run, status: 'skipped' as const, error: reason, queued_at: now, finished_at: now, duration_ms: 0 })))
+      .execute('run');
     return (inserted.rows as { id: number }[]).map((row) => row.id).sort((a, b) => a - b);
   }
 

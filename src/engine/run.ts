@@ -25,6 +25,10 @@ export interface DeployRequest {
   telemetry?: Context;
   /** With trigger `rollback`: the run whose release to go back to (null: the last good one). */
   rollbackTo?: number | null;
+  /** It goes ahead although a lock holds the target (`--force`): recorded on the run. */
+  forced?: boolean;
+  /** The pushed repository (`owner/name`), for a webhook run. */
+  repository?: string | null;
 }
 
 /** A queued run: its request, its target as read when queued, and the requests it replaced. */

@@ -17,6 +17,8 @@ import { errorHandler, HttpError } from './errors.ts';
 import { streamRunEvents } from './run-events.ts';
 import { createWebhookHandler } from './webhook-route.ts';
 import { mountDashboard } from './dashboard.ts';
+import { createLockRoutes } from './lock-routes.ts';
+import { checkLocks } from '../domain/locks.ts';
 
 export interface AppDeps {
   orm: MikroORM;
@@ -46,12 +48,13 @@ const DeployBody = v.strictObject(
     host: HostField,
     ref: v.optional(v.string('ref must be a string')),
     commit: v.optional(v.pipe(v.string('commit must be a string'), v.regex(COMMIT_ID, 'commit must be a full commit id (40 or 64 hex digits)'))),
+    force: v.optional(v.boolean('force must be true or false')),
   },
   describeBodyIssue,
 );
 
 const RollbackBody = v.strictObject(
-  { host: HostField, to: v.optional(v.pipe(v.number('to must be a run id'), v.integer('to must be a run id'), v.minValue(1, 'to must be a run id'))) },
+  { host: HostField, to: v.optional(v.pipe(v.number('to must be a run id'), v.integer('to must be a run id'), v.minValue(1, 'to must be a run id'))), force: v.optional(v.boolean('force must be true or false')) },
   describeBodyIssue,
 );
 
@@ -159,21 +162,22 @@ export function createApp(deps: AppDeps): Express {
   });
 
   /** A run per host of the app (or the one named by `host` in the body or the query): 202 with the queued runs. */
-  const queueRuns = async (req: Request, res: Response, request: Omit<DeployRequest, 'app' | 'host' | 'telemetry'>, bodyHost?: string) => {
+  const queueRuns = async (req: Request, res: Response, request: Omit<DeployRequest, 'app' | 'host' | 'telemetry'>, bodyHost?: string, force = false) => {
     const targets = await findTargets(orm.em.fork(), String(req.params.app), bodyHost ?? queryHost(req));
+    const locked = await checkLocks(orm.em.fork(), targets, force); // 409 while locked, unless forced
     const telemetry = res.locals.telemetry as Context;
-    const runs = await executor.requestDeploys(targets.map((target) => ({ request: { ...request, app: target.app, host: target.host, telemetry }, target })));
+    const runs = await executor.requestDeploys(targets.map((target, i) => ({ request: { ...request, app: target.app, host: target.host, telemetry, forced: locked[i] }, target })));
     res.status(202).json({ queued: runs.map(({ runId }, i) => ({ app: targets[i].app, host: targets[i].host, run_id: runId })) });
   };
 
   app.post('/api/deploy/:app', auth, json, async (req, res) => {
     const body = parseBody(DeployBody, req.body);
-    await queueRuns(req, res, { trigger: 'api', ref: body.ref, commit: body.commit }, body.host);
+    await queueRuns(req, res, { trigger: 'api', ref: body.ref, commit: body.commit }, body.host, body.force);
   });
 
   app.post('/api/rollback/:app', auth, json, async (req, res) => {
     const body = parseBody(RollbackBody, req.body);
-    await queueRuns(req, res, { trigger: 'rollback', rollbackTo: body.to ?? null }, body.host);
+    await queueRuns(req, res, { trigger: 'rollback', rollbackTo: body.to ?? null }, body.host, body.force);
   });
 
   app.get('/api/status/:app', async (req, res) => {
@@ -209,6 +213,7 @@ export function createApp(deps: AppDeps): Express {
   });
 
   mountDashboard(app, { store, executor, logger });
+  app.use(createLockRoutes({ orm, auth, json }));
 
   app.use((_req, res) => {
     res.status(404).json({ error: 'no such route' });

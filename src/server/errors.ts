@@ -5,6 +5,7 @@ import { ExecutorClosedError, RunNotFoundError } from '../engine/executor.ts';
 import { InvalidPushError } from '../domain/push-payload.ts';
 import { InvalidTargetError } from '../domain/target-schema.ts';
 import { UnknownTargetError } from '../domain/targets.ts';
+import { InvalidLockError, NoLockError, TargetLockedError } from '../domain/locks.ts';
 
 /** An error that is the client's doing: its status and message go back as `{ "error": … }`. */
 export class HttpError extends Error {
@@ -19,9 +20,9 @@ export class HttpError extends Error {
 
 export function statusOf(error: unknown): number {
   if (error instanceof HttpError) return error.status;
-  if (error instanceof InvalidTargetError || error instanceof InvalidPushError) return 400;
-  if (error instanceof UnknownTargetError || error instanceof RunNotFoundError) return 404;
-  if (error instanceof ExecutorClosedError) return 409;
+  if (error instanceof InvalidTargetError || error instanceof InvalidPushError || error instanceof InvalidLockError) return 400;
+  if (error instanceof UnknownTargetError || error instanceof RunNotFoundError || error instanceof NoLockError) return 404;
+  if (error instanceof ExecutorClosedError || error instanceof TargetLockedError) return 409;
   // body-parser: too large, unparsable JSON
   const type = (error as { type?: string } | null)?.type;
   if (type === 'entity.too.large') return 413;

@@ -34,7 +34,8 @@ export function createWebhookHandler(deps: {
       return;
     }
     const receipt = await deps.receivePush(body, res.locals.telemetry as Context | undefined);
-    if (receipt.outcome === 'queued') res.status(202).json({ queued: receipt.queued });
-    else res.status(200).json({ queued: receipt.queued, reason: receipt.reason });
+    res.locals.pushOutcome = receipt.outcome; // for the metrics of deliveries
+    const { outcome, ...answer } = receipt;
+    res.status(outcome === 'queued' ? 202 : 200).json(answer);
   };
 }

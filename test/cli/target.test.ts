@@ -24,7 +24,7 @@ test('target add then list --json shows every field with its default', async (t)
   assert.deepEqual(target, {
     app: 'my_app', host: 'vps1', remote_dir: '/opt/apps/my_app', binary: 'my_app', build_cmd: 'go build -o my_app .',
     user: '', port: 8080, health: '/api/health', env: {}, strategy: 'systemd', source_dir: '', branch: 'main',
-    compose_files: [], repo: '', auto_rollback: true, keep_releases: 0,
+    compose_files: [], repo: '', auto_rollback: true, keep_releases: 0, skip_ci_marker: false,
   });
 });
 

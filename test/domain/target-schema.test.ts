@@ -20,6 +20,7 @@ test('applies the SPEC §2 defaults, deriving remote_dir and binary from the app
     repo: '',
     auto_rollback: true,
     keep_releases: 0,
+    skip_ci_marker: false,
   });
 });
 

@@ -20,6 +20,7 @@ export class DeployAppCommand extends DeployCommand {
 
   app = Option.String({ name: 'app' });
   host = Option.String('--host', { description: 'deploy to this host only' });
+  force = Option.Boolean('--force', false, { description: 'go ahead although the target is locked (recorded on the run)' });
   verbose = Option.Boolean('--verbose', false, { description: 'stream the output of every step' });
   json = Option.Boolean('--json', false, { description: 'print the runs and their steps as JSON at the end' });
 
@@ -27,7 +28,7 @@ export class DeployAppCommand extends DeployCommand {
     // Loaded here, not at start-up: `target list` need not pay for SSH, the executor and the pipelines.
     const { runTargets } = await import('../run-targets.ts');
     return runTargets({
-      app: this.app, host: this.host, trigger: 'manual', verbose: this.verbose, json: this.json,
+      app: this.app, host: this.host, trigger: 'manual', force: this.force, verbose: this.verbose, json: this.json,
       config: this.config(), env: this.context.env, stdout: this.context.stdout,
     });
   }

@@ -22,6 +22,7 @@ export class RollbackCommand extends DeployCommand {
   app = Option.String({ name: 'app' });
   host = Option.String('--host', { description: 'roll back this host only' });
   to = Option.String('--to', { description: 'the run whose release (or commit) to go back to' });
+  force = Option.Boolean('--force', false, { description: 'go ahead although the target is locked (recorded on the run)' });
   verbose = Option.Boolean('--verbose', false, { description: 'stream the output of every step' });
   json = Option.Boolean('--json', false, { description: 'print the runs and their steps as JSON at the end' });
 
@@ -31,7 +32,7 @@ export class RollbackCommand extends DeployCommand {
     const { runTargets } = await import('../run-targets.ts');
     return runTargets({
       app: this.app, host: this.host, trigger: 'rollback', rollbackTo: this.to === undefined ? undefined : Number(this.to),
-      verbose: this.verbose, json: this.json, config: this.config(), env: this.context.env, stdout: this.context.stdout,
+      force: this.force, verbose: this.verbose, json: this.json, config: this.config(), env: this.context.env, stdout: this.context.stdout,
     });
   }
 }

@@ -21,6 +21,7 @@ const FLAGS: Record<keyof TargetFields, string> = {
   repo: '--repo',
   auto_rollback: '--auto-rollback',
   keep_releases: '--keep',
+  skip_ci_marker: '--skip-ci-marker',
 };
 
 export class TargetAddCommand extends DeployCommand {
@@ -62,6 +63,10 @@ export class TargetAddCommand extends DeployCommand {
   });
   keep = Option.String('--keep', { description: 'releases kept on the host (systemd; default DEPLOY_KEEP_RELEASES, 5)' });
 
+  skipCiMarker = Option.Boolean('--skip-ci-marker', {
+    description: 'a push whose head commit says [skip ci] deploys nothing here either (--no-skip-ci-marker: the default)',
+  });
+
   async run() {
     const input: Record<keyof TargetFields, unknown> = {
       app: this.app,
@@ -80,6 +85,7 @@ export class TargetAddCommand extends DeployCommand {
       repo: this.repo,
       auto_rollback: this.autoRollback,
       keep_releases: this.keep === undefined ? undefined : parseWholeNumber(this.keep),
+      skip_ci_marker: this.skipCiMarker,
     };
     const flagErrors = (error: unknown) => {
       throw error instanceof InvalidTargetError ? nameTheFlag(error) : error;

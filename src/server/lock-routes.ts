@@ -1,0 +1,40 @@
+// Deploy freezes over HTTP: list (read), lock and unlock (write token). The rules are domain/locks.ts.
+import { Router, type RequestHandler } from 'express';
+import type { MikroORM } from '@mikro-orm/sqlite';
+import * as v from 'valibot';
+import { listLocks, lockTarget, unlockTarget } from '../domain/locks.ts';
+import { HttpError } from './errors.ts';
+
+const LockBody = v.strictObject(
+  {
+    host: v.optional(v.pipe(v.string('host must be a string'), v.regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'host must be one host name'))),
+    reason: v.string('reason is required (a string)'),
+    for: v.optional(v.string('for must be a duration like "2h"')),
+  },
+  (issue) => (issue.expected === 'never' ? `unknown field "${String(issue.path?.[0]?.key)}"` : 'the body must be a JSON object with a "reason"'),
+);
+
+export function createLockRoutes(deps: { orm: MikroORM; auth: RequestHandler; json: RequestHandler }): Router {
+  const { orm, auth, json } = deps;
+  const router = Router();
+
+  router.get('/api/locks', async (_req, res) => {
+    res.json(await listLocks(orm.em.fork()));
+  });
+
+  /** `{"reason", "host"?, "for"?}`: 201 with the lock; who locked it is "api". */
+  router.post('/api/locks/:app', auth, json, async (req, res) => {
+    const parsed = v.safeParse(LockBody, req.body ?? {});
+    if (!parsed.success) throw new HttpError(400, parsed.issues[0].message);
+    res.status(201).json(await lockTarget(orm.em.fork(), { ...parsed.output, app: String(req.params.app), by: 'api' }));
+  });
+
+  /** `?host=H`: that host's lock; without: every lock of the app. 404 when none held. */
+  router.delete('/api/locks/:app', auth, async (req, res) => {
+    const host = req.query.host;
+    if (host !== undefined && (typeof host !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(host))) throw new HttpError(400, 'host must be one host name');
+    res.json({ unlocked: await unlockTarget(orm.em.fork(), String(req.params.app), host) });
+  });
+
+  return router;
+}
