@@ -19,6 +19,7 @@ import { createWebhookHandler } from './webhook-route.ts';
 import { mountDashboard } from './dashboard.ts';
 import { createLockRoutes } from './lock-routes.ts';
 import { checkLocks } from '../domain/locks.ts';
+import { createMetrics, createMetricsRoute, type Metrics } from './metrics.ts';
 
 export interface AppDeps {
   orm: MikroORM;
@@ -35,6 +36,8 @@ export interface AppDeps {
   /** How the status route reads a host (SSH); replaceable so API tests need no host. */
   readStatus?: (target: TargetFields, config: Config) => Promise<ServiceStatus>;
   startedAt?: Date;
+  /** Where GET /metrics counts (default: a new Registry of its own); createApp feeds it the executor's events. */
+  metrics?: Metrics;
 }
 
 const LOG_OUTPUT_BYTES = 4 * 1024;
@@ -126,6 +129,11 @@ export function createApp(deps: AppDeps): Express {
   const auth = requireBearerToken(config.apiToken, deps.insecureApi);
   if (!config.apiToken && deps.insecureApi) logger.warn('the API write routes need NO token (--insecure-api): for development only');
   const json = express.json({ limit: '1mb', strict: false });
+
+  const metrics = deps.metrics ?? createMetrics();
+  metrics.observe((listener) => executor.subscribe(listener));
+  app.get('/metrics', createMetricsRoute(metrics, [config.metricsToken, config.apiToken]));
+  app.post('/webhook/push', metrics.countWebhookDeliveries);
 
   const pushes = createPushReceiver({ orm, config, executor, logger });
   app.post('/webhook/push', express.raw({ type: () => true, limit: '5mb' }), createWebhookHandler({

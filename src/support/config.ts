@@ -21,6 +21,8 @@ export interface Config {
   jaegerUrl?: string;
   webhookSecret?: string;
   apiToken?: string;
+  /** Bearer token of GET /metrics (DEPLOY_API_TOKEN is accepted too). */
+  metricsToken?: string;
 }
 
 export class ConfigError extends Error {
@@ -49,16 +51,17 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     jaegerUrl: env.DEPLOY_JAEGER_URL || undefined,
     webhookSecret: env.DEPLOY_WEBHOOK_SECRET || undefined,
     apiToken: env.DEPLOY_API_TOKEN || undefined,
+    metricsToken: env.DEPLOY_METRICS_TOKEN || undefined,
   };
 }
 
 /** This process's environment without the server's own secrets: what child processes (builds, rsync, git) get. */
 export function childEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const { DEPLOY_API_TOKEN, DEPLOY_WEBHOOK_SECRET, ...rest } = env;
+  const { DEPLOY_API_TOKEN, DEPLOY_WEBHOOK_SECRET, DEPLOY_METRICS_TOKEN, ...rest } = env;
   return rest;
 }
 
 /** Values that must never appear in output, logs or spans. */
 export function configuredSecrets(config: Config): string[] {
-  return [config.webhookSecret, config.apiToken].filter((s): s is string => Boolean(s));
+  return [config.webhookSecret, config.apiToken, config.metricsToken].filter((s): s is string => Boolean(s));
 }

@@ -23,12 +23,13 @@ export async function startTestApi(
     /** Default true: most tests exercise routes, not the token (the tests of the token turn it off). */
     insecureApi?: boolean;
     readStatus?: AppDeps['readStatus'];
+    metrics?: AppDeps['metrics'];
   },
 ) {
   const engine = await createTestExecutor(t, options);
   let log = '';
   const logger = pino({ level: 'info' }, new Writable({ write: (chunk, _enc, done) => { log += chunk; done(); } }));
-  const app = createApp({ orm: engine.orm, store: engine.store, config: engine.config, executor: engine.executor, logger, insecureWebhooks: options.insecureWebhooks, insecureApi: options.insecureApi ?? true, readStatus: options.readStatus });
+  const app = createApp({ orm: engine.orm, store: engine.store, config: engine.config, executor: engine.executor, logger, insecureWebhooks: options.insecureWebhooks, insecureApi: options.insecureApi ?? true, readStatus: options.readStatus, metrics: options.metrics });
   const server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   t.after(() => {
