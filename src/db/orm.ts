@@ -4,9 +4,10 @@ import { DeployTarget } from './entities/DeployTarget.ts';
 import { DeployRun } from './entities/DeployRun.ts';
 import { StepRun } from './entities/StepRun.ts';
 import { DeployLock } from './entities/DeployLock.ts';
+import { NotificationAttempt } from './entities/NotificationAttempt.ts';
 import { migrationNames } from './migrations/names.ts';
 
-export const entities = [DeployTarget, DeployRun, StepRun, DeployLock];
+export const entities = [DeployTarget, DeployRun, StepRun, DeployLock, NotificationAttempt];
 
 export interface DatabaseOptions {
   dbPath: string;

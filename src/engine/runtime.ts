@@ -10,6 +10,9 @@ import { connectTo } from '../transport/ssh/connect.ts';
 import { Executor } from './executor.ts';
 import { RunStore } from './run-store.ts';
 import { recoverInterruptedRuns } from './target-claim.ts';
+import { loadNotificationSettings } from '../domain/notification-config.ts';
+import { createNotifier, type Notifier } from '../domain/notifications.ts';
+import { configuredSecrets } from '../support/config.ts';
 
 export interface Runtime {
   orm: MikroORM;
@@ -17,9 +20,12 @@ export interface Runtime {
   executor: Executor;
   /** Runs found unfinished from a process that is gone, now `interrupted`. */
   interrupted: number[];
+  /** Tells the configured sinks about runs, in the background; drain it before closing the database. */
+  notifier: Notifier;
 }
 
 export async function startRuntime(config: Config, tracer?: Tracer): Promise<Runtime> {
+  const settings = await loadNotificationSettings(config); // a bad file fails here, before anything runs
   const orm = await openDatabase({ dbPath: config.dbPath });
   const store = new RunStore(orm);
   const interrupted = await recoverInterruptedRuns(store);
@@ -31,5 +37,7 @@ export async function startRuntime(config: Config, tracer?: Tracer): Promise<Run
     findTarget: async (app, host) => (await findTargets(orm.em.fork(), app, host))[0],
     openRemote: (target) => connectTo(target.host, config),
   });
-  return { orm, store, executor, interrupted };
+  const notifier = createNotifier({ settings, orm, store, jaegerUrl: config.jaegerUrl, publicUrl: config.publicUrl, secrets: configuredSecrets(config) });
+  notifier.observe((listener) => executor.subscribe(listener));
+  return { orm, store, executor, interrupted, notifier };
 }

@@ -20,6 +20,7 @@ import { mountDashboard } from './dashboard.ts';
 import { createLockRoutes } from './lock-routes.ts';
 import { checkLocks } from '../domain/locks.ts';
 import { createMetrics, createMetricsRoute, type Metrics } from './metrics.ts';
+import { listNotificationAttempts } from '../domain/notifications.ts';
 
 export interface AppDeps {
   orm: MikroORM;
@@ -207,7 +208,7 @@ export function createApp(deps: AppDeps): Express {
   app.get('/api/runs/:id', async (req, res) => {
     const run = await store.findRun(parseRunId(req.params.id), OUTPUT_LIMIT_BYTES);
     if (!run) throw new HttpError(404, `no run #${req.params.id}`);
-    res.json(withTraceUrl(run));
+    res.json({ ...withTraceUrl(run), notifications: await listNotificationAttempts(orm.em.fork(), run.id) });
   });
 
   app.get('/api/runs/:id/events', async (req, res) => {

@@ -23,6 +23,13 @@ export interface Config {
   apiToken?: string;
   /** Bearer token of GET /metrics (DEPLOY_API_TOKEN is accepted too). */
   metricsToken?: string;
+  /** JSON file of notification sinks (webhook, Slack, Matrix). */
+  notifyFile?: string;
+  /** Gitea commit statuses: the server and a token that may write statuses. */
+  giteaUrl?: string;
+  giteaToken?: string;
+  /** Where this server is reached: runs' links (`<url>/api/runs/<id>`) in notifications and statuses. */
+  publicUrl?: string;
 }
 
 export class ConfigError extends Error {
@@ -52,16 +59,20 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     webhookSecret: env.DEPLOY_WEBHOOK_SECRET || undefined,
     apiToken: env.DEPLOY_API_TOKEN || undefined,
     metricsToken: env.DEPLOY_METRICS_TOKEN || undefined,
+    notifyFile: env.DEPLOY_NOTIFY_FILE ? path.resolve(cwd, env.DEPLOY_NOTIFY_FILE) : undefined,
+    giteaUrl: env.DEPLOY_GITEA_URL || undefined,
+    giteaToken: env.DEPLOY_GITEA_TOKEN || undefined,
+    publicUrl: env.DEPLOY_PUBLIC_URL || undefined,
   };
 }
 
 /** This process's environment without the server's own secrets: what child processes (builds, rsync, git) get. */
 export function childEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const { DEPLOY_API_TOKEN, DEPLOY_WEBHOOK_SECRET, DEPLOY_METRICS_TOKEN, ...rest } = env;
+  const { DEPLOY_API_TOKEN, DEPLOY_WEBHOOK_SECRET, DEPLOY_METRICS_TOKEN, DEPLOY_GITEA_TOKEN, ...rest } = env;
   return rest;
 }
 
 /** Values that must never appear in output, logs or spans. */
 export function configuredSecrets(config: Config): string[] {
-  return [config.webhookSecret, config.apiToken, config.metricsToken].filter((s): s is string => Boolean(s));
+  return [config.webhookSecret, config.apiToken, config.metricsToken, config.giteaToken].filter((s): s is string => Boolean(s));
 }

@@ -30,7 +30,7 @@ export class ServeCommand extends DeployCommand {
     ]);
     const config = this.config();
     const tracing = await loadTracing(this.context.env);
-    const { orm, store, executor, interrupted } = await startRuntime(config, tracing?.tracer);
+    const { orm, store, executor, interrupted, notifier } = await startRuntime(config, tracing?.tracer);
     try {
       if (interrupted.length) this.context.stdout.write(`marked ${interrupted.length} unfinished run(s) of a stopped process as interrupted: #${interrupted.join(', #')}\n`);
       const logger = pino({ base: { service: 'deploy_server' } }, pino.destination({ fd: 2, sync: false }));
@@ -45,6 +45,7 @@ export class ServeCommand extends DeployCommand {
       const closed = new Promise((resolve) => server.close(resolve));
       server.closeIdleConnections();
       await executor.shutdown(config.shutdownTimeoutMs);
+      await notifier.drain(5000); // the last runs' notifications, a few seconds at most
       server.closeAllConnections();
       await closed;
       logger.flush();

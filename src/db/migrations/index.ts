@@ -2,9 +2,9 @@
 // needed under tsx.
 import { Migration20261127212732 } from './Migration20261127212732.ts';
 import { Migration20261127215322 } from './Migration20261127215322.ts';
-import { Migration20261128042817 } from './Migration20261128042817.ts';
+import { Migration20261128043922 } from './Migration20261128043922.ts';
 import { migrationNames } from './names.ts';
 
-const classes = [Migration20261127212732, Migration20261127215322, Migration20261128042817];
+const classes = [Migration20261127212732, Migration20261127215322, Migration20261128043922];
 
 export const migrationsList = migrationNames.map((name, i) => ({ name, class: classes[i] }));
