@@ -12,11 +12,11 @@ import { createApp } from '../../src/server/app.ts';
 import { createMetrics } from '../../src/server/metrics.ts';
 import { loadConfig } from '../../src/support/config.ts';
 import { addServingApp, httpText, startDeployWorld, writeAppSource, type DeployWorld } from '../helpers/deploy-fixture.ts';
-import { sshdHarnessUnavailable } from '../helpers/sshd.ts';
+import { skipWithoutSshd } from '../helpers/sshd.ts';
 import { until } from '../helpers/engine.ts';
 import { parsePrometheusText, sampleValue } from '../helpers/prometheus-text.ts';
 
-const skip = sshdHarnessUnavailable() ?? false;
+const skip = skipWithoutSshd();
 let world: DeployWorld;
 
 before(async () => {
