@@ -5,6 +5,7 @@ import type { Strategy } from '../db/entities/DeployTarget.ts';
 import type { StepStatus } from '../db/entities/StepRun.ts';
 import type { RunResult } from './run-store.ts';
 
+/** A `run` event's `strategy` and `trigger` come with `queued` and `skipped` (what metrics label a run with). */
 export type RunEvent =
   | { type: 'run'; run_id: number; app: string; host: string; status: RunStatus; trace_id?: string | null; result?: RunResult; strategy?: Strategy; trigger?: Trigger }
   | { type: 'step'; run_id: number; step: string; status: StepStatus; duration_ms?: number; exit_code?: number | null; error?: string | null }
