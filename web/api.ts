@@ -2,7 +2,7 @@
 // The rest of web/ sees only the types below (snake_case, as after the house issue's one shape of a run).
 import { readToken } from './auth.ts';
 
-export type RunStatus = 'queued' | 'running' | 'success' | 'failure' | 'cancelled' | 'interrupted';
+export type RunStatus = 'queued' | 'running' | 'success' | 'failure' | 'cancelled' | 'interrupted' | 'skipped';
 export type StepStatus = 'pending' | 'running' | 'success' | 'failure' | 'skipped' | 'cancelled';
 export type Trigger = 'manual' | 'api' | 'webhook' | 'rollback';
 

@@ -27,6 +27,7 @@ const RUN_STATES: Record<RunStatus, [string, string]> = {
   failure: ['✗', 'failed'],
   cancelled: ['⊘', 'cancelled'],
   interrupted: ['⚠', 'interrupted'],
+  skipped: ['↷', 'skipped'],
 };
 const STEP_STATES: Record<StepStatus, [string, string]> = {
   pending: ['○', 'pending'],

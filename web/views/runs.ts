@@ -5,7 +5,7 @@ import { describeRunStatus, formatAgo, formatDuration, shortCommit, TRIGGER_LABE
 import type { ViewContext } from '../main.ts';
 
 const LIMIT = 100;
-const STATUSES = ['queued', 'running', 'success', 'failure', 'cancelled', 'superseded', 'interrupted'];
+const STATUSES = ['queued', 'running', 'success', 'failure', 'cancelled', 'superseded', 'interrupted', 'skipped'];
 const FILTERS = ['app', 'host', 'status', 'trigger'] as const;
 type Filter = (typeof FILTERS)[number];
 
@@ -19,7 +19,7 @@ function row(run: RunView): HTMLElement {
     h('td', { class: 'rev' }, run.commit ? h('code', null, shortCommit(run.commit)) : run.ref ?? '–'),
     h('td', { class: 'num' }, formatDuration(run.duration_ms)),
     h('td', { class: 'when', title: run.queued_at }, formatAgo(run.queued_at)),
-    h('td', { class: 'why' }, run.failed_step ? `at ${run.failed_step}` : run.status === 'interrupted' ? 'its process stopped' : '', run.rolled_back ? ' · rolled back' : ''),
+    h('td', { class: 'why' }, run.failed_step ? `at ${run.failed_step}` : run.status === 'interrupted' ? 'its process stopped' : run.status === 'skipped' ? (run.error ?? '') : '', run.rolled_back ? ' · rolled back' : ''),
   );
 }
 
