@@ -1,7 +1,6 @@
 // Gitea commit statuses: each deploy marks its commit pending, then success or failure, under the
 // context `deploy/<app>@<host>`, so a push in Gitea shows whether it reached the host.
-import type { GiteaSink } from './notification-config.ts';
-import type { RunFacts, SinkRequest } from './notifications.ts';
+import type { GiteaSink, RunFacts, SinkRequest } from './notification-config.ts';
 
 /** Gitea's states: a run's status mapped onto them. */
 export function commitState(facts: Pick<RunFacts, 'event' | 'status'>): 'pending' | 'success' | 'failure' | 'error' | 'warning' {

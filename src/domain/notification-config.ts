@@ -89,3 +89,32 @@ export async function loadNotificationSettings(env: { notifyFile?: string; gitea
   }
   return { sinks, timeoutMs: file.timeout_s * 1000, retries: file.retries };
 }
+
+export type NotifyEvent = 'start' | 'end';
+
+/** An HTTP request to a sink, built apart from sending it. */
+export interface SinkRequest {
+  method: 'POST' | 'PUT';
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** The facts a message carries; no env value, no token. */
+export interface RunFacts {
+  event: `run.${NotifyEvent}`;
+  app: string;
+  host: string;
+  run_id: number;
+  status: string;
+  failed_step: string | null;
+  error: string | null;
+  commit: string | null;
+  ref: string | null;
+  duration_ms: number | null;
+  trigger: string;
+  strategy: string;
+  trace_url: string | null;
+  /** The run's API page, when DEPLOY_PUBLIC_URL is set. */
+  run_url: string | null;
+}

@@ -10,36 +10,9 @@ import { isFinished, type RunStore, type RunView } from '../engine/run-store.ts'
 import { createRedactor } from '../support/redact.ts';
 import { traceUrl } from '../support/tracing.ts';
 import { commitStatusRequest } from './commit-status.ts';
-import { describeSink, sinkSecrets, type NotificationSettings, type Sink } from './notification-config.ts';
+import { describeSink, sinkSecrets, type NotificationSettings, type NotifyEvent, type RunFacts, type Sink, type SinkRequest } from './notification-config.ts';
 
-export type NotifyEvent = 'start' | 'end';
-
-/** An HTTP request to a sink, built apart from sending it. */
-export interface SinkRequest {
-  method: 'POST' | 'PUT';
-  url: string;
-  headers: Record<string, string>;
-  body: string;
-}
-
-/** The facts a message carries; no env value, no token. */
-export interface RunFacts {
-  event: `run.${NotifyEvent}`;
-  app: string;
-  host: string;
-  run_id: number;
-  status: string;
-  failed_step: string | null;
-  error: string | null;
-  commit: string | null;
-  ref: string | null;
-  duration_ms: number | null;
-  trigger: string;
-  strategy: string;
-  trace_url: string | null;
-  /** The run's API page, when DEPLOY_PUBLIC_URL is set. */
-  run_url: string | null;
-}
+export type { NotifyEvent, RunFacts, SinkRequest } from './notification-config.ts';
 
 export interface NotificationView {
   sink: string;
