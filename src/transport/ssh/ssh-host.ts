@@ -4,7 +4,7 @@ import { NodeSSH } from 'node-ssh';
 import type { ShellCommand } from '../remote/shell-command.ts';
 import type { RsyncSshSettings } from '../local/rsync.ts';
 import type { ExecOptions, ExecResult, RemoteHost } from '../remote-host.ts';
-import { knownHostsName, trustedHostKeys } from './known-hosts.ts';
+import { knownHostsName, readKnownHosts } from './known-hosts.ts';
 import { resolveSshHost, type SshSettings } from './resolve-host.ts';
 
 export class SshConnectError extends Error {
@@ -59,7 +59,7 @@ export class SshHost implements RemoteHost {
   static async connect(alias: string, options: SshOptions): Promise<SshHost> {
     const settings = resolveSshHost(alias, options.home);
     const where = `${alias} (${settings.user}@${settings.hostname}:${settings.port})`;
-    const trusted = trustedHostKeys(settings.knownHostsFiles, settings.hostname, settings.port);
+    const trusted = readKnownHosts(settings.knownHostsFiles, knownHostsName(settings)).keys.map((key) => key.blob);
     if (settings.identityFiles.length === 0) {
       throw new SshConnectError(`cannot connect to ${where}: no private key found (IdentityFile in ~/.ssh/config, or ~/.ssh/id_ed25519)`);
     }
@@ -88,7 +88,7 @@ export class SshHost implements RemoteHost {
     }
     const message = lastError?.message ?? 'unknown error';
     if (/Host denied/.test(message)) {
-      const name = knownHostsName(settings.hostname, settings.port);
+      const name = knownHostsName(settings);
       const trust = `ssh-keyscan ${settings.port === 22 ? '' : `-p ${settings.port} `}${settings.hostname} >> ${settings.knownHostsFiles[0]}`;
       throw new HostKeyError(
         trusted.length
