@@ -78,7 +78,7 @@ const cases: OracleCase[] = [
     config: () => 'Host jumped\n  ProxyJump alice@bastion1:2222,bastion2\nHost *\n  ProxyCommand nc %h %p\n  ProxyJump other\n',
   },
   {
-    name: 'ProxyJump none blocks later ProxyJump and ProxyCommand',
+    name: 'ProxyJump none blocks a later ProxyJump, not a later ProxyCommand (as ssh -G 9.2 prints)',
     alias: 'direct',
     config: () => 'Host direct\n  ProxyJump none\nHost *\n  ProxyJump bastion\n  ProxyCommand nc %h %p\n',
   },

@@ -342,9 +342,9 @@ function applyOption(pass: ConfigPass, line: ConfigLine, scope: FileScope, where
     case 'serveralivecountmax':
       return setFirst(values, 'serverAliveCountMax', parseInteger(line, where, 0, 2 ** 31 - 1));
     case 'proxycommand':
-      // ProxyJump (even `none`) already obtained: ProxyCommand is ignored.
-      if (values.jumpHost === undefined) setFirst(values, 'proxyCommand', line.rest.replace(/^[\s=]+/, ''));
-      return;
+      // A ProxyJump already obtained has set ProxyCommand to `none`, so this one is ignored; after
+      // `ProxyJump none` a ProxyCommand still applies (what `ssh -G` of OpenSSH 9.2 prints).
+      return setFirst(values, 'proxyCommand', line.rest.replace(/^[\s=]+/, ''));
     case 'stricthostkeychecking':
       return setFirst(values, 'strictHostKeyChecking', parseStrictHostKeyChecking(line, where));
     case 'batchmode':
