@@ -21,9 +21,9 @@ export interface RemoteHost {
   exec(command: ShellCommand, options?: ExecOptions): Promise<ExecResult>;
   /** GET http://127.0.0.1:<port><path> as seen from the host (tunnelled, no firewall opening needed). */
   httpGet(port: number, path: string, timeoutMs: number): Promise<{ status: number; body: string }>;
-  /** What rsync's ssh needs to agree with this session: port, key, known_hosts. */
+  /** What rsync's ssh needs to agree with this session: every hop with its address, key or agent, known_hosts. */
   rsyncSsh(connectTimeoutMs: number): RsyncSshSettings;
-  /** `user@hostname`, rsync's destination prefix. */
-  readonly rsyncAddress: string;
+  /** What connecting left out (a passphrase-protected key skipped…), one line each: shown by sshCheck. */
+  readonly notes: readonly string[];
   close(): Promise<void>;
 }

@@ -9,7 +9,7 @@
  * processes. The user and the sudoers file are shared and created idempotently.
  *
  * Note: the OpenSSH client ignores $HOME (it reads ~/.ssh from the passwd entry), so the fake `home`
- * only serves tools that honour HOME (os.homedir(), node-ssh + ssh-config); a real `ssh`/`rsync -e ssh`
+ * only serves tools that honour HOME (os.homedir(), our SSH transport); a real `ssh`/`rsync -e ssh`
  * needs `-F <sshConfigFile>` (see `sshArgs`).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { localBuildCommand } from '../../src/transport/local/build.ts';
 import { gitAllFiles, gitChangedFiles, gitFetch, gitWorktreeAdd, gitWorktreePrune, gitWorktreeRemove } from '../../src/transport/local/git.ts';
-import { rsyncFile, rsyncShell, RsyncQuotingError } from '../../src/transport/local/rsync.ts';
+import { rsyncFile, rsyncShell, rsyncSshConfig, RsyncQuotingError } from '../../src/transport/local/rsync.ts';
 
 const A = 'a'.repeat(40);
 const B = 'b'.repeat(40);
@@ -21,22 +21,68 @@ test('the local build is the one shell command, passed to /bin/sh as one word', 
   assert.deepEqual(localBuildCommand('go build -o app . && strip app'), ['/bin/sh', '-c', 'go build -o app . && strip app']);
 });
 
-test("rsync: --protect-args, and an ssh that agrees with the run's connection", () => {
-  const shell = rsyncShell({ port: 2222, identityFile: '/home/d/.ssh/id_ed25519', knownHostsFiles: ['/home/d/.ssh/known_hosts'], connectTimeoutMs: 10_000 });
-  assert.equal(
-    shell,
-    'ssh -F /dev/null -p 2222 -i /home/d/.ssh/id_ed25519 -o IdentitiesOnly=yes -o UserKnownHostsFile=/home/d/.ssh/known_hosts ' +
-      '-o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes -o ConnectTimeout=10',
-  );
-  assert.deepEqual(rsyncFile('/tmp/run/app', 'deploy@10.0.0.5', '/opt/apps/my app/.releases/7/app', shell), [
-    'rsync', '--protect-args', '--times', '--perms', '--compress', '-e', shell, '/tmp/run/app', 'deploy@10.0.0.5:/opt/apps/my app/.releases/7/app',
+test("rsync: --protect-args, to the config's target host, through ssh reading only that config", () => {
+  const shell = rsyncShell('/tmp/deploy-rsync-ssh-x/ssh_config');
+  assert.equal(shell, 'ssh -F /tmp/deploy-rsync-ssh-x/ssh_config');
+  assert.equal(rsyncShell("/tmp/it's here/ssh_config"), `ssh -F "/tmp/it's here/ssh_config"`);
+  assert.deepEqual(rsyncFile('/tmp/run/app', '/opt/apps/my app/.releases/7/app', shell), [
+    'rsync', '--protect-args', '--times', '--perms', '--compress', '-e', shell, '/tmp/run/app', 'deploy-target:/opt/apps/my app/.releases/7/app',
   ]);
 });
 
-test('rsync -e: values with spaces or quotes become one word, or a clear error', () => {
-  const shell = rsyncShell({ port: 22, identityFile: "/keys/it's key", knownHostsFiles: ['/a b/known_hosts', '/c/known_hosts2'], connectTimeoutMs: 1500 });
-  assert.match(shell, / -i "\/keys\/it's key" /);
-  assert.match(shell, / -o 'UserKnownHostsFile=\/a b\/known_hosts \/c\/known_hosts2' /);
-  assert.match(shell, /ConnectTimeout=2$/);
-  assert.throws(() => rsyncShell({ port: 22, identityFile: `/k/"it's"`, knownHostsFiles: [], connectTimeoutMs: 1000 }), RsyncQuotingError);
+test("rsync's ssh config: a direct host with the key that authenticated, strict host keys, no prompts", () => {
+  const config = rsyncSshConfig({
+    hops: [{ hostname: '10.0.0.5', port: 2222, user: 'deploy', knownHostsFiles: ['/home/d/.ssh/known_hosts', '/etc/ssh/ssh_known_hosts'], identityFile: '/home/d/.ssh/id_ed25519' }],
+    connectTimeoutMs: 9_500,
+  });
+  assert.equal(
+    config,
+    [
+      "# Written by deploy_server for one rsync: the run's own SSH connection, hop by hop.",
+      'Host deploy-target',
+      '  HostName 10.0.0.5',
+      '  Port 2222',
+      '  User deploy',
+      '  IdentityFile /home/d/.ssh/id_ed25519',
+      '  IdentitiesOnly yes',
+      '  IdentityAgent none',
+      '  UserKnownHostsFile /home/d/.ssh/known_hosts /etc/ssh/ssh_known_hosts',
+      '  GlobalKnownHostsFile none',
+      '  StrictHostKeyChecking yes',
+      '  UpdateHostKeys no',
+      '  BatchMode yes',
+      '  ConnectTimeout 10',
+      '  ProxyJump none',
+      '',
+    ].join('\n'),
+  );
+});
+
+test("rsync's ssh config: a chain of jump hosts, an agent, HostKeyAlias; each hop through the one before", () => {
+  const config = rsyncSshConfig({
+    hops: [
+      { hostname: 'bastion.example', port: 22, user: 'jump', knownHostsFiles: ['/k/known_hosts'], agentSocket: '/run/agent %1.sock' },
+      { hostname: '10.1.0.1', port: 22, user: 'jump2', knownHostsFiles: [], identityFile: '/keys/inner key', hostKeyAlias: 'inner' },
+      { hostname: '10.2.0.9', port: 2200, user: 'deploy', knownHostsFiles: ['/k/known_hosts'], identityFile: '/keys/id_rsa' },
+    ],
+    connectTimeoutMs: 1000,
+  });
+  const blocks = config.split(/\n(?=Host )/);
+  assert.equal(blocks.length, 4);
+  assert.equal(
+    blocks[1],
+    'Host deploy-jump-1\n  HostName bastion.example\n  Port 22\n  User jump\n  IdentityFile none\n  IdentityAgent "/run/agent %%1.sock"\n' +
+      '  UserKnownHostsFile /k/known_hosts\n  GlobalKnownHostsFile none\n  StrictHostKeyChecking yes\n  UpdateHostKeys no\n  BatchMode yes\n' +
+      '  ConnectTimeout 1\n  ProxyJump none',
+  );
+  assert.match(blocks[2], /^Host deploy-jump-2\n[^]*  IdentityFile "\/keys\/inner key"\n[^]*  UserKnownHostsFile none\n[^]*  HostKeyAlias inner\n[^]*  ProxyJump deploy-jump-1$/);
+  assert.match(blocks[3], /^Host deploy-target\n  HostName 10\.2\.0\.9\n  Port 2200\n[^]*  ProxyJump deploy-jump-2\n$/);
+});
+
+test("rsync's ssh config: a value ssh's config reader cannot take literally is one clear error", () => {
+  const hop = { hostname: 'h', port: 22, user: 'u', knownHostsFiles: [], identityFile: '/k/id' };
+  for (const bad of [{ identityFile: '/k/"x"' }, { identityFile: '/k/${HOME}' }, { user: 'a\nb' }, { hostname: 'h%h' }, { identityFile: '/k/back\\slash' }]) {
+    assert.throws(() => rsyncSshConfig({ hops: [{ ...hop, ...bad }], connectTimeoutMs: 1000 }), RsyncQuotingError);
+  }
+  assert.throws(() => rsyncShell(`/tmp/"it's"/ssh_config`), RsyncQuotingError);
 });
