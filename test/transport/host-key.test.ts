@@ -14,6 +14,7 @@ test('unknown: the ssh-keyscan line that trusts the key, filed under HostKeyAlia
   assert.equal(keyscanCommand(target), 'ssh-keyscan -p 2222 127.0.0.1 >> /home/d/.ssh/known_hosts');
   assert.equal(keyscanCommand({ ...target, port: 22, userKnownHostsFile: '/a b/kh' }), "ssh-keyscan 127.0.0.1 >> '/a b/kh'");
   assert.equal(keyscanCommand({ ...target, hostKeyAlias: 'web1' }), "ssh-keyscan -p 2222 127.0.0.1 | sed 's/^[^ ]*/web1/' >> /home/d/.ssh/known_hosts");
+  assert.equal(keyscanCommand({ ...target, reachedVia: 'bastion' }), "ssh bastion 'ssh-keyscan -p 2222 127.0.0.1' >> /home/d/.ssh/known_hosts");
   assert.equal(
     hostKeyMessage(target, { status: 'unknown' }, 'ssh-ed25519'),
     'host key of [127.0.0.1]:2222 is unknown: check it, then trust it with: ssh-keyscan -p 2222 127.0.0.1 >> /home/d/.ssh/known_hosts',

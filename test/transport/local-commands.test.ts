@@ -1,5 +1,9 @@
 // The local command builders, as exact argv: what runs on this machine, word for word.
 import { test } from 'node:test';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import assert from 'node:assert/strict';
 import { localBuildCommand } from '../../src/transport/local/build.ts';
 import { gitAllFiles, gitChangedFiles, gitFetch, gitWorktreeAdd, gitWorktreePrune, gitWorktreeRemove } from '../../src/transport/local/git.ts';
@@ -77,6 +81,33 @@ test("rsync's ssh config: a chain of jump hosts, an agent, HostKeyAlias; each ho
   );
   assert.match(blocks[2], /^Host deploy-jump-2\n[^]*  IdentityFile "\/keys\/inner key"\n[^]*  UserKnownHostsFile none\n[^]*  HostKeyAlias inner\n[^]*  ProxyJump deploy-jump-1$/);
   assert.match(blocks[3], /^Host deploy-target\n  HostName 10\.2\.0\.9\n  Port 2200\n[^]*  ProxyJump deploy-jump-2\n$/);
+});
+
+test("rsync's ssh config reads back through ssh -G as written: quoted paths, %% tokens, the jump", { skip: spawnSync('ssh', ['-V']).error ? 'no ssh here' : false }, () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'rsync-ssh-config-'));
+  try {
+    const file = path.join(dir, 'ssh_config');
+    writeFileSync(file, rsyncSshConfig({
+      hops: [
+        { hostname: 'bastion.example', port: 2201, user: 'jump', knownHostsFiles: [`${dir}/it's known`], agentSocket: `${dir}/agent %1.sock` },
+        { hostname: '10.2.0.9', port: 2200, user: 'deploy', knownHostsFiles: [`${dir}/kh 1`, '/etc/ssh/ssh_known_hosts'], identityFile: `${dir}/my key`, hostKeyAlias: 'web-1' },
+      ],
+      connectTimeoutMs: 3000,
+    }));
+    const settings = (host: string) => {
+      const out = execFileSync('ssh', ['-G', '-F', file, host], { encoding: 'utf8' });
+      return Object.fromEntries(out.split('\n').filter(Boolean).map((line) => [line.slice(0, line.indexOf(' ')), line.slice(line.indexOf(' ') + 1)]));
+    };
+    const target = settings('deploy-target');
+    assert.deepEqual(
+      [target.hostname, target.port, target.user, target.identityfile, target.identitiesonly, target.userknownhostsfile, target.hostkeyalias, target.proxyjump, target.stricthostkeychecking, target.batchmode, target.connecttimeout],
+      ['10.2.0.9', '2200', 'deploy', `${dir}/my key`, 'yes', `${dir}/kh 1 /etc/ssh/ssh_known_hosts`, 'web-1', 'deploy-jump-1', 'true', 'yes', '3'],
+    );
+    const jump = settings('deploy-jump-1');
+    assert.deepEqual([jump.hostname, jump.port, jump.user, jump.identityagent, jump.userknownhostsfile, jump.proxyjump], ['bastion.example', '2201', 'jump', `${dir}/agent %1.sock`, `${dir}/it's known`, undefined]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("rsync's ssh config: a value ssh's config reader cannot take literally is one clear error", () => {

@@ -14,6 +14,8 @@ export interface HostKeyTarget {
   knownHostsFiles: string[];
   /** Where a new line belongs (the first UserKnownHostsFile). */
   userKnownHostsFile: string;
+  /** The jump host this one is reached through, if any: ssh-keyscan must run there. */
+  reachedVia?: string;
 }
 
 /** The type name an SSH public key blob starts with. */
@@ -24,7 +26,9 @@ function blobType(blob: Buffer): string {
 
 /** The command that adds the host's current keys to known_hosts, under the name they are looked up by. */
 export function keyscanCommand(target: Omit<HostKeyTarget, 'knownHostsFiles'>): string {
-  const scan = shellJoin(['ssh-keyscan', ...(target.port === 22 ? [] : ['-p', String(target.port)]), target.hostname]);
+  const keyscan = shellJoin(['ssh-keyscan', ...(target.port === 22 ? [] : ['-p', String(target.port)]), target.hostname]);
+  // Behind a jump host the host may be reachable from there only: scan from there.
+  const scan = target.reachedVia === undefined ? keyscan : shellJoin(['ssh', target.reachedVia, keyscan]);
   // ssh-keyscan names the keys `[host]:port`; with HostKeyAlias they must be filed under the alias.
   const rename = target.hostKeyAlias === undefined ? '' : ` | sed ${shellQuote(`s/^[^ ]*/${target.hostKeyAlias}/`)}`;
   return `${scan}${rename} >> ${shellQuote(target.userKnownHostsFile)}`;

@@ -49,9 +49,10 @@ function withNotes(message: string, notes: string[]): string {
 }
 
 /** Opens one SSH connection, directly or over `sock` (a channel through the previous hop). */
-async function openHop(settings: SshSettings, sock: Duplex | undefined, options: SshOptions, role: string): Promise<Hop> {
+async function openHop(settings: SshSettings, via: Hop | undefined, options: SshOptions, role: string): Promise<Hop> {
   const where = `${role}${describe(settings)}`;
-  const hostKeys = new HostKeyCheckState(settings);
+  const sock = via === undefined ? undefined : await forwardThrough(via, settings);
+  const hostKeys = new HostKeyCheckState({ ...settings, reachedVia: via?.settings.alias });
   const plan = await planKeys(settings, options.connectTimeoutMs);
   if (plan.agent === undefined && plan.files.length === 0) {
     sock?.destroy();
@@ -139,10 +140,7 @@ async function openChain(settings: SshSettings, options: SshOptions, depth: numb
   const jumps = jumpHosts(settings, options);
   const chain = await openChain(jumps[0], options, depth + 1, 'jump host ');
   try {
-    for (const next of [...jumps.slice(1), settings]) {
-      const sock = await forwardThrough(chain.at(-1)!, next);
-      chain.push(await openHop(next, sock, options, next === settings ? role : 'jump host '));
-    }
+    for (const next of [...jumps.slice(1), settings]) chain.push(await openHop(next, chain.at(-1), options, next === settings ? role : 'jump host '));
     return chain;
   } catch (error) {
     closeChain(chain);
