@@ -251,3 +251,25 @@ describe('ProxyJump: a host reached through a bastion, chains and `none`', { ski
     }
   });
 });
+
+describe('what the transport does not do is one clear line', { skip }, () => {
+  let harness: SshdHarness;
+  before(async () => {
+    harness = await startSshdHarness({ aliases: ['plain'] });
+    addHosts(harness, {
+      piped: { HostName: '127.0.0.1', Port: harness.port, ProxyCommand: 'nc %h %p' },
+    });
+  });
+  after(async () => {
+    await harness?.stop();
+  });
+
+  test('ProxyCommand is refused with the advice to use ProxyJump, never silently connected around', async () => {
+    await assert.rejects(run(harness, 'piped'), /^SshConnectError: cannot connect to piped: ProxyCommand is not supported \(it would need an ssh child process\); use ProxyJump$/);
+  });
+
+  test('a config ssh would refuse fails with the file, line and reason', async () => {
+    addHosts(harness, { broken: { HostName: '127.0.0.1', NoSuchOption: 'yes' } });
+    await assert.rejects(run(harness, 'broken'), new RegExp(`^SshConnectError: cannot resolve SSH host broken: ${harness.sshConfigFile} line \\d+: Bad configuration option: nosuchoption$`));
+  });
+});

@@ -54,6 +54,10 @@ export function resolveSshHost(alias: string, options: ResolveOptions): SshSetti
     if (error instanceof SshConfigError) throw new SshSettingsError(`cannot resolve SSH host ${alias}: ${error.message}`);
     throw error;
   }
+  if (config.proxyCommand !== undefined) {
+    // Connecting directly instead would reach another host than ssh does: refuse, and say what works.
+    throw new SshSettingsError(`cannot connect to ${alias}: ProxyCommand is not supported (it would need an ssh child process); use ProxyJump`);
+  }
   return {
     alias,
     hostname: config.hostname,
