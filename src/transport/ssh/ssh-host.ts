@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { NodeSSH } from 'node-ssh';
@@ -7,6 +8,7 @@ import type { ExecOptions, ExecResult, RemoteHost } from '../remote-host.ts';
 import { authHandlerFor, describePlan, planKeys, type Credential } from './authentication.ts';
 import { SshConnectError } from './errors.ts';
 import { HostKeyCheckState } from './host-key.ts';
+import { PreparedShell } from './prepared-shell.ts';
 import { parseProxyJump, ProxyJumpError } from './proxy-jump.ts';
 import { resolveSshHost, SshSettingsError, type SshSettings } from './resolve-host.ts';
 
@@ -184,50 +186,64 @@ export class SshHost implements RemoteHost {
 
   static async connect(alias: string, options: SshOptions): Promise<SshHost> {
     const settings = resolveOrFail(alias, options);
-    return new SshHost(settings, await openChain(settings, options, 0, ''));
+    const host = new SshHost(settings, await openChain(settings, options, 0, ''));
+    host.prepareShell();
+    return host;
+  }
+
+  /** The next command's channel, opened while the previous one ran (see prepared-shell.ts). */
+  private spare: Promise<PreparedShell> | undefined;
+  /** Ends the lines of a command written to a prepared shell: random, so no command line equals it. */
+  private readonly endMarker = `__deploy_server_end_${randomBytes(8).toString('hex')}`;
+
+  /** Resolves once the host can run a command: the first command's channel is open, its shell started. */
+  async ready(): Promise<void> {
+    await (this.spare ?? Promise.resolve()).catch((error: Error) => {
+      throw new SshConnectError(`cannot run commands on ${describe(this.settings)}: ${error.message}`);
+    });
+  }
+
+  /** Opens the next command's channel in the background. */
+  private prepareShell(): void {
+    this.spare = PreparedShell.open(this.ssh.connection!, PGID_MARKER, this.endMarker);
+    // Nobody may ever take it (the run ends, the connection drops): that is not an error.
+    this.spare.catch(() => undefined);
+  }
+
+  /** The prepared shell for this command; the one for the next is opened meanwhile. */
+  private takeShell(): Promise<PreparedShell> {
+    const shell = this.spare ?? PreparedShell.open(this.ssh.connection!, PGID_MARKER, this.endMarker);
+    this.prepareShell();
+    return shell;
   }
 
   /**
-   * Runs a command, streaming output. Cancel kills the remote process group (the remote shell's
-   * `$$`), which works for root and non-root users alike, with no pty.
+   * Runs a command, streaming output, on a channel of its own that was opened ahead. Cancel kills
+   * the remote process group (the remote shell's `$$`), which works for root and non-root users
+   * alike, with no pty.
    */
   async exec(command: ShellCommand, options: ExecOptions = {}): Promise<ExecResult> {
     if (options.signal?.aborted) throw options.signal.reason;
     if (this.lost) throw this.lostError(command);
-    let pgid: string | undefined;
-    let stderrHead = '';
+    // A transport failure (the connection reset, sshd gone) is not the command failing: say so.
+    const shell = await this.takeShell().catch((error) => {
+      throw options.signal?.aborted ? options.signal.reason : this.lostError(command, error);
+    });
+    if (options.signal?.aborted) {
+      shell.discard();
+      throw options.signal.reason;
+    }
     const killRemote = () => {
-      if (!pgid) return;
-      const kill = this.ssh.execCommand(`kill -KILL -- -${pgid}`).catch(() => undefined);
+      const kill = this.ssh.execCommand(`kill -KILL -- -${shell.pgid}`).catch(() => undefined);
       this.kills.add(kill);
       void kill.finally(() => this.kills.delete(kill));
     };
     options.signal?.addEventListener('abort', killRemote, { once: true });
     try {
-      const running = this.ssh.execCommand(`echo ${PGID_MARKER}$$ >&2; ${command.command}`, {
-        stdin: command.stdin,
-        noTrim: true,
-        onStdout: (chunk) => options.onOutput?.(chunk.toString()),
-        onStderr: (chunk) => {
-          if (pgid !== undefined) return options.onOutput?.(chunk.toString());
-          stderrHead += chunk.toString();
-          // The login shell may print before our marker (a .bashrc line): pass that on, find the marker line.
-          const match = new RegExp(`^${PGID_MARKER}(\\d+)\\n`, 'm').exec(stderrHead);
-          if (!match) return;
-          pgid = match[1];
-          if (options.signal?.aborted) killRemote();
-          const rest = stderrHead.slice(0, match.index) + stderrHead.slice(match.index + match[0].length);
-          if (rest) options.onOutput?.(rest);
-        },
-      });
-      // A transport failure (the connection reset, sshd gone) is not the command failing: say so.
-      const result = await running.catch((error) => {
-        throw options.signal?.aborted ? options.signal.reason : this.lostError(command, error);
-      });
+      const result = await shell.run(command.command, command.stdin, (text) => options.onOutput?.(text));
       if (options.signal?.aborted) throw options.signal.reason;
       if (result.code === null && this.lost) throw this.lostError(command);
-      const stderr = result.stderr.replace(new RegExp(`^${PGID_MARKER}\\d+\\n`, 'm'), '');
-      return { code: result.code ?? 128, stdout: result.stdout, stderr };
+      return { code: result.code ?? 128, stdout: result.stdout, stderr: result.stderr };
     } finally {
       options.signal?.removeEventListener('abort', killRemote);
     }
@@ -290,6 +306,7 @@ export class SshHost implements RemoteHost {
   }
 
   async close(): Promise<void> {
+    void this.spare?.then((shell) => shell.discard(), () => undefined);
     if (this.kills.size) {
       const deadline = new Promise((resolve) => setTimeout(resolve, 5000).unref());
       await Promise.race([Promise.all(this.kills), deadline]);
