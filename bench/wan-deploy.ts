@@ -4,7 +4,7 @@
 // (c) one new `ssh` process per command (the seed's way)
 // at each round trip time of BENCH_RTTS (default "0,50" ms), interleaved, each iteration pulling a
 // fresh commit. The host alias `wan` reaches sshd through the proxy (HostKeyAlias keeps known_hosts).
-//   node --import tsx bench/wan-deploy.ts   (BENCH_RUNS=N, default 9; BENCH_RTTS=0,50)
+//   node --import tsx bench/wan-deploy.ts   (BENCH_RUNS=N, default 9; BENCH_RTTS=0,50; BENCH_STEPS=1 for step medians)
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -75,6 +75,14 @@ try {
       }
     }
     await proxy.close();
+    if (process.env.BENCH_STEPS) {
+      // Step medians of this RTT's deploys (BENCH_STEPS=1): where the time goes.
+      const { StepRun } = await import('../src/db/entities/StepRun.ts');
+      const steps = await orm.em.fork().find(StepRun, {}, { orderBy: { id: 'desc' }, limit: (RUNS + 1) * 9 });
+      const byStep = new Map<string, number[]>();
+      for (const row of steps) if (row.status === 'success') byStep.set(row.step, [...(byStep.get(row.step) ?? []), row.duration_ms ?? 0]);
+      console.log(`RTT ${rtt} ms, step medians: ${[...byStep].map(([step, values]) => `${step} ${median(values)} ms`).join(', ')}`);
+    }
     const [a, b, c] = [median(timings.deployServer), median(timings.oneSession), median(timings.sshPerCommand)];
     rows.push(
       `  RTT ${String(rtt).padStart(3)} ms  deploy_server ${a.toFixed(0).padStart(5)} ms ${(a / b).toFixed(2)}×   ` +
