@@ -188,6 +188,27 @@ describe('authentication as OpenSSH: agent first, then each key file', { skip },
     assert.match(deploy.stdout, /note: skipped key \S+\/id_locked: it is passphrase-protected \(load it into ssh-agent with ssh-add to use it\)/);
   });
 
+  test('a passphrase-protected key that ssh-agent holds is used through the agent, without a note', async () => {
+    const locked = path.join(harness.home, '.ssh', 'id_locked');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', PASSPHRASE, '-f', `${locked}_agent`]);
+    authorize(harness, fs.readFileSync(`${locked}_agent.pub`, 'utf8'));
+    // ssh-add reads the passphrase from SSH_ASKPASS when it has no terminal.
+    const askpass = path.join(harness.tmpDir, 'askpass.sh');
+    fs.writeFileSync(askpass, `#!/bin/sh\necho '${PASSPHRASE}'\n`, { mode: 0o700 });
+    execFileSync('setsid', ['-w', 'ssh-add', '-q', `${locked}_agent`], {
+      env: { ...process.env, SSH_AUTH_SOCK: agentSocket, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0' },
+      stdio: 'ignore',
+    });
+    addHosts(harness, { 'locked-in-agent': { HostName: '127.0.0.1', Port: harness.port, User: harness.user, UserKnownHostsFile: harness.knownHostsFile, IdentityFile: `${locked}_agent`, IdentitiesOnly: 'yes' } });
+    const host = await SshHost.connect('locked-in-agent', { home: harness.home, connectTimeoutMs: 5000 });
+    try {
+      assert.deepEqual(host.notes, []);
+      assert.deepEqual(host.rsyncSsh(5000).hops.map((hop) => hop.agentSocket), [agentSocket]);
+    } finally {
+      await host.close();
+    }
+  });
+
   test('only a passphrase-protected key: one clear error, no passphrase or key material in it', async () => {
     await assert.rejects(run(harness, 'locked-only'), (error: Error) => {
       assert.ok(error instanceof SshConnectError);

@@ -89,7 +89,11 @@ export async function planKeys(sources: KeySources, timeoutMs: number): Promise<
     }
   }
   const files = sources.identityFiles.flatMap((file) => {
-    const key = readIdentity(file, notes);
+    const fileNotes: string[] = [];
+    const key = readIdentity(file, fileNotes);
+    // A passphrase-protected key the agent holds (ssh-add) is offered by the agent: nothing to say.
+    const inAgent = key === undefined && agent !== undefined && agent.keys.some((held) => held.getPublicSSH().equals(publicBlobOf(file) ?? Buffer.alloc(0)));
+    if (!inAgent) notes.push(...fileNotes);
     return key === undefined ? [] : [{ file, key }];
   });
   return { agent, files, notes };
