@@ -9,11 +9,11 @@ import path from 'node:path';
 import { freePort, httpText, writeAppSource } from '../helpers/deploy-fixture.ts';
 import { runCliInProcess } from '../helpers/cli.ts';
 import { until } from '../helpers/engine.ts';
-import { sshdHarnessUnavailable, startSshdHarness, type SshdHarness } from '../helpers/sshd.ts';
+import { skipWithoutSshd, startSshdHarness, type SshdHarness } from '../helpers/sshd.ts';
 import { SshHost } from '../../src/transport/ssh/ssh-host.ts';
 import { HostKeyError, SshConnectError } from '../../src/transport/ssh/errors.ts';
 
-const skip = sshdHarnessUnavailable() ?? false;
+const skip = skipWithoutSshd();
 const PASSPHRASE = 'correct horse battery staple';
 
 /** Host blocks appended to a harness's ssh config (its fake HOME). */
