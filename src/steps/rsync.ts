@@ -1,5 +1,7 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
-import { rsyncFile, rsyncShell } from '../transport/local/rsync.ts';
+import { rsyncFile, rsyncShell, rsyncSshConfig } from '../transport/local/rsync.ts';
 import { makeExecutable } from '../transport/remote/fs.ts';
 import { listReleases, makeReleaseDir, parseReleaseList, releaseDir, removeReleases, switchRelease } from '../transport/remote/releases.ts';
 import type { StepContext } from '../engine/pipeline.ts';
@@ -32,8 +34,16 @@ export async function rsyncBinary(context: StepContext<{ build: BuildArtifact }>
   await runRemote(context, makeReleaseDir(target.remote_dir, runId));
   const destination = path.posix.join(releaseDir(target.remote_dir, runId), target.binary);
   context.output(`$ rsync ${context.results.build.artifactPath} ${target.host}:${destination}\n`);
-  const shell = rsyncShell(host.rsyncSsh(config.sshConnectTimeoutMs));
-  await runLocalStep(context, 'rsync', rsyncFile(context.results.build.artifactPath, host.rsyncAddress, destination, shell));
+  // rsync's ssh reads only this config: the run's hops, keys, agent and known_hosts (paths, no secrets).
+  const sshConfig = rsyncSshConfig(host.rsyncSsh(config.sshConnectTimeoutMs));
+  const configDir = await mkdtemp(path.join(os.tmpdir(), 'deploy-rsync-ssh-'));
+  try {
+    const configFile = path.join(configDir, 'ssh_config');
+    await writeFile(configFile, sshConfig, { mode: 0o600 });
+    await runLocalStep(context, 'rsync', rsyncFile(context.results.build.artifactPath, destination, rsyncShell(configFile)));
+  } finally {
+    await rm(configDir, { recursive: true, force: true });
+  }
   await runRemote(context, switchRelease(target.remote_dir, target.binary, runId));
   await context.record({ release: runId });
   const prune = releasesToPrune([...kept, runId], target.keep_releases || config.keepReleases, [runId, previous]);

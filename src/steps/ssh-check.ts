@@ -1,9 +1,12 @@
 import type { StepContext } from '../engine/pipeline.ts';
-import { runRemote } from './remote.ts';
 
-/** Opens the run's SSH connection (host key verified) and runs a first command over it. */
+/**
+ * Opens the run's SSH connection: the connection is the check (host key verified, a key accepted,
+ * the first command's shell started, ahead of the step that uses it), with no command of its own.
+ */
 export async function sshCheck(context: StepContext): Promise<void> {
   const host = await context.deploy.remote();
+  await host.ready();
   context.output(`connected to ${context.deploy.target.host} as ${host.user}\n`);
-  await runRemote(context, { name: 'uname', command: 'uname -snr' });
+  for (const note of host.notes) context.output(`note: ${note}\n`);
 }

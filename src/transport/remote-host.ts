@@ -17,13 +17,15 @@ export interface ExecOptions {
 export interface RemoteHost {
   /** The SSH user: `sudo -n` is needed for systemctl unless it is root. */
   readonly user: string;
+  /** Resolves once a command can run (for sshCheck: the connection is the check). */
+  ready(): Promise<void>;
   /** Runs a command; resolves with its exit code (non-zero is not an error here). */
   exec(command: ShellCommand, options?: ExecOptions): Promise<ExecResult>;
   /** GET http://127.0.0.1:<port><path> as seen from the host (tunnelled, no firewall opening needed). */
   httpGet(port: number, path: string, timeoutMs: number): Promise<{ status: number; body: string }>;
-  /** What rsync's ssh needs to agree with this session: port, key, known_hosts. */
+  /** What rsync's ssh needs to agree with this session: every hop with its address, key or agent, known_hosts. */
   rsyncSsh(connectTimeoutMs: number): RsyncSshSettings;
-  /** `user@hostname`, rsync's destination prefix. */
-  readonly rsyncAddress: string;
+  /** What connecting left out (a passphrase-protected key skipped…), one line each: shown by sshCheck. */
+  readonly notes: readonly string[];
   close(): Promise<void>;
 }

@@ -9,7 +9,7 @@
  * processes. The user and the sudoers file are shared and created idempotently.
  *
  * Note: the OpenSSH client ignores $HOME (it reads ~/.ssh from the passwd entry), so the fake `home`
- * only serves tools that honour HOME (os.homedir(), node-ssh + ssh-config); a real `ssh`/`rsync -e ssh`
+ * only serves tools that honour HOME (os.homedir(), our SSH transport); a real `ssh`/`rsync -e ssh`
  * needs `-F <sshConfigFile>` (see `sshArgs`).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -59,13 +59,27 @@ export interface StandinCall {
   cwd: string;
 }
 
+export type HostKeyType = 'ed25519' | 'rsa' | 'ecdsa';
+
 export interface SshdHarnessOptions {
   /** Host aliases written to the fake HOME's ssh config, all pointing at this sshd. Default ['testhost']. */
   aliases?: string[];
+  /** The host keys sshd serves, one of each type. Default ['ed25519']. */
+  hostKeyTypes?: HostKeyType[];
+  /** Which of them the fake HOME's known_hosts holds for it. Default all of them. */
+  knownHostKeyTypes?: HostKeyType[];
+  /** The loopback address sshd listens on (any 127.x.y.z works on Linux). Default 127.0.0.1. */
+  listenAddress?: string;
+  /** More sshd_config lines (e.g. `LogLevel DEBUG1`). */
+  sshdConfig?: string[];
 }
 
 export interface SshdHarness {
   port: number;
+  /** The address sshd listens on. */
+  listenAddress: string;
+  /** The public host keys, `type base64`, by key type. */
+  hostKeys: Partial<Record<HostKeyType, string>>;
   user: string;
   /** The first alias. */
   alias: string;
@@ -218,12 +232,12 @@ async function terminate(pids: number[], group = false, graceMs = 3000): Promise
   await waitDead(alive, 2000);
 }
 
-function freePort(): Promise<number> {
+function freePort(address = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.unref();
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(0, address, () => {
       const { port } = server.address() as net.AddressInfo;
       server.close(() => resolve(port));
     });
@@ -231,9 +245,9 @@ function freePort(): Promise<number> {
 }
 
 /** Connects and reads the identification line: proves an SSH server answers on the port. */
-function readBanner(port: number): Promise<string | null> {
+function readBanner(port: number, address = '127.0.0.1'): Promise<string | null> {
   return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
+    const socket = net.connect({ host: address, port });
     let data = '';
     let settled = false;
     const done = (banner: string | null) => {
@@ -376,6 +390,9 @@ export function skipWithoutSshd(env: NodeJS.ProcessEnv = process.env): string | 
 
 export async function startSshdHarness(options: SshdHarnessOptions = {}): Promise<SshdHarness> {
   const aliases = options.aliases?.length ? [...options.aliases] : ['testhost'];
+  const hostKeyTypes = options.hostKeyTypes?.length ? [...options.hostKeyTypes] : (['ed25519'] as HostKeyType[]);
+  const knownHostKeyTypes = options.knownHostKeyTypes ?? hostKeyTypes;
+  const listenAddress = options.listenAddress ?? '127.0.0.1';
   const { uid, gid } = await ensureMachine();
 
   const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'deploy-sshd-'));
@@ -389,7 +406,7 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
   const workDir = path.join(tmpDir, 'remote');
   const logFile = path.join(tmpDir, 'standin-calls.log');
   const dockerFailFile = path.join(tmpDir, 'docker-fail');
-  const hostKey = path.join(tmpDir, 'ssh_host_ed25519_key');
+  const hostKeyFile = (type: HostKeyType) => path.join(tmpDir, `ssh_host_${type}_key`);
   const authorizedKeys = path.join(tmpDir, 'authorized_keys');
   const sshdConfig = path.join(tmpDir, 'sshd_config');
   const sshdLogFile = path.join(tmpDir, 'sshd.log');
@@ -440,7 +457,7 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
     }
 
     await Promise.all([
-      mustRun('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'deploy-sshd-harness-host', '-f', hostKey]),
+      ...hostKeyTypes.map((type) => mustRun('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', 'deploy-sshd-harness-host', '-f', hostKeyFile(type)])),
       mustRun('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'deploy-sshd-harness-client', '-f', identityFile]),
     ]);
     fs.writeFileSync(authorizedKeys, fs.readFileSync(`${identityFile}.pub`, 'utf8'), { mode: 0o644 });
@@ -461,8 +478,8 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
   const writeSshdConfig = (port: number) => {
     const lines = [
       `Port ${port}`,
-      'ListenAddress 127.0.0.1',
-      `HostKey ${hostKey}`,
+      `ListenAddress ${listenAddress}`,
+      ...hostKeyTypes.map((type) => `HostKey ${hostKeyFile(type)}`),
       `PidFile ${path.join(tmpDir, 'sshd.pid')}`,
       `AuthorizedKeysFile ${authorizedKeys}`,
       'StrictModes no',
@@ -483,6 +500,7 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
       // The post-quantum key exchanges cost ~100 ms per connection here; the tests open many.
       'KexAlgorithms -sntrup*,mlkem*',
       `SetEnv ${Object.entries(setEnv).map(([k, v]) => `"${k}=${v}"`).join(' ')}`,
+      ...(options.sshdConfig ?? []),
     ];
     fs.writeFileSync(sshdConfig, lines.join('\n') + '\n', { mode: 0o644 });
   };
@@ -502,8 +520,8 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
       if (child.exitCode !== null || child.signalCode !== null) {
         throw Object.assign(new Error(`sshd exited (${child.exitCode ?? child.signalCode}):\n${newLog()}`), { sshdLog: newLog() });
       }
-      if (newLog().includes(`Server listening on 127.0.0.1 port ${port}`)) {
-        const banner = await readBanner(port);
+      if (newLog().includes(`Server listening on ${listenAddress} port ${port}`)) {
+        const banner = await readBanner(port, listenAddress);
         if (banner?.startsWith('SSH-2.0-') && child.exitCode === null) return;
       }
       if (Date.now() > deadline) {
@@ -524,10 +542,11 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
   };
 
   let port = 0;
+  const hostKeys: SshdHarness['hostKeys'] = {};
   try {
     // The free port may be taken by someone else before sshd binds it: try again on another one.
     for (let attempt = 1; ; attempt++) {
-      port = await freePort();
+      port = await freePort(listenAddress);
       try {
         await spawnSshd(port);
         break;
@@ -538,12 +557,13 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
       }
     }
 
-    const hostPub = fs.readFileSync(`${hostKey}.pub`, 'utf8').trim().split(/\s+/);
-    fs.writeFileSync(knownHostsFile, `[127.0.0.1]:${port} ${hostPub[0]} ${hostPub[1]}\n`, { mode: 0o644 });
+    for (const type of hostKeyTypes) hostKeys[type] = fs.readFileSync(`${hostKeyFile(type)}.pub`, 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
+    const knownLines = knownHostKeyTypes.map((type) => `[${listenAddress}]:${port} ${hostKeys[type]}\n`);
+    fs.writeFileSync(knownHostsFile, knownLines.join(''), { mode: 0o644 });
     const blocks = aliases.map((alias) =>
       [
         `Host ${alias}`,
-        '  HostName 127.0.0.1',
+        `  HostName ${listenAddress}`,
         `  Port ${port}`,
         `  User ${DEPLOY_USER}`,
         `  IdentityFile ${identityFile}`,
@@ -612,6 +632,8 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
 
   return {
     port,
+    listenAddress,
+    hostKeys,
     user: DEPLOY_USER,
     alias: aliases[0],
     aliases,

@@ -1,7 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
-import SSHConfig from 'ssh-config';
+import { agentSocketFor, resolveSshConfig, SshConfigError } from './ssh-config.ts';
 
 /** Where one SSH alias really points, as OpenSSH would read it from `~/.ssh/config`. */
 export interface SshSettings {
@@ -11,40 +10,67 @@ export interface SshSettings {
   user: string;
   /** Existing key files, in the order ssh would try them. */
   identityFiles: string[];
+  /** IdentitiesOnly: of the agent's keys, only those of `identityFiles` are offered. */
+  identitiesOnly: boolean;
+  /** The agent socket to try first (IdentityAgent, else `$SSH_AUTH_SOCK`); undefined for none. */
+  agentSocket: string | undefined;
+  /** User known_hosts files, then the global ones: where the host key is looked up. */
   knownHostsFiles: string[];
+  /** Where a new host key line belongs: the first UserKnownHostsFile. */
+  userKnownHostsFile: string;
+  /** Looked up in known_hosts instead of `[hostname]:port` when set. */
+  hostKeyAlias: string | undefined;
+  /** ProxyJump hops as written (`[user@]host[:port]`, comma separated); undefined for a direct connection. */
+  proxyJump: string | undefined;
+  /** Seconds between keepalives (0: the transport's default); how many may go unanswered. */
+  serverAliveInterval: number;
+  serverAliveCountMax: number;
 }
 
-const DEFAULT_KEYS = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
-
-function expandHome(file: string, home: string): string {
-  return file === '~' ? home : file.startsWith('~/') ? path.join(home, file.slice(2)) : file;
+export class SshSettingsError extends Error {
+  override name = 'SshSettingsError';
 }
 
-function list(value: string | string[] | undefined): string[] {
-  if (value === undefined) return [];
-  return (Array.isArray(value) ? value : [value]).flatMap((v) => v.split(/\s+/)).filter(Boolean);
+export interface ResolveOptions {
+  /** Whose `.ssh/config`, keys and known_hosts (`~`). */
+  home: string;
+  /** For `SSH_AUTH_SOCK` and `${VAR}` in the config. Default `process.env`. */
+  env?: Record<string, string | undefined>;
+  /** The invoking user (default User, `%u`, `Match localuser`). Default the process's user. */
+  localUser?: string;
 }
 
 /**
- * Resolves an alias through `<home>/.ssh/config` (Host blocks and `Host *` defaults, first value
- * wins) with the ssh-config library. `localhost` and plain host names work without any entry.
+ * Resolves an alias through `<home>/.ssh/config` (then `/etc/ssh/ssh_config`) with OpenSSH's own
+ * semantics ({@link resolveSshConfig}). `localhost` and plain host names work without any entry.
+ * A config ssh itself would refuse is one clear {@link SshSettingsError}.
  */
-export function resolveSshHost(alias: string, home: string): SshSettings {
-  const sshDir = path.join(home, '.ssh');
-  const configFile = path.join(sshDir, 'config');
-  const text = existsSync(configFile) ? readFileSync(configFile, 'utf8') : '';
-  // ignoreCase: OpenSSH keywords are case-insensitive; matchExec off: resolving must never run commands.
-  const computed = SSHConfig.parse(text).compute(alias, { ignoreCase: true, matchExec: false } as never) as Record<string, string | string[] | undefined>;
-  const first = (key: string) => list(computed[key])[0];
-  const configuredKeys = list(computed.identityfile).map((file) => expandHome(file, home));
-  const identityFiles = (configuredKeys.length ? configuredKeys : DEFAULT_KEYS.map((name) => path.join(sshDir, name))).filter((file) => existsSync(file));
-  const knownHosts = list(computed.userknownhostsfile).map((file) => expandHome(file, home));
+export function resolveSshHost(alias: string, options: ResolveOptions): SshSettings {
+  const env = options.env ?? process.env;
+  let config;
+  try {
+    config = resolveSshConfig(alias, { home: options.home, localUser: options.localUser ?? os.userInfo().username, env });
+  } catch (error) {
+    if (error instanceof SshConfigError) throw new SshSettingsError(`cannot resolve SSH host ${alias}: ${error.message}`);
+    throw error;
+  }
+  if (config.proxyCommand !== undefined) {
+    // Connecting directly instead would reach another host than ssh does: refuse, and say what works.
+    throw new SshSettingsError(`cannot connect to ${alias}: ProxyCommand is not supported (it would need an ssh child process); use ProxyJump`);
+  }
   return {
     alias,
-    hostname: first('hostname') ?? alias,
-    port: Number(first('port') ?? 22),
-    user: first('user') ?? os.userInfo().username,
-    identityFiles,
-    knownHostsFiles: knownHosts.length ? knownHosts : [path.join(sshDir, 'known_hosts')],
+    hostname: config.hostname,
+    port: config.port,
+    user: config.user,
+    identityFiles: config.identityFiles.filter((file) => existsSync(file)),
+    identitiesOnly: config.identitiesOnly,
+    agentSocket: agentSocketFor(config, env),
+    knownHostsFiles: [...config.userKnownHostsFiles, ...config.globalKnownHostsFiles],
+    userKnownHostsFile: config.userKnownHostsFiles[0] ?? `${options.home}/.ssh/known_hosts`,
+    hostKeyAlias: config.hostKeyAlias,
+    proxyJump: config.proxyJump,
+    serverAliveInterval: config.serverAliveInterval,
+    serverAliveCountMax: config.serverAliveCountMax,
   };
 }

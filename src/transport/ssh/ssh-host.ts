@@ -1,24 +1,25 @@
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { NodeSSH } from 'node-ssh';
 import type { ShellCommand } from '../remote/shell-command.ts';
-import type { RsyncSshSettings } from '../local/rsync.ts';
+import type { RsyncHop, RsyncSshSettings } from '../local/rsync.ts';
 import type { ExecOptions, ExecResult, RemoteHost } from '../remote-host.ts';
-import { knownHostsName, trustedHostKeys } from './known-hosts.ts';
-import { resolveSshHost, type SshSettings } from './resolve-host.ts';
+import { authHandlerFor, describePlan, planKeys, type Credential } from './authentication.ts';
+import { SshConnectError } from './errors.ts';
+import { HostKeyCheckState } from './host-key.ts';
+import { PreparedShell } from './prepared-shell.ts';
+import { parseProxyJump, ProxyJumpError } from './proxy-jump.ts';
+import { resolveSshHost, SshSettingsError, type SshSettings } from './resolve-host.ts';
 
-export class SshConnectError extends Error {
-  override name = 'SshConnectError';
-}
-
-export class HostKeyError extends SshConnectError {
-  override name = 'HostKeyError';
-}
+export { HostKeyError, SshConnectError } from './errors.ts';
 
 export interface SshOptions {
   /** The home whose `.ssh/config`, keys and known_hosts are used. */
   home: string;
   connectTimeoutMs: number;
+  /** For `SSH_AUTH_SOCK` and `${VAR}` in the config. Default `process.env`. */
+  env?: Record<string, string | undefined>;
 }
 
 export interface HttpResult {
@@ -29,6 +30,131 @@ export interface HttpResult {
 /** Marks the first line of stderr with the remote shell's pid, which is its process group (sshd setsid()s). */
 const PGID_MARKER = '__deploy_server_pgid=';
 
+/** A ProxyJump chain longer than this is a loop in the config (OpenSSH has no limit but its own argv). */
+const MAX_JUMP_DEPTH = 8;
+
+/** One open SSH connection of a chain: a jump host, or the host itself (the last). */
+interface Hop {
+  settings: SshSettings;
+  ssh: NodeSSH;
+  /** What authenticated: rsync's ssh uses the same for this hop. */
+  credential: Credential;
+  notes: string[];
+}
+
+function describe(settings: SshSettings): string {
+  return `${settings.alias} (${settings.user}@${settings.hostname}:${settings.port})`;
+}
+
+function withNotes(message: string, notes: string[]): string {
+  return notes.length ? `${message}; ${notes.join('; ')}` : message;
+}
+
+/** Opens one SSH connection, directly or over `sock` (a channel through the previous hop). */
+async function openHop(settings: SshSettings, via: Hop | undefined, options: SshOptions, role: string): Promise<Hop> {
+  const where = `${role}${describe(settings)}`;
+  const sock = via === undefined ? undefined : await forwardThrough(via, settings);
+  const hostKeys = new HostKeyCheckState({ ...settings, reachedVia: via?.settings.alias });
+  const plan = await planKeys(settings, options.connectTimeoutMs);
+  if (plan.agent === undefined && plan.files.length === 0) {
+    sock?.destroy();
+    throw new SshConnectError(withNotes(`cannot connect to ${where}: ${describePlan(plan)}`, plan.notes));
+  }
+  const auth = authHandlerFor(plan, settings.user);
+  const ssh = new NodeSSH();
+  try {
+    await ssh.connect({
+      ...(sock ? { sock } : { host: settings.hostname, port: settings.port }),
+      username: settings.user,
+      authHandler: auth.handler,
+      readyTimeout: options.connectTimeoutMs,
+      keepaliveInterval: settings.serverAliveInterval > 0 ? settings.serverAliveInterval * 1000 : 15_000,
+      keepaliveCountMax: settings.serverAliveCountMax,
+      hostVerifier: hostKeys.verify,
+      algorithms: { serverHostKey: hostKeys.algorithms },
+    } as never);
+  } catch (error) {
+    ssh.dispose();
+    sock?.destroy();
+    const refused = hostKeys.refusal();
+    if (refused) throw refused;
+    const message = (error as Error).message;
+    if (/authentication methods failed/.test(message)) {
+      throw new SshConnectError(withNotes(`cannot connect to ${where}: no key was accepted (${describePlan(plan)})`, plan.notes));
+    }
+    throw new SshConnectError(`cannot connect to ${where}: ${message}`);
+  }
+  // node-ssh drops its error listener once connected: a later keepalive error would crash us.
+  ssh.connection!.on('error', () => undefined);
+  // Small request packets must leave at once: with Nagle on, each command waits ~40 ms for a delayed ACK.
+  ssh.connection!.setNoDelay(true);
+  const credential = auth.lastTried()!;
+  const notes = plan.notes.map((note) => (role ? `${settings.alias}: ${note}` : note));
+  return { settings, ssh, credential, notes };
+}
+
+/** A channel from `via` to host:port (`ssh -W`), for the next hop's connection to run over. */
+function forwardThrough(via: Hop, next: SshSettings): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    via.ssh.connection!.forwardOut('127.0.0.1', 0, next.hostname, next.port, (error, channel) => {
+      if (error) reject(new SshConnectError(`cannot reach ${describe(next)} through the jump host ${describe(via.settings)}: ${error.message}`));
+      else resolve(channel as unknown as Duplex);
+    });
+  });
+}
+
+function resolveOrFail(alias: string, options: SshOptions): SshSettings {
+  try {
+    return resolveSshHost(alias, { home: options.home, env: options.env });
+  } catch (error) {
+    if (error instanceof SshSettingsError) throw new SshConnectError(error.message);
+    throw error;
+  }
+}
+
+/** The settings of each ProxyJump hop: resolved like any alias, the hop's own user and port winning. */
+function jumpHosts(settings: SshSettings, options: SshOptions): SshSettings[] {
+  let hops;
+  try {
+    hops = parseProxyJump(settings.proxyJump!);
+  } catch (error) {
+    if (error instanceof ProxyJumpError) throw new SshConnectError(`cannot connect to ${describe(settings)}: ${error.message}`);
+    throw error;
+  }
+  return hops.map((hop, index) => {
+    const resolved = resolveOrFail(hop.host, options);
+    // As `ssh -J a,b`: b is reached through a, so only the first hop follows its own ProxyJump.
+    return { ...resolved, user: hop.user ?? resolved.user, port: hop.port ?? resolved.port, proxyJump: index === 0 ? resolved.proxyJump : undefined };
+  });
+}
+
+function closeChain(chain: Hop[]): void {
+  for (const hop of [...chain].reverse()) hop.ssh.dispose();
+}
+
+/**
+ * Opens the connections to a host: its jump hosts first (OpenSSH's ProxyJump, through ssh2 channels,
+ * no `ssh` process), each verified and authenticated on its own; the last one is the host.
+ */
+async function openChain(settings: SshSettings, options: SshOptions, depth: number, role: string): Promise<Hop[]> {
+  if (settings.proxyJump === undefined) return [await openHop(settings, undefined, options, role)];
+  if (depth >= MAX_JUMP_DEPTH) throw new SshConnectError(`cannot connect to ${describe(settings)}: ProxyJump nests more than ${MAX_JUMP_DEPTH} deep (a loop in ~/.ssh/config?)`);
+  const jumps = jumpHosts(settings, options);
+  const chain = await openChain(jumps[0], options, depth + 1, 'jump host ');
+  try {
+    for (const next of [...jumps.slice(1), settings]) chain.push(await openHop(next, chain.at(-1), options, next === settings ? role : 'jump host '));
+    return chain;
+  } catch (error) {
+    closeChain(chain);
+    throw error;
+  }
+}
+
+function rsyncHop(hop: Hop): RsyncHop {
+  const { hostname, port, user, hostKeyAlias, knownHostsFiles } = hop.settings;
+  return { hostname, port, user, hostKeyAlias, knownHostsFiles, ...(hop.credential.kind === 'agent' ? { agentSocket: hop.credential.socket } : { identityFile: hop.credential.file }) };
+}
+
 /**
  * One SSH connection to one host (node-ssh), shared by every step of a run: commands, the health
  * check's HTTP requests (tunnelled), and the settings rsync's own ssh needs to agree with it.
@@ -38,108 +164,86 @@ export class SshHost implements RemoteHost {
   private readonly kills = new Set<Promise<unknown>>();
   /** Set when the connection drops (sshd gone, network cut): what is running then did not just fail. */
   private lost = false;
+  private readonly ssh: NodeSSH;
 
   private constructor(
     readonly settings: SshSettings,
-    private readonly ssh: NodeSSH,
-    /** The key that authenticated: rsync's ssh uses the same. */
-    private readonly identityFile: string,
+    /** Jump hosts first, the host last. */
+    private readonly chain: Hop[],
   ) {
-    ssh.connection!.once('close', () => (this.lost = true));
+    this.ssh = chain.at(-1)!.ssh;
+    this.ssh.connection!.once('close', () => (this.lost = true));
   }
 
   get user(): string {
     return this.settings.user;
   }
 
-  get rsyncAddress(): string {
-    return `${this.settings.user}@${this.settings.hostname}`;
+  /** Keys left out while connecting (passphrase-protected, unreadable, agent not usable), one line each. */
+  get notes(): string[] {
+    return this.chain.flatMap((hop) => hop.notes);
   }
 
   static async connect(alias: string, options: SshOptions): Promise<SshHost> {
-    const settings = resolveSshHost(alias, options.home);
-    const where = `${alias} (${settings.user}@${settings.hostname}:${settings.port})`;
-    const trusted = trustedHostKeys(settings.knownHostsFiles, settings.hostname, settings.port);
-    if (settings.identityFiles.length === 0) {
-      throw new SshConnectError(`cannot connect to ${where}: no private key found (IdentityFile in ~/.ssh/config, or ~/.ssh/id_ed25519)`);
-    }
-    const ssh = new NodeSSH();
-    let lastError: Error | undefined;
-    for (const identityFile of settings.identityFiles) {
-      try {
-        await ssh.connect({
-          host: settings.hostname,
-          port: settings.port,
-          username: settings.user,
-          privateKeyPath: identityFile,
-          readyTimeout: options.connectTimeoutMs,
-          keepaliveInterval: 15_000,
-          hostVerifier: (key: Buffer) => trusted.some((known) => known.equals(key)),
-        });
-        // node-ssh drops its error listener once connected: a later keepalive error would crash us.
-        ssh.connection!.on('error', () => undefined);
-        // Small request packets must leave at once: with Nagle on, each command waits ~40 ms for a delayed ACK.
-        ssh.connection!.setNoDelay(true);
-        return new SshHost(settings, ssh, identityFile);
-      } catch (error) {
-        lastError = error as Error;
-        if (!/authentication methods failed/.test(lastError.message)) break;
-      }
-    }
-    const message = lastError?.message ?? 'unknown error';
-    if (/Host denied/.test(message)) {
-      const name = knownHostsName(settings.hostname, settings.port);
-      const trust = `ssh-keyscan ${settings.port === 22 ? '' : `-p ${settings.port} `}${settings.hostname} >> ${settings.knownHostsFiles[0]}`;
-      throw new HostKeyError(
-        trusted.length
-          ? `host key of ${name} has CHANGED since it was trusted (${settings.knownHostsFiles[0]}): if that is expected, remove the old entry (ssh-keygen -R '${name}') and trust the new one: ${trust}`
-          : `host key of ${name} is unknown: check it, then trust it with: ${trust}`,
-      );
-    }
-    throw new SshConnectError(`cannot connect to ${where}: ${message}`);
+    const settings = resolveOrFail(alias, options);
+    const host = new SshHost(settings, await openChain(settings, options, 0, ''));
+    host.prepareShell();
+    return host;
+  }
+
+  /** The next command's channel, opened while the previous one ran (see prepared-shell.ts). */
+  private spare: Promise<PreparedShell> | undefined;
+  /** Ends the lines of a command written to a prepared shell: random, so no command line equals it. */
+  private readonly endMarker = `__deploy_server_end_${randomBytes(8).toString('hex')}`;
+
+  /** Resolves once the host can run a command: the first command's channel is open, its shell started. */
+  async ready(): Promise<void> {
+    await (this.spare ?? Promise.resolve()).catch((error: Error) => {
+      throw new SshConnectError(`cannot run commands on ${describe(this.settings)}: ${error.message}`);
+    });
+  }
+
+  /** Opens the next command's channel in the background. */
+  private prepareShell(): void {
+    this.spare = PreparedShell.open(this.ssh.connection!, PGID_MARKER, this.endMarker);
+    // Nobody may ever take it (the run ends, the connection drops): that is not an error.
+    this.spare.catch(() => undefined);
+  }
+
+  /** The prepared shell for this command; the one for the next is opened meanwhile. */
+  private takeShell(): Promise<PreparedShell> {
+    const shell = this.spare ?? PreparedShell.open(this.ssh.connection!, PGID_MARKER, this.endMarker);
+    this.prepareShell();
+    return shell;
   }
 
   /**
-   * Runs a command, streaming output. Cancel kills the remote process group (the remote shell's
-   * `$$`), which works for root and non-root users alike, with no pty.
+   * Runs a command, streaming output, on a channel of its own that was opened ahead. Cancel kills
+   * the remote process group (the remote shell's `$$`), which works for root and non-root users
+   * alike, with no pty.
    */
   async exec(command: ShellCommand, options: ExecOptions = {}): Promise<ExecResult> {
     if (options.signal?.aborted) throw options.signal.reason;
     if (this.lost) throw this.lostError(command);
-    let pgid: string | undefined;
-    let stderrHead = '';
+    // A transport failure (the connection reset, sshd gone) is not the command failing: say so.
+    const shell = await this.takeShell().catch((error) => {
+      throw options.signal?.aborted ? options.signal.reason : this.lostError(command, error);
+    });
+    if (options.signal?.aborted) {
+      shell.discard();
+      throw options.signal.reason;
+    }
     const killRemote = () => {
-      if (!pgid) return;
-      const kill = this.ssh.execCommand(`kill -KILL -- -${pgid}`).catch(() => undefined);
+      const kill = this.ssh.execCommand(`kill -KILL -- -${shell.pgid}`).catch(() => undefined);
       this.kills.add(kill);
       void kill.finally(() => this.kills.delete(kill));
     };
     options.signal?.addEventListener('abort', killRemote, { once: true });
     try {
-      const running = this.ssh.execCommand(`echo ${PGID_MARKER}$$ >&2; ${command.command}`, {
-        stdin: command.stdin,
-        noTrim: true,
-        onStdout: (chunk) => options.onOutput?.(chunk.toString()),
-        onStderr: (chunk) => {
-          if (pgid !== undefined) return options.onOutput?.(chunk.toString());
-          stderrHead += chunk.toString();
-          // The login shell may print before our marker (a .bashrc line): pass that on, find the marker line.
-          const match = new RegExp(`^${PGID_MARKER}(\\d+)\\n`, 'm').exec(stderrHead);
-          if (!match) return;
-          pgid = match[1];
-          if (options.signal?.aborted) killRemote();
-          const rest = stderrHead.slice(0, match.index) + stderrHead.slice(match.index + match[0].length);
-          if (rest) options.onOutput?.(rest);
-        },
-      });
-      // A transport failure (the connection reset, sshd gone) is not the command failing: say so.
-      const result = await running.catch((error) => {
-        throw options.signal?.aborted ? options.signal.reason : this.lostError(command, error);
-      });
+      const result = await shell.run(command.command, command.stdin, (text) => options.onOutput?.(text));
       if (options.signal?.aborted) throw options.signal.reason;
       if (result.code === null && this.lost) throw this.lostError(command);
-      const stderr = result.stderr.replace(new RegExp(`^${PGID_MARKER}\\d+\\n`, 'm'), '');
-      return { code: result.code ?? 128, stdout: result.stdout, stderr };
+      return { code: result.code ?? 128, stdout: result.stdout, stderr: result.stderr };
     } finally {
       options.signal?.removeEventListener('abort', killRemote);
     }
@@ -196,16 +300,17 @@ export class SshHost implements RemoteHost {
     });
   }
 
-  /** What rsync's own ssh must agree on with this connection (the key that authenticated, known_hosts). */
+  /** What rsync's own ssh must agree on with this connection: every hop, with the key that authenticated it. */
   rsyncSsh(connectTimeoutMs: number): RsyncSshSettings {
-    return { port: this.settings.port, identityFile: this.identityFile, knownHostsFiles: this.settings.knownHostsFiles, connectTimeoutMs };
+    return { hops: this.chain.map(rsyncHop), connectTimeoutMs };
   }
 
   async close(): Promise<void> {
+    void this.spare?.then((shell) => shell.discard(), () => undefined);
     if (this.kills.size) {
       const deadline = new Promise((resolve) => setTimeout(resolve, 5000).unref());
       await Promise.race([Promise.all(this.kills), deadline]);
     }
-    this.ssh.dispose();
+    closeChain(this.chain);
   }
 }

@@ -1,0 +1,46 @@
+// A TCP proxy that holds every chunk for half a round trip in each direction: a WAN link's latency
+// on loopback (this kernel has no netem). Order is kept: a chunk never overtakes an earlier one.
+import net from 'node:net';
+
+export interface DelayProxy {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Forwards one direction, each chunk `delayMs` after it arrived. */
+function delayedPipe(from: net.Socket, to: net.Socket, delayMs: number): void {
+  from.on('data', (chunk) => {
+    if (delayMs === 0) to.write(chunk);
+    else setTimeout(() => to.writable && to.write(chunk), delayMs);
+  });
+  from.on('end', () => setTimeout(() => to.end(), delayMs));
+  from.on('error', () => to.destroy());
+}
+
+/** Listens on 127.0.0.1 (a free port) and forwards to 127.0.0.1:`targetPort` with `rttMs` of latency. */
+export function startDelayProxy(targetPort: number, rttMs: number): Promise<DelayProxy> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect({ host: '127.0.0.1', port: targetPort });
+    for (const socket of [client, upstream]) {
+      socket.setNoDelay(true);
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    }
+    delayedPipe(client, upstream, rttMs / 2);
+    delayedPipe(upstream, client, rttMs / 2);
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      resolve({
+        port: (server.address() as net.AddressInfo).port,
+        close: () =>
+          new Promise((done) => {
+            for (const socket of sockets) socket.destroy();
+            server.close(() => done());
+          }),
+      });
+    });
+  });
+}
