@@ -2,58 +2,157 @@
 // starts. Run by `npm ci`/`npm install` (the `prepare` script), by `npm test`, and by hand: `npm run build`.
 //
 // Our code is bundled with code splitting: each command's `await import(…)` becomes a chunk loaded only
-// by the command that needs it (`--help` loads no ORM, `target list` no SSH or HTTP server).
-// MikroORM, knex and their dependencies are bundled too: ~700 small CommonJS files, whose resolution and
-// loading were most of `target list`'s start-up; one file each is much cheaper. Every other package
-// stays external and is loaded from node_modules as Node loads it (native modules like sqlite3 must;
-// for the others it keeps Node's own CommonJS interop, e.g. named exports of `await import('pino')`).
+// by the command that needs it (`--help` loads no ORM, `target list` no SSH or HTTP server). Packages stay
+// external and load from node_modules as Node loads them (native ones like sqlite3 must; for the others it
+// keeps Node's own CommonJS interop, e.g. the named exports of `await import('pino')`) — except MikroORM.
+//
+// MikroORM (@mikro-orm/* with knex, lodash and the rest: ~700 small CommonJS files) was most of
+// `target list`'s start-up: resolving and reading the files, then compiling them. It is bundled into one
+// CommonJS file, dist/vendor/mikro-orm.cjs, loaded through node:vm with a V8 code cache
+// (dist/vendor/mikro-orm.cjs.cache) made here by a warm-up run (open an in-memory database, query it):
+// the functions that run compiled then need no compiling at each start. A cache that does not fit the
+// running Node.js (another version) is rejected by V8 and the file is compiled as usual: slower, same result.
 import { build } from 'esbuild';
-import { rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const BUNDLED = /^@mikro-orm\//;
+const requireHere = createRequire(`${root}package.json`);
+/** The MikroORM packages our code imports, as properties of the vendor bundle's exports. */
+const VENDORED = ['@mikro-orm/core', '@mikro-orm/knex', '@mikro-orm/sqlite', '@mikro-orm/migrations'];
 // Drivers knex and MikroORM name but this project never uses: left as the run-time `require` they are.
 const UNUSED_DRIVERS = new Set(['better-sqlite3', 'libsql', 'mariadb', 'mariadb/callback', 'mysql', 'mysql2', 'oracledb', 'pg', 'pg-query-stream', 'tedious']);
 
-const externals = {
-  name: 'externals',
-  setup(b) {
-    // MikroORM's Utils.getORMVersion() tries require('../../package.json') (its layout in development)
-    // before '../package.json'; bundled, the first would find this project's package.json relative to
-    // dist/chunks/ and MikroORM would refuse to start ("Bad @mikro-orm/knex version"). Point it at
-    // @mikro-orm/core's own package.json.
-    b.onResolve({ filter: /^\.\.\/\.\.\/package\.json$/ }, ({ importer }) =>
-      importer.endsWith('/@mikro-orm/core/utils/Utils.js') ? { path: createRequire(importer).resolve('../package.json') } : undefined);
-    b.onResolve({ filter: /^[^./]/ }, ({ path, importer }) => {
-      if (path.startsWith('node:') || path === 'sqlite3' || UNUSED_DRIVERS.has(path)) return { external: true };
-      const fromPackage = importer.includes('/node_modules/');
-      if (!fromPackage && !BUNDLED.test(path)) return { external: true };
-      return undefined; // bundled: @mikro-orm/* and whatever they import
-    });
-  },
+const vendorBuild = {
+  absWorkingDir: root,
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  // MikroORM reads constructor names (entity and exception classes): keep them.
+  keepNames: true,
+  logLevel: 'warning',
+  // MikroORM checks at every init that the @mikro-orm/* packages listed in the package.json of the
+  // *working directory* have its version (reading that package.json and resolving each package: ~40 ms
+  // of `target list`). Bundled from one lockfile, they are one version by construction, and the user's
+  // working directory is no business of ours (another project's package.json there could fail it).
+  define: { 'process.env.MIKRO_ORM_ALLOW_VERSION_MISMATCH': '"bundled"' },
+  plugins: [{
+    name: 'vendor-externals',
+    setup(b) {
+      // Utils.getORMVersion() tries require('../../package.json') (its layout in development) before
+      // '../package.json'; bundled, the first would find this project's package.json at run time and
+      // MikroORM would refuse to start ("Bad @mikro-orm/knex version"). Point it at core's own.
+      b.onResolve({ filter: /^\.\.\/\.\.\/package\.json$/ }, ({ importer }) =>
+        importer.endsWith('/@mikro-orm/core/utils/Utils.js') ? { path: createRequire(importer).resolve('../package.json') } : undefined);
+      b.onResolve({ filter: /^[^./]/ }, ({ path }) => (path === 'sqlite3' || UNUSED_DRIVERS.has(path) ? { external: true } : undefined));
+    },
+  }],
 };
+
+// Loads dist/vendor/mikro-orm.cjs as Node would load a CommonJS file, with the code cache when V8 takes it.
+const LOADER = `'use strict';
+const { readFileSync } = require('node:fs');
+const Module = require('node:module');
+const path = require('node:path');
+const vm = require('node:vm');
+
+/** The MikroORM packages, from the bundle next to this file. */
+exports.loadVendor = function loadVendor() {
+  const filename = path.join(__dirname, 'mikro-orm.cjs');
+  let cachedData;
+  try {
+    cachedData = readFileSync(filename + '.cache');
+  } catch {}
+  const script = new vm.Script(Module.wrap(readFileSync(filename, 'utf8')), {
+    filename,
+    cachedData,
+    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  });
+  const module = { exports: {} };
+  script.runInThisContext().call(module.exports, module.exports, Module.createRequire(filename), module, filename, __dirname);
+  return { exports: module.exports, script };
+};
+`;
+
+// Run by the build in a child process: exercise MikroORM as the CLI does, then keep what V8 compiled.
+const WARM_UP = `'use strict';
+const { writeFileSync } = require('node:fs');
+const { exports: vendor, script } = require('./load.cjs').loadVendor();
+(async () => {
+  const { MikroORM, EntitySchema } = vendor['@mikro-orm/sqlite'];
+  const Warm = new EntitySchema({ name: 'Warm', tableName: 'warm', properties: { id: { type: 'integer', primary: true }, name: { type: 'string' }, env: { type: 'json' } } });
+  const orm = await MikroORM.init({ dbName: ':memory:', entities: [Warm], discovery: { warnWhenNoEntities: false }, debug: false });
+  await orm.em.getConnection().execute('create table warm (id integer primary key, name text, env text)');
+  const em = orm.em.fork();
+  em.create(Warm, { id: 1, name: 'a', env: {} });
+  await em.flush();
+  await orm.em.fork().find(Warm, { name: 'a' }, { orderBy: { id: 'asc' } });
+  await orm.close();
+  writeFileSync(__dirname + '/mikro-orm.cjs.cache', script.createCachedData());
+})();
+`;
+
+/** Our imports of @mikro-orm/* become imports of the vendor bundle (one copy of MikroORM for all of them). */
+function vendorImports(names) {
+  return {
+    name: 'vendor-imports',
+    setup(b) {
+      b.onResolve({ filter: /^@mikro-orm\// }, ({ path, importer }) => {
+        if (importer.includes('/node_modules/')) return undefined;
+        if (!VENDORED.includes(path)) throw new Error(`${path} is not in the MikroORM bundle: add it to VENDORED in scripts/build.js`);
+        return { path, namespace: 'vendor' };
+      });
+      b.onResolve({ filter: /^vendor-loader$/ }, () => ({ path: 'loader', namespace: 'vendor' }));
+      b.onLoad({ filter: /.*/, namespace: 'vendor' }, ({ path }) => {
+        if (path === 'loader') {
+          // Evaluated once per process, like any module; the import.meta.url of whichever chunk holds
+          // it is in dist/ (chunks are not put in a subfolder).
+          return { contents: "import { createRequire } from 'node:module'; export default createRequire(import.meta.url)('./vendor/load.cjs').loadVendor().exports;", loader: 'js' };
+        }
+        const exported = names[path].map((name) => `export const ${name} = m.${name};`).join('\n');
+        return { contents: `import vendor from 'vendor-loader';\nconst m = vendor[${JSON.stringify(path)}];\n${exported}\nexport default m;`, loader: 'js' };
+      });
+    },
+  };
+}
 
 export async function buildCli(outdir = `${root}dist`) {
   rmSync(outdir, { recursive: true, force: true });
+
+  await build({
+    ...vendorBuild,
+    stdin: {
+      contents: VENDORED.map((name) => `Object.defineProperty(exports, ${JSON.stringify(name)}, { enumerable: true, get: () => require(${JSON.stringify(name)}) });`).join('\n'),
+      resolveDir: root,
+      loader: 'js',
+    },
+    outfile: `${outdir}/vendor/mikro-orm.cjs`,
+  });
+  writeFileSync(`${outdir}/vendor/load.cjs`, LOADER);
+  writeFileSync(`${outdir}/vendor/warm-up.cjs`, WARM_UP);
+  // `node` from PATH is not necessarily this one: the cache is for the Node.js that runs the build.
+  execFileSync(process.execPath, [`${outdir}/vendor/warm-up.cjs`], { stdio: 'inherit' });
+
+  // The names each package exports, for the ES module that stands for it.
+  const names = Object.fromEntries(VENDORED.map((name) => [name, Object.keys(requireHere(name)).filter((key) => /^[A-Za-z_$][\w$]*$/.test(key) && key !== 'default')]));
   await build({
     absWorkingDir: root,
     entryPoints: { deploy_server: 'src/cli/entry.ts' },
     outdir,
-    chunkNames: 'chunks/[name]-[hash]',
+    chunkNames: '[name]-[hash]',
     bundle: true,
     splitting: true,
     format: 'esm',
     platform: 'node',
     target: 'node20',
-    plugins: [externals],
-    // MikroORM reads constructor names (entity and exception classes): keep them.
+    packages: 'external',
+    plugins: [vendorImports(names)],
     keepNames: true,
     sourcemap: 'linked',
     logLevel: 'warning',
-    // The bundled CommonJS code calls `require` for Node's built-ins and sqlite3.
-    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   });
 }
 
