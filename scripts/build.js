@@ -31,8 +31,11 @@ const vendorBuild = {
   platform: 'node',
   target: 'node20',
   format: 'cjs',
-  // MikroORM reads constructor names (entity and exception classes): keep them.
+  // MikroORM reads constructor names (entity and exception classes): keep them. Whitespace and syntax
+  // are minified (identifiers are not): half the source to read, compile and keep in memory.
   keepNames: true,
+  minifyWhitespace: !process.env.NOMIN,
+  minifySyntax: !process.env.NOMIN,
   logLevel: 'warning',
   // MikroORM checks at every init that the @mikro-orm/* packages listed in the package.json of the
   // *working directory* have its version (reading that package.json and resolving each package: ~40 ms
