@@ -72,7 +72,7 @@ exports.loadVendor = function loadVendor() {
   const script = new vm.Script(Module.wrap(readFileSync(filename, 'utf8')), {
     filename,
     cachedData,
-    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+    importModuleDynamically: vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER, // Node.js ≥ 20.12
   });
   const module = { exports: {} };
   script.runInThisContext().call(module.exports, module.exports, Module.createRequire(filename), module, filename, __dirname);
