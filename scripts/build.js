@@ -14,7 +14,8 @@
 // running Node.js (another version) is rejected by V8 and the file is compiled as usual: slower, same result.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
@@ -122,6 +123,24 @@ function vendorImports(names) {
   };
 }
 
+/**
+ * `import.meta.url` in our sources means the source file's own URL (dashboard.ts finds web/ with it); in the
+ * bundle it would be the chunk's, in dist/. Each use becomes the source file's URL, computed from the
+ * chunk's (dist/ is one level below the root, flat), so a checkout moved elsewhere still works.
+ */
+const sourceUrls = {
+  name: 'source-urls',
+  setup(b) {
+    b.onLoad({ filter: /\.ts$/ }, ({ path: file }) => {
+      if (file.includes('/node_modules/')) return undefined;
+      const contents = readFileSync(file, 'utf8');
+      if (!contents.includes('import.meta.url')) return undefined;
+      const fromDist = JSON.stringify(`../${path.relative(root, file).split(path.sep).join('/')}`);
+      return { contents: contents.replaceAll('import.meta.url', `new URL(${fromDist}, import.meta.url).href`), loader: 'ts' };
+    });
+  },
+};
+
 export async function buildCli(outdir = `${root}dist`) {
   rmSync(outdir, { recursive: true, force: true });
 
@@ -152,7 +171,7 @@ export async function buildCli(outdir = `${root}dist`) {
     platform: 'node',
     target: 'node20',
     packages: 'external',
-    plugins: [vendorImports(names)],
+    plugins: [vendorImports(names), sourceUrls],
     keepNames: true,
     sourcemap: 'linked',
     logLevel: 'warning',
