@@ -1,13 +1,15 @@
-// CLI start-up (`deploy_server target list`, a new process each time) against bare `node -e 0`, and the
-// resident memory of `serve` at idle and with 100 runs queued.
-//   node --import tsx bench/cli-and-memory.ts   (BENCH_RUNS=10)
-import { execFileSync } from 'node:child_process';
+// CLI start-up (`deploy_server target list` and `--help`, a new process each time, through the built
+// dist/deploy_server.js that `npm ci` builds) against bare `node -e 0`, and the resident memory of `serve`
+// at idle and with 100 runs queued, against an idle bare node process. Baselines run interleaved with
+// the measured runs, in the same invocation.
+//   npm run build && node --import tsx bench/cli-and-memory.ts   (BENCH_RUNS=15)
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { BIN, makeTempDir, runCliInProcess, startServe, stopChild } from '../test/helpers/cli.ts';
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 10);
+const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 const cleanups: (() => void)[] = [];
 const dir = makeTempDir({ after: (fn) => cleanups.push(fn) }, 'bench-cli-');
 const env = { ...process.env, DEPLOY_DB: path.join(dir, 'operations.db'), HOME: dir };
@@ -18,17 +20,22 @@ const time = (argv: string[]) => {
   execFileSync(process.execPath, argv, { env, stdio: 'ignore' });
   return performance.now() - started;
 };
-for (let i = 0; i < 3; i++) await runCliInProcess(['target', 'add', '--app', `app${i}`, '--host', 'vps1'], env);
-time([BIN, 'target', 'list']); // the first run also fills tsx's transform cache
+const ms = (value: number) => `${value.toFixed(0).padStart(5)} ms`;
+await runCliInProcess(['target', 'add', '--app', 'app0', '--host', 'vps1'], env); // a database with one target
+time([BIN, 'target', 'list']); // warm the page cache
 const bare: number[] = [];
 const list: number[] = [];
+const help: number[] = [];
 for (let i = 0; i < RUNS; i++) {
   bare.push(time(['-e', '0']));
   list.push(time([BIN, 'target', 'list']));
+  help.push(time([BIN, '--help']));
 }
-console.log(`CLI start-up, ${RUNS} runs each, medians:`);
-console.log(`  node -e 0                      ${median(bare).toFixed(0).padStart(5)} ms`);
-console.log(`  deploy_server target list      ${median(list).toFixed(0).padStart(5)} ms   (${(median(list) / median(bare)).toFixed(1)}× bare node)`);
+const ratio = (values: number[]) => `${(median(values) / median(bare)).toFixed(1)}× bare node`;
+console.log(`CLI start-up, ${RUNS} runs each (interleaved), medians:`);
+console.log(`  node -e 0 (baseline)           ${ms(median(bare))}`);
+console.log(`  deploy_server target list      ${ms(median(list))}   (${ratio(list)}; goal ≤ 250 ms and ≤ 4×)`);
+console.log(`  deploy_server --help           ${ms(median(help))}   (${ratio(help)}; goal ≤ 150 ms)`);
 
 // 100 targets on a host whose SSH port accepts connections and never answers: the two runs the host
 // limit lets start wait in sshCheck, the other 98 stay queued.
@@ -40,8 +47,13 @@ execFileSync('mkdir', ['-p', path.join(dir, '.ssh')]);
 writeFileSync(path.join(dir, '.ssh', 'config'), `Host blackhole\n  HostName 127.0.0.1\n  Port ${port}\n`);
 writeFileSync(path.join(dir, '.ssh', 'id_ed25519'), '');
 for (let i = 0; i < 100; i++) await runCliInProcess(['target', 'add', '--app', `mem${i}`, '--host', 'blackhole'], env);
+// Baseline: a bare node process doing nothing, measured the same way.
+const idleNode = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+await new Promise((resolve) => setTimeout(resolve, 1000));
+const bareRss = rssOf(idleNode.pid!);
+idleNode.kill();
 const serve = await startServe({ ...env, DEPLOY_API_TOKEN: 'bench', DEPLOY_SSH_TIMEOUT: '120', DEPLOY_SHUTDOWN_TIMEOUT: '1' });
-const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${serve.child.pid}/status`, 'utf8'))![1]) / 1024;
+const rss = () => rssOf(serve.child.pid!);
 await new Promise((resolve) => setTimeout(resolve, 1000));
 const idle = rss();
 for (let i = 0; i < 100; i++) {
@@ -56,6 +68,12 @@ await stopChild(serve.child);
 for (const socket of sockets) socket.destroy();
 blackhole.close();
 cleanups.forEach((fn) => fn());
+const mib = (value: number) => `${value.toFixed(0).padStart(5)} MiB`;
 console.log('serve resident memory (VmRSS):');
-console.log(`  idle                           ${idle.toFixed(0).padStart(5)} MiB`);
-console.log(`  ${running} running + ${queued} queued runs     ${busy.toFixed(0).padStart(5)} MiB`);
+console.log(`  bare node, idle (baseline)     ${mib(bareRss)}`);
+console.log(`  serve, idle                    ${mib(idle)}   (+${(idle - bareRss).toFixed(0)} MiB over bare node; goal ≤ 90 MiB)`);
+console.log(`  ${running} running + ${queued} queued runs     ${mib(busy)}   (+${(busy - bareRss).toFixed(0)} MiB over bare node; goal ≤ 120 MiB)`);
+
+function rssOf(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+}

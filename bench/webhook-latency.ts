@@ -58,21 +58,41 @@ try {
       statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
     }
   };
+  // Baseline, in the same window on the same server: GET /api/health (one query, no webhook work),
+  // one request at a time for as long as the deliveries go on.
+  const baseline: number[] = [];
+  let delivering = true;
+  const poller = async () => {
+    while (delivering) {
+      const started = performance.now();
+      await (await fetch(url.replace('/webhook/push', '/api/health'))).arrayBuffer();
+      baseline.push(performance.now() - started);
+    }
+  };
+  const polling = poller();
   const started = performance.now();
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   const wall = performance.now() - started;
+  delivering = false;
+  await polling;
   const running = await orm.em.fork().count(DeployRun, { status: { $in: ['running', 'queued'] } });
   await executor.shutdown(60_000);
   const runs = await orm.em.fork().find(DeployRun, {});
   server.close();
   await orm.close();
 
+  const percentile = (values: number[]) => {
+    const ordered = [...values].sort((a, b) => a - b);
+    return (p: number) => ordered[Math.min(ordered.length - 1, Math.floor(ordered.length * p))].toFixed(1);
+  };
   const sorted = [...latencies].sort((a, b) => a - b);
-  const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))].toFixed(1);
+  const pct = percentile(latencies);
+  const base = percentile(baseline);
   const count = (status: string) => runs.filter((r) => r.status === status).length;
   console.log(`webhook answer time while deploys run: ${REQUESTS} signed deliveries, ${CONCURRENCY} at a time, ${APPS.length} systemd-remote targets on the loopback sshd`);
   console.log(`  answers: ${[...statuses].map(([s, n]) => `${n}× ${s}`).join(', ')} in ${(wall / 1000).toFixed(1)} s (${(REQUESTS / (wall / 1000)).toFixed(0)} req/s)`);
   console.log(`  latency: median ${pct(0.5)} ms, p90 ${pct(0.9)} ms, p99 ${pct(0.99)} ms, max ${sorted.at(-1)!.toFixed(1)} ms`);
+  console.log(`  baseline, GET /api/health in the same window (${baseline.length} requests, one at a time): median ${base(0.5)} ms, p90 ${base(0.9)} ms, p99 ${base(0.99)} ms`);
   console.log(`  runs: ${runs.length} recorded — ${count('success')} success, ${count('cancelled')} cancelled (coalesced), ${count('failure')} failure, ${count('interrupted')} interrupted; ${running} still queued or running when the last answer came`);
 } finally {
   await harness.stop();

@@ -1,9 +1,10 @@
 import { Command } from 'clipanion';
-import { DriverException } from '@mikro-orm/core';
 import type { MikroORM } from '@mikro-orm/sqlite';
 import { loadConfig, type Config } from '../support/config.ts';
-import { openDatabase } from '../db/orm.ts';
 import type { CliContext } from './context.ts';
+
+// Nothing here imports MikroORM (or anything heavy) at module level: every command file imports this
+// one, and `--help` or a parse error must not pay for the ORM. Commands import what they need in run().
 
 /**
  * Base of every deploy_server command: `run()` does the work; any error becomes one line on stderr and
@@ -28,6 +29,7 @@ export abstract class DeployCommand extends Command<CliContext> {
   /** Opens operations.db (applying migrations) for the length of `work`. */
   protected async withDatabase<T>(work: (orm: MikroORM, config: Config) => Promise<T>): Promise<T> {
     const config = this.config();
+    const { openDatabase } = await import('../db/orm.ts');
     const orm = await openDatabase({ dbPath: config.dbPath });
     try {
       return await work(orm, config);
@@ -39,7 +41,19 @@ export abstract class DeployCommand extends Command<CliContext> {
 
 export function describeError(error: unknown): string {
   // A database error's message carries the SQL and its values (env values, say): name it, no more.
-  if (error instanceof DriverException) return `database error (${error.name}): run again, or check DEPLOY_DB`;
+  if (isDriverException(error)) return `database error (${error.name}): run again, or check DEPLOY_DB`;
   const message = error instanceof Error ? error.message : String(error);
   return message.split('\n')[0].trim() || 'unknown error';
+}
+
+/**
+ * MikroORM's DriverException (and its subclasses), recognised by the class names on the prototype chain
+ * rather than `instanceof`, so that describing an error never loads the ORM.
+ */
+function isDriverException(error: unknown): error is Error {
+  if (!(error instanceof Error)) return false;
+  for (let proto = Object.getPrototypeOf(error); proto; proto = Object.getPrototypeOf(proto)) {
+    if (proto.constructor?.name === 'DriverException') return true;
+  }
+  return false;
 }

@@ -1,7 +1,6 @@
 import { composeStatus } from '../transport/remote/compose.ts';
 import { serviceStatus } from '../transport/remote/systemd.ts';
 import type { Config } from '../support/config.ts';
-import { connectTo } from '../transport/ssh/connect.ts';
 import type { TargetFields } from './target-schema.ts';
 import { createTargetRedactor } from '../support/redact.ts';
 
@@ -30,6 +29,7 @@ export async function readServiceStatus(target: TargetFields, config: Config): P
 async function readStatusUnmasked(target: TargetFields, config: Config): Promise<ServiceStatus> {
   const base = { host: target.host, strategy: target.strategy };
   try {
+    const { connectTo } = await import('../transport/ssh/connect.ts'); // loaded on first use: see engine/runtime.ts
     const host = await connectTo(target.host, config);
     try {
       const command = target.strategy === 'docker-compose' ? composeStatus(target) : serviceStatus(target.app, host.user !== 'root');

@@ -6,7 +6,6 @@ import { pipelines } from '../../pipelines/index.ts';
 import { openDatabase } from '../db/orm.ts';
 import { findTargets } from '../domain/targets.ts';
 import type { Config } from '../support/config.ts';
-import { connectTo } from '../transport/ssh/connect.ts';
 import { Executor } from './executor.ts';
 import { RunStore } from './run-store.ts';
 import { recoverInterruptedRuns } from './target-claim.ts';
@@ -35,7 +34,8 @@ export async function startRuntime(config: Config, tracer?: Tracer): Promise<Run
     pipelines,
     tracer,
     findTarget: async (app, host) => (await findTargets(orm.em.fork(), app, host))[0],
-    openRemote: (target) => connectTo(target.host, config),
+    // The SSH client (node-ssh, ssh2) is loaded by the first run that connects: an idle `serve` holds none of it.
+    openRemote: async (target) => (await import('../transport/ssh/connect.ts')).connectTo(target.host, config),
   });
   const notifier = createNotifier({ settings, orm, store, jaegerUrl: config.jaegerUrl, publicUrl: config.publicUrl, secrets: configuredSecrets(config) });
   notifier.observe((listener) => executor.subscribe(listener));

@@ -1,10 +1,29 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
 
-export const BIN = new URL('../../src/cli/bin.js', import.meta.url).pathname;
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+/**
+ * The `deploy_server` executable users run: the build (`npm run build`, which `npm test` and `npm ci`
+ * run). A build older than any source would test old code, so that refuses to start instead.
+ */
+export const BIN = checkBuild(path.join(ROOT, 'dist/deploy_server.js'));
+
+function checkBuild(bin: string): string {
+  const built = statSync(bin, { throwIfNoEntry: false })?.mtimeMs;
+  if (built === undefined) throw new Error(`${bin} is missing: run \`npm run build\` (npm test does)`);
+  const newest = (dir: string): number =>
+    Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((entry) => {
+      const full = path.join(dir, entry.name);
+      return entry.isDirectory() ? newest(full) : statSync(full).mtimeMs;
+    }));
+  const stale = ['src', 'pipelines', 'otel', 'scripts'].some((dir) => newest(path.join(ROOT, dir)) > built);
+  if (stale) throw new Error(`${bin} is older than the sources: run \`npm run build\` (npm test does)`);
+  return bin;
+}
 
 export interface CliResult {
   code: number;

@@ -1,8 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../base-command.ts';
-import { findTargets } from '../../domain/targets.ts';
 import type { ReleaseRow } from '../../domain/releases.ts';
-import { RunStore } from '../../engine/run-store.ts';
 import { formatTable } from '../format.ts';
 
 export class ReleasesCommand extends DeployCommand {
@@ -29,7 +27,9 @@ export class ReleasesCommand extends DeployCommand {
   async run() {
     let reachable = true;
     const report: { host: string; strategy: string; releases: ReleaseRow[]; error?: string }[] = [];
-    const [{ connectTo }, { readHostReleases }] = await Promise.all([import('../../transport/ssh/connect.ts'), import('../../domain/releases.ts')]);
+    const [{ connectTo }, { readHostReleases }, { findTargets }, { RunStore }] = await Promise.all([
+      import('../../transport/ssh/connect.ts'), import('../../domain/releases.ts'), import('../../domain/targets.ts'), import('../../engine/run-store.ts'),
+    ]);
     await this.withDatabase(async (orm, config) => {
       const store = new RunStore(orm);
       for (const target of await findTargets(orm.em.fork(), this.app, this.host)) {

@@ -1,6 +1,5 @@
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../base-command.ts';
-import { findTargets } from '../../domain/targets.ts';
 
 export class SetupCommand extends DeployCommand {
   static override paths = [['setup']];
@@ -22,6 +21,7 @@ export class SetupCommand extends DeployCommand {
   async run() {
     if (!this.host) throw new Error('--host is required: setup prepares one host at a time');
     const config = this.config();
+    const { findTargets } = await import('../../domain/targets.ts');
     // The database is closed again before the SSH work starts.
     const [target] = await this.withDatabase((orm) => findTargets(orm.em.fork(), this.app, this.host));
     const [{ connectTo }, { applySetup }] = await Promise.all([import('../../transport/ssh/connect.ts'), import('../../domain/setup.ts')]);

@@ -1,7 +1,5 @@
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../base-command.ts';
-import { listTargets, toTargetFields, UnknownTargetError } from '../../domain/targets.ts';
-import { RunStore } from '../../engine/run-store.ts';
 
 export class StatusCommand extends DeployCommand {
   static override paths = [['status']];
@@ -21,7 +19,9 @@ export class StatusCommand extends DeployCommand {
   async run() {
     if (!this.app && !this.all) throw new Error('name an app, or use --all');
     if (this.app && this.all) throw new Error('name an app or use --all, not both');
-    const { readServiceStatus } = await import('../../domain/service-status.ts');
+    const [{ readServiceStatus }, { listTargets, toTargetFields, UnknownTargetError }, { RunStore }] = await Promise.all([
+      import('../../domain/service-status.ts'), import('../../domain/targets.ts'), import('../../engine/run-store.ts'),
+    ]);
     let healthy = true;
     await this.withDatabase(async (orm, config) => {
       const store = new RunStore(orm);

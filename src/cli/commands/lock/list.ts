@@ -1,6 +1,5 @@
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../../base-command.ts';
-import { listLocks } from '../../../domain/locks.ts';
 import { formatTable } from '../../format.ts';
 
 export class LockListCommand extends DeployCommand {
@@ -19,6 +18,7 @@ export class LockListCommand extends DeployCommand {
   json = Option.Boolean('--json', false, { description: 'print JSON instead of a table' });
 
   async run() {
+    const { listLocks } = await import('../../../domain/locks.ts'); // loaded by the command that needs it
     const locks = await this.withDatabase((orm) => listLocks(orm.em.fork(), this.app));
     if (this.json) {
       this.context.stdout.write(`${JSON.stringify(locks, null, 2)}\n`);

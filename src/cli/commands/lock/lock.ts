@@ -1,6 +1,5 @@
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../../base-command.ts';
-import { describeLock, lockTarget } from '../../../domain/locks.ts';
 
 export class LockCommand extends DeployCommand {
   static override paths = [['lock']];
@@ -26,6 +25,7 @@ export class LockCommand extends DeployCommand {
   by = Option.String('--by', { description: 'who locks (default: $USER)' });
 
   async run() {
+    const { describeLock, lockTarget } = await import('../../../domain/locks.ts'); // loaded by the command that needs it
     const by = this.by ?? this.context.env.USER ?? 'unknown';
     const lock = await this.withDatabase((orm) => lockTarget(orm.em.fork(), { app: this.app, host: this.host, reason: this.reason ?? '', for: this.for, by }));
     this.context.stdout.write(`locked ${lock.app}${lock.host ? `@${lock.host}` : ' (every host)'}: ${describeLock(lock)}\n`);

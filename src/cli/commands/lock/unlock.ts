@@ -1,6 +1,5 @@
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../../base-command.ts';
-import { unlockTarget } from '../../../domain/locks.ts';
 
 export class UnlockCommand extends DeployCommand {
   static override paths = [['unlock']];
@@ -18,6 +17,7 @@ export class UnlockCommand extends DeployCommand {
   host = Option.String('--host', { description: 'lift this host\'s lock only' });
 
   async run() {
+    const { unlockTarget } = await import('../../../domain/locks.ts'); // loaded by the command that needs it
     const lifted = await this.withDatabase((orm) => unlockTarget(orm.em.fork(), this.app, this.host));
     for (const lock of lifted) this.context.stdout.write(`unlocked ${lock.app}${lock.host ? `@${lock.host}` : ' (every host)'}\n`);
   }

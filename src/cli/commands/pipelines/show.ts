@@ -1,8 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../../base-command.ts';
-import { STRATEGIES, type Strategy } from '../../../domain/target-schema.ts';
-import { describePipeline } from '../../../engine/pipeline.ts';
-import { pipelines } from '../../../../pipelines/index.ts';
+import type { Strategy } from '../../../domain/target-schema.ts';
 
 export class PipelinesShowCommand extends DeployCommand {
   static override paths = [['pipelines', 'show']];
@@ -24,6 +22,9 @@ export class PipelinesShowCommand extends DeployCommand {
   json = Option.Boolean('--json', false, { description: 'print JSON: steps with their needs, and edges [from, to]' });
 
   async run() {
+    const [{ STRATEGIES }, { describePipeline }, { pipelines }] = await Promise.all([
+      import('../../../domain/target-schema.ts'), import('../../../engine/pipeline.ts'), import('../../../../pipelines/index.ts'),
+    ]);
     if (this.strategy !== undefined && !STRATEGIES.includes(this.strategy as Strategy)) {
       throw new Error(`unknown strategy "${this.strategy}": one of ${STRATEGIES.join(', ')}`);
     }

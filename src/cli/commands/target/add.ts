@@ -1,7 +1,6 @@
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../../base-command.ts';
-import { InvalidTargetError, parseTarget, type TargetFields } from '../../../domain/target-schema.ts';
-import { saveTarget } from '../../../domain/targets.ts';
+import type { InvalidTargetError, TargetFields } from '../../../domain/target-schema.ts';
 
 /** Flag name of each target field, for parsing and for error messages that name the flag. */
 const FLAGS: Record<keyof TargetFields, string> = {
@@ -68,6 +67,7 @@ export class TargetAddCommand extends DeployCommand {
   });
 
   async run() {
+    const [{ InvalidTargetError, parseTarget }, { saveTarget }] = await Promise.all([import('../../../domain/target-schema.ts'), import('../../../domain/targets.ts')]);
     const input: Record<keyof TargetFields, unknown> = {
       app: this.app,
       host: this.host,
@@ -88,7 +88,7 @@ export class TargetAddCommand extends DeployCommand {
       skip_ci_marker: this.skipCiMarker,
     };
     const flagErrors = (error: unknown) => {
-      throw error instanceof InvalidTargetError ? nameTheFlag(error) : error;
+      throw error instanceof InvalidTargetError ? nameTheFlag(error, InvalidTargetError) : error;
     };
     // A value given is invalid whatever the stored target holds: refuse it before opening (or creating) the database.
     try {
@@ -115,9 +115,9 @@ function parseJsonFlag(flag: string, raw: string): unknown {
 }
 
 /** "port must be …" becomes "--port must be …": the user typed flags, not field names. */
-function nameTheFlag(error: InvalidTargetError): Error {
+function nameTheFlag(error: InvalidTargetError, Invalid: typeof InvalidTargetError): Error {
   const flag = error.field && FLAGS[error.field as keyof TargetFields];
   if (!flag || !error.field) return error;
   const message = error.reason.startsWith(error.field) ? flag + error.reason.slice(error.field.length) : `${flag}: ${error.reason}`;
-  return new InvalidTargetError(error.field, message);
+  return new Invalid(error.field, message);
 }

@@ -1,6 +1,5 @@
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../../base-command.ts';
-import { listTargets, viewTarget } from '../../../domain/targets.ts';
 import { formatTable } from '../../format.ts';
 
 export class TargetListCommand extends DeployCommand {
@@ -19,6 +18,7 @@ export class TargetListCommand extends DeployCommand {
   json = Option.Boolean('--json', false, { description: 'print JSON instead of a table' });
 
   async run() {
+    const { listTargets, viewTarget } = await import('../../../domain/targets.ts');
     const targets = await this.withDatabase(async (orm) => (await listTargets(orm.em.fork(), this.app)).map(viewTarget));
     if (this.json) {
       this.context.stdout.write(`${JSON.stringify(targets, null, 2)}\n`);

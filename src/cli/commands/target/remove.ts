@@ -1,6 +1,5 @@
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../../base-command.ts';
-import { removeTargets } from '../../../domain/targets.ts';
 
 export class TargetRemoveCommand extends DeployCommand {
   static override paths = [['target', 'remove']];
@@ -18,6 +17,7 @@ export class TargetRemoveCommand extends DeployCommand {
   host = Option.String('--host', { description: 'remove only this host' });
 
   async run() {
+    const { removeTargets } = await import('../../../domain/targets.ts');
     const removed = await this.withDatabase((orm) => removeTargets(orm.em.fork(), this.app, this.host));
     this.context.stdout.write(`removed ${removed} target${removed === 1 ? '' : 's'} of ${this.app}\n`);
   }
