@@ -54,8 +54,11 @@ const asset = (body: Buffer | string, type: string): Asset => {
   return { body: bytes, gzip: gzipSync(bytes, { level: 9 }), type };
 };
 
-/** Bundles web/ with esbuild, in memory: content-hashed names, minified, one JS and one CSS file. */
-async function buildDashboard(): Promise<DashboardBundle> {
+/**
+ * Bundles web/ with esbuild, in memory: content-hashed names, minified, one JS and one CSS file; the
+ * page, its assets and their gzipped forms.
+ */
+export async function buildDashboard(): Promise<DashboardBundle> {
   const { build } = await import('esbuild');
   const result = await build({
     entryPoints: [`${WEB_ROOT}main.ts`],
@@ -95,14 +98,6 @@ async function buildDashboard(): Promise<DashboardBundle> {
   );
   const gzippedBytes = [html, ...assets.values()].reduce((sum, a) => sum + a.gzip.length, 0);
   return { html, assets, gzippedBytes };
-}
-
-let bundling: Promise<DashboardBundle> | undefined;
-
-/** The bundle, built once per process (CLI commands never load this module; `serve` builds it at start). */
-export function bundleDashboard(): Promise<DashboardBundle> {
-  bundling ??= buildDashboard();
-  return bundling;
 }
 
 function sendAsset(req: Request, res: Response, file: Asset): void {
@@ -189,8 +184,17 @@ export function createDashboardRouter(deps: DashboardDeps): Router {
   const router = Router();
   const readAuth: RequestHandler = deps.readAuth ?? ((_req, _res, next) => next());
   const feed = new RunChangeFeed(deps);
-  // Start bundling now, so that the first page load does not wait for it.
-  bundleDashboard().catch((error) => deps.logger?.error({ err: { name: (error as Error)?.name, message: (error as Error)?.message } }, 'dashboard bundle failed'));
+  // Built by the first request for the page, once per router: a server nobody browses never loads
+  // esbuild or holds the bundle (idle RSS), and neither do the API tests.
+  let bundling: Promise<DashboardBundle> | undefined;
+  const bundleDashboard = () => {
+    bundling ??= buildDashboard();
+    bundling.catch((error) => {
+      deps.logger?.error({ err: { name: (error as Error)?.name, message: (error as Error)?.message } }, 'dashboard bundle failed');
+      bundling = undefined; // the next request tries again
+    });
+    return bundling;
+  };
 
   router.get('/', async (req, res) => {
     const bundle = await bundleDashboard();

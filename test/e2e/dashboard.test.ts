@@ -14,7 +14,7 @@ import { makeTempDir, runCliInProcess, startServe, stopChild } from '../helpers/
 import { until } from '../helpers/engine.ts';
 import { browserUnavailable, launchBrowser, openPage, pageWidth, type WatchedPage } from '../helpers/browser.ts';
 import { seedOrphanedRun, seedRuns } from '../helpers/run-seed.ts';
-import { bundleDashboard, DASHBOARD_CSP } from '../../src/server/dashboard.ts';
+import { buildDashboard, DASHBOARD_CSP } from '../../src/server/dashboard.ts';
 
 const skip = skipWithoutSshd() || (browserUnavailable() ?? false);
 const TOKEN = 'dashboard-test-token-5d1f0c';
@@ -107,7 +107,7 @@ test('/ is the page with a strict CSP and no-cache; assets have hashed names and
   assert.deepEqual(pipelines.systemd.deploy.compensation, ['rollback', 'restartPrevious', 'healthCheckPrevious']);
   assert.deepEqual(pipelines.systemd.deploy.steps.find((s: { id: string }) => s.id === 'rsync').needs, ['sshCheck', 'build']);
 
-  const bundle = await bundleDashboard();
+  const bundle = await buildDashboard();
   const sizes = [...bundle.assets].map(([name, a]) => `${name} ${a.body.length} B (${a.gzip.length} B gzipped)`);
   console.log(`dashboard bundle: ${(bundle.gzippedBytes / 1024).toFixed(1)} KB gzipped in all (html ${bundle.html.gzip.length} B; ${sizes.join('; ')})`);
   assert.ok(bundle.gzippedBytes < 100 * 1024, `${bundle.gzippedBytes} B gzipped`);
