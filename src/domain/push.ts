@@ -55,7 +55,7 @@ export function createPushReceiver(deps: PushReceiverDeps): { receive(body: Buff
       }
     }
     const targets = (await listTargets(orm.em.fork())).map(toTargetFields);
-    const match = matchPushToTargets(targets, { files, repositoryName: payload.repository.name, branch });
+    const match = matchPushToTargets(targets, { files, repositoryName: payload.repository.name, repositoryFullName: payload.repository.full_name, branch });
     // A lock or a skip marker turns a selected target's run into a `skipped` one: recorded, not run.
     const locks = match.targets.length ? await listLocks(orm.em.fork()) : [];
     const planned = match.targets.map((m) => {

@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/sqlite';
 import { DeployTarget } from '../db/entities/DeployTarget.ts';
-import { TargetSchema, parseTarget, type TargetFields } from './target-schema.ts';
+import { TargetSchema, parseTarget, repoNameOf, type TargetFields } from './target-schema.ts';
 
 export class UnknownTargetError extends Error {
   override name = 'UnknownTargetError';
@@ -33,7 +33,10 @@ async function saveTargetIn(em: EntityManager, input: Record<string, unknown>): 
       ? await em.findOne(DeployTarget, { app: input.app, host: input.host })
       : null;
   const given = Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined));
-  const fields = parseTarget(existing ? { ...toTargetFields(existing), ...given } : given);
+  const stored: Partial<TargetFields> | undefined = existing ? toTargetFields(existing) : undefined;
+  // A repo_name derived from the old --repo follows a new --repo; one set by hand stays.
+  if (stored && given.repo !== undefined && given.repo_name === undefined && stored.repo_name === repoNameOf(stored.repo ?? '')) delete stored.repo_name;
+  const fields = parseTarget(stored ? { ...stored, ...given } : given);
   if (existing) {
     em.assign(existing, fields);
     await em.flush();

@@ -342,3 +342,19 @@ test('decidePush: an unknown count or an unknown file list sends the push throug
   counted.commits = counted.commits.map((c, i) => (i === 1 ? { ...c, added: null } : c));
   assert.equal(decidePush(counted).action === 'deploy' && (decidePush(counted) as { truncated: boolean }).truncated, true, 'one commit without lists');
 });
+
+test('a target naming its repository deploys only pushes from it (full_name, case-insensitive)', () => {
+  const targets = [
+    { app: 'my_app', host: 'vps1', branch: 'main', repo_name: 'acme/registry' },
+    { app: 'my_app', host: 'vps2', branch: 'main', repo_name: '' },
+  ];
+  const push = (repositoryFullName: string) => matchPushToTargets(targets, { files: ['apps/my_app/x.go'], repositoryName: 'registry', repositoryFullName, branch: 'main' });
+  assert.deepEqual(push('acme/registry'), { targets: [{ app: 'my_app', host: 'vps1' }, { app: 'my_app', host: 'vps2' }] });
+  assert.deepEqual(push('ACME/Registry').targets.length, 2);
+  assert.deepEqual(push('mallory/registry'), { targets: [{ app: 'my_app', host: 'vps2' }] });
+  const only = [targets[0]];
+  assert.deepEqual(matchPushToTargets(only, { files: [], repositoryName: 'my_app', repositoryFullName: 'mallory/my_app', branch: 'main' }), {
+    targets: [],
+    reason: 'the targets of app my_app deploy only pushes from acme/registry, not from mallory/my_app',
+  });
+});

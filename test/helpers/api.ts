@@ -17,7 +17,7 @@ export async function startTestApi(
   t: TestContext,
   options: {
     pipeline: Pipeline;
-    targets?: { app: string; host: string; branch?: string; env?: Record<string, string> }[];
+    targets?: { app: string; host: string; branch?: string; env?: Record<string, string>; repo_name?: string }[];
     config?: Partial<Config>;
     insecureWebhooks?: boolean;
     /** Default true: most tests exercise routes, not the token (the tests of the token turn it off). */

@@ -117,3 +117,23 @@ test('a push without file lists or without total_commits takes its files from gi
   const runs = await api.runs();
   assert.deepEqual(runs.map((run) => [run.app, run.commit]), [['my_app', second], ['my_app', first]]);
 });
+
+test('with one secret for an organisation, a push from another repository named like the app deploys only targets that do not name theirs', async (t) => {
+  const api = await startTestApi(t, {
+    pipeline: noopPipeline,
+    targets: [{ app: 'hello-world', host: 'vps1', branch: 'master', repo_name: 'acme/hello-world' }, { app: 'hello-world', host: 'vps2', branch: 'master' }],
+    config: { webhookSecret: SECRET, registryRoot: makeTempDir(t) },
+  });
+  // Old Gogs: no full_name, the owner is "gordon" (username) → gordon/hello-world.
+  const body = read('drone-gogs-push-old.json');
+  const response = await postWebhook(api.url, body, headers(body, 'gogs', 'push'));
+  assert.ok([200, 202].includes(response.status), JSON.stringify(response.body));
+  await until(async () => (await api.runs()).length === 1);
+  assert.deepEqual((await api.runs()).map((run) => run.host), ['vps2']);
+  // The same push from acme/hello-world deploys both.
+  const json = JSON.parse(body.toString('utf8'));
+  const ours = JSON.stringify({ ...json, after: 'a'.repeat(40), repository: { ...json.repository, owner: { username: 'acme' } } });
+  await postWebhook(api.url, ours, headers(ours, 'gogs', 'push'));
+  await until(async () => (await api.runs()).length === 3);
+  assert.deepEqual((await api.runs()).slice(1).map((run) => run.host).sort(), ['vps1', 'vps2']);
+});
