@@ -6,7 +6,7 @@ import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Trace
 import type { Config } from '../support/config.ts';
 import type { DeployRequest, Executor } from '../engine/executor.ts';
 import { COMMIT_ID } from '../domain/commit-id.ts';
-import { createPushReceiver } from '../domain/push.ts';
+import { createPushReceiver, type PushReceiver } from '../domain/push.ts';
 import { findTargets, listTargets, noTargetError, removeTargets, saveTarget, viewTarget } from '../domain/targets.ts';
 import { OUTPUT_LIMIT_BYTES, type RunStore, type RunView } from '../engine/run-store.ts';
 import { traceUrl } from '../support/tracing.ts';
@@ -39,6 +39,8 @@ export interface AppDeps {
   startedAt?: Date;
   /** Where GET /metrics counts (default: a new Registry of its own); createApp feeds it the executor's events. */
   metrics?: Metrics;
+  /** The push receiver (its background resolutions are awaited by tests and at shutdown); one is made when absent. */
+  pushes?: PushReceiver;
 }
 
 const LOG_OUTPUT_BYTES = 4 * 1024;
@@ -136,9 +138,11 @@ export function createApp(deps: AppDeps): Express {
   app.get('/metrics', createMetricsRoute(metrics, [config.metricsToken, config.apiToken]));
   app.post('/webhook/push', metrics.countWebhookDeliveries);
 
-  const pushes = createPushReceiver({ orm, config, executor, logger });
+  const pushes = deps.pushes ?? createPushReceiver({ orm, config, executor, logger });
+  // Pushes a stopped process had accepted but not resolved yet.
+  pushes.resumePending().catch((error) => logger.error({ err: { name: (error as Error).name } }, 'resuming pending pushes failed'));
   app.post('/webhook/push', express.raw({ type: () => true, limit: '5mb' }), createWebhookHandler({
-    config, logger, insecureWebhooks: deps.insecureWebhooks, receivePush: (body, telemetry) => pushes.receive(body, telemetry),
+    config, logger, insecureWebhooks: deps.insecureWebhooks, receivePush: (body, options) => pushes.receive(body, options),
   }));
 
   app.get('/api/health', async (_req, res) => {

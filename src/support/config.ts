@@ -11,6 +11,8 @@ export interface Config {
   home: string;
   sshConnectTimeoutMs: number;
   healthTimeoutMs: number;
+  /** Each `git fetch` of the registry root (a webhook's changed files, a systemd build's commit): far below a step's timeout. */
+  gitFetchTimeoutMs: number;
   /** On SIGTERM, how long running deploys may go on before they are cancelled. */
   shutdownTimeoutMs: number;
   /** Releases kept on each host (systemd), unless a target says otherwise. */
@@ -52,6 +54,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     home: env.HOME || os.homedir(),
     sshConnectTimeoutMs: readPositiveInt(env, 'DEPLOY_SSH_TIMEOUT', 10) * 1000,
     healthTimeoutMs: readPositiveInt(env, 'DEPLOY_HEALTH_TIMEOUT', 30) * 1000,
+    gitFetchTimeoutMs: readPositiveInt(env, 'DEPLOY_GIT_FETCH_TIMEOUT', 15) * 1000,
     shutdownTimeoutMs: readPositiveInt(env, 'DEPLOY_SHUTDOWN_TIMEOUT', 60) * 1000,
     keepReleases: readPositiveInt(env, 'DEPLOY_KEEP_RELEASES', 5),
     unitDir: env.DEPLOY_UNIT_DIR || '/etc/systemd/system',

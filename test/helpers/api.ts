@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import type { Config } from '../../src/support/config.ts';
 import type { Pipeline } from '../../src/engine/pipeline.ts';
 import { createApp, type AppDeps } from '../../src/server/app.ts';
+import { createPushReceiver } from '../../src/domain/push.ts';
 import { createTestExecutor } from './engine.ts';
 
 type TestContext = Parameters<typeof createTestExecutor>[0];
@@ -29,7 +30,8 @@ export async function startTestApi(
   const engine = await createTestExecutor(t, options);
   let log = '';
   const logger = pino({ level: 'info' }, new Writable({ write: (chunk, _enc, done) => { log += chunk; done(); } }));
-  const app = createApp({ orm: engine.orm, store: engine.store, config: engine.config, executor: engine.executor, logger, insecureWebhooks: options.insecureWebhooks, insecureApi: options.insecureApi ?? true, readStatus: options.readStatus, metrics: options.metrics });
+  const pushes = createPushReceiver({ orm: engine.orm, config: engine.config, executor: engine.executor, logger });
+  const app = createApp({ orm: engine.orm, store: engine.store, config: engine.config, executor: engine.executor, logger, pushes, insecureWebhooks: options.insecureWebhooks, insecureApi: options.insecureApi ?? true, readStatus: options.readStatus, metrics: options.metrics });
   const server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   t.after(() => {
@@ -37,7 +39,7 @@ export async function startTestApi(
     return new Promise((resolve) => server.close(resolve));
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { ...engine, url, log: () => log };
+  return { ...engine, url, pushes, log: () => log };
 }
 
 export function sign(body: Buffer | string, secret: string): string {

@@ -143,7 +143,10 @@ test('a truncated payload takes its changed files from git in the registry root'
   const api = await startTestApi(t, { pipeline: noopPipeline, targets: TARGETS, config: { webhookSecret: SECRET, registryRoot: registry } });
   const response = await postWebhook(api.url, payload, { 'x-gitea-event': 'push', 'x-gitea-signature': sign(payload, SECRET) });
   assert.equal(response.status, 202, JSON.stringify(response.body));
-  assert.deepEqual(queuedPairs(response.body), ['my_app@vps1', 'my_app@vps2']);
+  // Accepted at once; the runs are queued once git has said which files changed.
+  assert.deepEqual(response.body, { queued: [], accepted: true, resolving: true, delivery: response.body.delivery });
+  await api.pushes.settled();
+  assert.deepEqual((await api.runs()).map((run) => `${run.app}@${run.host}`).sort(), ['my_app@vps1', 'my_app@vps2']);
 });
 
 test('one test per error status: 400, 401, 404, 409, 413', async (t) => {

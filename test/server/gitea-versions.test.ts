@@ -7,7 +7,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { definePipeline } from '../../src/engine/pipeline.ts';
 import { postWebhook, sign, startTestApi } from '../helpers/api.ts';
-import { until } from '../helpers/engine.ts';
 import { makeTempDir } from '../helpers/cli.ts';
 
 const SECRET = 'versions-secret';
@@ -61,7 +60,6 @@ test('every Gitea/Gogs/Forgejo version\'s push, signed, is accepted: a run for t
       assert.match(response.body.reason, /test delivery/, name);
     } else {
       assert.equal(response.status, 202, `${name}: ${JSON.stringify(response.body)}`);
-      await until(async () => (await api.runs()).some((run) => run.app === json.repository.name && run.commit === json.after));
     }
   }
   // Each push deploys every target of its repository's name on its branch (hello-world has three pushes).
@@ -69,6 +67,7 @@ test('every Gitea/Gogs/Forgejo version\'s push, signed, is accepted: a run for t
     .filter(([, json]) => json.before !== json.after)
     .flatMap(([, json]) => targets.filter((target) => target.app === json.repository.name && `refs/heads/${target.branch}` === json.ref).map((target) => `${target.app}@${target.host}@${json.after}`));
   assert.equal(expected.length, 14);
+  await api.pushes.settled();
   const runs = await api.runs();
   assert.deepEqual(runs.map((run) => `${run.app}@${run.host}@${run.commit}`).sort(), expected.sort());
 });
@@ -113,7 +112,7 @@ test('a push without file lists or without total_commits takes its files from gi
     commits: [{ ...wp.commits[0], id: first, added: [], removed: [], modified: ['README.md'] }],
   });
   assert.equal((await postWebhook(api.url, partial, headers(partial, 'gitea', 'push'))).status, 202);
-  await until(async () => (await api.runs()).length === 2);
+  await api.pushes.settled();
   const runs = await api.runs();
   assert.deepEqual(runs.map((run) => [run.app, run.commit]), [['my_app', second], ['my_app', first]]);
 });
@@ -128,12 +127,12 @@ test('with one secret for an organisation, a push from another repository named 
   const body = read('drone-gogs-push-old.json');
   const response = await postWebhook(api.url, body, headers(body, 'gogs', 'push'));
   assert.ok([200, 202].includes(response.status), JSON.stringify(response.body));
-  await until(async () => (await api.runs()).length === 1);
+  await api.pushes.settled();
   assert.deepEqual((await api.runs()).map((run) => run.host), ['vps2']);
   // The same push from acme/hello-world deploys both.
   const json = JSON.parse(body.toString('utf8'));
   const ours = JSON.stringify({ ...json, after: 'a'.repeat(40), repository: { ...json.repository, owner: { username: 'acme' } } });
   await postWebhook(api.url, ours, headers(ours, 'gogs', 'push'));
-  await until(async () => (await api.runs()).length === 3);
+  await api.pushes.settled();
   assert.deepEqual((await api.runs()).slice(1).map((run) => run.host).sort(), ['vps1', 'vps2']);
 });
