@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/sqlite';
 import { DeployTarget } from '../db/entities/DeployTarget.ts';
+import { maskKnownSecrets } from '../support/redact.ts';
 import { TargetSchema, parseTarget, repoNameOf, type TargetFields } from './target-schema.ts';
 
 export class UnknownTargetError extends Error {
@@ -67,11 +68,16 @@ export async function removeTargets(em: EntityManager, app: string, host?: strin
 
 export type TargetView = TargetFields & { created_at: string; updated_at: string };
 
-/** The outward form of a target (CLI JSON, API): every field, with env values masked. */
+/**
+ * The outward form of a target (CLI JSON, API): every field, with env values masked, and credentials
+ * in the repo URL and the build command (`https://user:token@…`, `NPM_TOKEN=…`) too.
+ */
 export function viewTarget(target: DeployTarget): TargetView {
   const fields = toTargetFields(target);
   return {
     ...fields,
+    repo: maskKnownSecrets(fields.repo),
+    build_cmd: maskKnownSecrets(fields.build_cmd),
     env: Object.fromEntries(Object.keys(fields.env).map((key) => [key, '***'])),
     created_at: target.created_at.toISOString(),
     updated_at: target.updated_at.toISOString(),

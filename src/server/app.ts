@@ -129,8 +129,15 @@ export function createApp(deps: AppDeps): Express {
     next();
   });
 
-  const auth = requireBearerToken(config.apiToken, deps.insecureApi);
-  if (!config.apiToken && deps.insecureApi) logger.warn('the API write routes need NO token (--insecure-api): for development only');
+  const auth = requireBearerToken([config.apiToken], { allowWithoutToken: deps.insecureApi, what: 'write', variables: 'DEPLOY_API_TOKEN' });
+  // Reads show targets (repositories, build commands), run output and host status: a token too. The
+  // write token reads as well; a read-only one may be given besides it.
+  const readAuth = requireBearerToken([config.apiToken, config.apiReadToken], {
+    allowWithoutToken: deps.insecureApi,
+    what: 'read',
+    variables: 'DEPLOY_API_READ_TOKEN or DEPLOY_API_TOKEN',
+  });
+  if (!config.apiToken && deps.insecureApi) logger.warn('the API routes need NO token (--insecure-api): for development only');
   const json = express.json({ limit: '1mb', strict: false });
 
   const metrics = deps.metrics ?? createMetrics();
@@ -154,13 +161,13 @@ export function createApp(deps: AppDeps): Express {
     });
   });
 
-  app.get('/api/targets', async (_req, res) => {
+  app.get('/api/targets', readAuth, async (_req, res) => {
     res.json((await listTargets(orm.em.fork())).map(viewTarget));
   });
 
-  app.get('/api/targets/:app', async (req, res) => {
-    const targets = await listTargets(orm.em.fork(), req.params.app);
-    if (targets.length === 0) throw noTargetError(req.params.app);
+  app.get('/api/targets/:app', readAuth, async (req, res) => {
+    const targets = await listTargets(orm.em.fork(), String(req.params.app));
+    if (targets.length === 0) throw noTargetError(String(req.params.app));
     res.json(targets.map(viewTarget));
   });
 
@@ -193,30 +200,30 @@ export function createApp(deps: AppDeps): Express {
     await queueRuns(req, res, { trigger: 'rollback', rollbackTo: body.to ?? null }, body.host, body.force);
   });
 
-  app.get('/api/status/:app', async (req, res) => {
-    const targets = await findTargets(orm.em.fork(), req.params.app);
+  app.get('/api/status/:app', readAuth, async (req, res) => {
+    const targets = await findTargets(orm.em.fork(), String(req.params.app));
     res.json(await Promise.all(targets.map((target) => readStatus(target, config))));
   });
 
   // Runs go out with a link to their trace when DEPLOY_JAEGER_URL is set.
   const withTraceUrl = (run: RunView) => ({ ...run, trace_url: traceUrl(config.jaegerUrl, run.trace_id) });
 
-  app.get('/api/logs', async (req, res) => {
+  app.get('/api/logs', readAuth, async (req, res) => {
     res.json((await store.listRuns({ limit: parseLimit(req.query.limit), outputBytes: LOG_OUTPUT_BYTES })).map(withTraceUrl));
   });
 
-  app.get('/api/logs/:app', async (req, res) => {
-    res.json((await store.listRuns({ app: req.params.app, limit: parseLimit(req.query.limit), outputBytes: LOG_OUTPUT_BYTES })).map(withTraceUrl));
+  app.get('/api/logs/:app', readAuth, async (req, res) => {
+    res.json((await store.listRuns({ app: String(req.params.app), limit: parseLimit(req.query.limit), outputBytes: LOG_OUTPUT_BYTES })).map(withTraceUrl));
   });
 
-  app.get('/api/runs/:id', async (req, res) => {
-    const run = await store.findRun(parseRunId(req.params.id), OUTPUT_LIMIT_BYTES);
-    if (!run) throw new HttpError(404, `no run #${req.params.id}`);
+  app.get('/api/runs/:id', readAuth, async (req, res) => {
+    const run = await store.findRun(parseRunId(String(req.params.id)), OUTPUT_LIMIT_BYTES);
+    if (!run) throw new HttpError(404, `no run #${String(req.params.id)}`);
     res.json({ ...withTraceUrl(run), notifications: await listNotificationAttempts(orm.em.fork(), run.id) });
   });
 
-  app.get('/api/runs/:id/events', async (req, res) => {
-    await streamRunEvents({ store, executor }, parseRunId(req.params.id), req, res);
+  app.get('/api/runs/:id/events', readAuth, async (req, res) => {
+    await streamRunEvents({ store, executor }, parseRunId(String(req.params.id)), req, res);
   });
 
   app.post('/api/runs/:id/cancel', auth, async (req, res) => {
@@ -226,7 +233,7 @@ export function createApp(deps: AppDeps): Express {
   });
 
   mountDashboard(app, { store, executor, logger });
-  app.use(createLockRoutes({ orm, auth, json }));
+  app.use(createLockRoutes({ orm, auth, json, readAuth }));
 
   app.use((_req, res) => {
     res.status(404).json({ error: 'no such route' });

@@ -32,6 +32,8 @@ export interface Config {
   giteaToken?: string;
   /** Where this server is reached: runs' links (`<url>/api/runs/<id>`) in notifications and statuses. */
   publicUrl?: string;
+  /** Bearer token for the API's read routes only (the write token reads too). */
+  apiReadToken?: string;
 }
 
 export class ConfigError extends Error {
@@ -66,16 +68,17 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     giteaUrl: env.DEPLOY_GITEA_URL || undefined,
     giteaToken: env.DEPLOY_GITEA_TOKEN || undefined,
     publicUrl: env.DEPLOY_PUBLIC_URL || undefined,
+    apiReadToken: env.DEPLOY_API_READ_TOKEN || undefined,
   };
 }
 
 /** This process's environment without the server's own secrets: what child processes (builds, rsync, git) get. */
 export function childEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const { DEPLOY_API_TOKEN, DEPLOY_WEBHOOK_SECRET, DEPLOY_METRICS_TOKEN, DEPLOY_GITEA_TOKEN, ...rest } = env;
+  const { DEPLOY_API_TOKEN, DEPLOY_API_READ_TOKEN, DEPLOY_WEBHOOK_SECRET, DEPLOY_METRICS_TOKEN, DEPLOY_GITEA_TOKEN, ...rest } = env;
   return rest;
 }
 
 /** Values that must never appear in output, logs or spans. */
 export function configuredSecrets(config: Config): string[] {
-  return [config.webhookSecret, config.apiToken, config.metricsToken, config.giteaToken].filter((s): s is string => Boolean(s));
+  return [config.webhookSecret, config.apiToken, config.apiReadToken, config.metricsToken, config.giteaToken].filter((s): s is string => Boolean(s));
 }

@@ -56,7 +56,7 @@ export async function postWebhook(url: string, body: Buffer | string, headers: R
   return { status: response.status, body: (await response.json()) as any };
 }
 
-export async function getJson(url: string) {
-  const response = await fetch(url);
+export async function getJson(url: string, headers: Record<string, string> = {}) {
+  const response = await fetch(url, { headers });
   return { status: response.status, body: (await response.json()) as any };
 }

@@ -20,7 +20,7 @@ export class ServeCommand extends DeployCommand {
     description: 'accept unsigned webhooks when DEPLOY_WEBHOOK_SECRET is not set (development only)',
   });
   insecureApi = Option.Boolean('--insecure-api', false, {
-    description: 'accept POST/DELETE on /api without a token when DEPLOY_API_TOKEN is not set (development only)',
+    description: 'accept /api requests without a token when DEPLOY_API_TOKEN and DEPLOY_API_READ_TOKEN are not set (development only)',
   });
 
   async run() {
