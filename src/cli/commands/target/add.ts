@@ -110,11 +110,13 @@ function parseWholeNumber(raw: string): unknown {
   return /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
 }
 
+/** Never echoes the value, nor JSON.parse's message (which quotes it): `--env` holds secrets. */
 function parseJsonFlag(flag: string, raw: string): unknown {
   try {
     return JSON.parse(raw);
-  } catch {
-    throw new Error(`${flag} is not valid JSON: ${raw}`);
+  } catch (error) {
+    const position = /position (\d+)/.exec((error as Error).message)?.[1];
+    throw new Error(`${flag} is not valid JSON${position ? ` (at character ${Number(position) + 1})` : ''}: expected an object like '{"NAME":"value"}'`);
   }
 }
 
