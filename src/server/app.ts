@@ -11,6 +11,7 @@ import { findTargets, listTargets, noTargetError, removeTargets, saveTarget, vie
 import { OUTPUT_LIMIT_BYTES, type RunStore, type RunView } from '../engine/run-store.ts';
 import { traceUrl } from '../support/tracing.ts';
 import { readServiceStatus, type ServiceStatus } from '../domain/service-status.ts';
+import { createStatusCache } from '../domain/status-cache.ts';
 import type { TargetFields } from '../domain/target-schema.ts';
 import { requireBearerToken } from './auth.ts';
 import { errorHandler, HttpError } from './errors.ts';
@@ -98,7 +99,8 @@ function parseRunId(raw: string): number {
 export function createApp(deps: AppDeps): Express {
   const { orm, store, config, executor, logger } = deps;
   const startedAt = deps.startedAt ?? new Date();
-  const readStatus = deps.readStatus ?? readServiceStatus;
+  // Cached per target for a few seconds, one SSH login at a time per host, whoever asks how often.
+  const readStatus = createStatusCache(deps.readStatus ?? readServiceStatus);
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -232,7 +234,7 @@ export function createApp(deps: AppDeps): Express {
     res.status(202).json({ run_id: id, cancelling: true });
   });
 
-  mountDashboard(app, { store, executor, logger });
+  mountDashboard(app, { store, executor, logger, readAuth });
   app.use(createLockRoutes({ orm, auth, json, readAuth }));
 
   app.use((_req, res) => {

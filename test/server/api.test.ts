@@ -381,3 +381,19 @@ test('POST /api/targets validates with the target schema and upserts; DELETE rem
   assert.deepEqual((await getJson(`${api.url}/api/targets/web`)).body.map((t: { host: string }) => t.host), ['vps2']);
   assert.ok(!api.log().includes('t-secret-1'));
 });
+
+test('GET /api/status/:app five times at once: one read per host (a short cache, one in flight)', async (t) => {
+  let reads = 0;
+  const api = await startTestApi(t, {
+    pipeline: noopPipeline,
+    targets: [{ app: 'my_app', host: 'vps1' }, { app: 'my_app', host: 'vps2' }],
+    readStatus: async (target) => {
+      reads++;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      return { host: target.host, strategy: target.strategy, active: true, output: 'ok' };
+    },
+  });
+  const answers = await Promise.all(Array.from({ length: 5 }, () => getJson(`${api.url}/api/status/my_app`)));
+  assert.ok(answers.every((answer) => answer.status === 200 && answer.body.length === 2));
+  assert.equal(reads, 2, 'one SSH read per host, not one per request');
+});
