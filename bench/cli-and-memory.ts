@@ -60,7 +60,7 @@ for (let i = 0; i < 100; i++) {
   await fetch(`${serve.url}/api/deploy/mem${i}`, { method: 'POST', headers: { authorization: 'Bearer bench', 'content-type': 'application/json' }, body: '{}' });
 }
 await new Promise((resolve) => setTimeout(resolve, 1000));
-const logs = (await (await fetch(`${serve.url}/api/logs?limit=200`)).json()) as { status: string }[];
+const logs = (await (await fetch(`${serve.url}/api/logs?limit=200`, { headers: { authorization: 'Bearer bench' } })).json()) as { status: string }[];
 const queued = logs.filter((r) => r.status === 'queued').length;
 const running = logs.filter((r) => r.status === 'running').length;
 const busy = rss();

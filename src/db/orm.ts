@@ -5,9 +5,10 @@ import { DeployRun } from './entities/DeployRun.ts';
 import { StepRun } from './entities/StepRun.ts';
 import { DeployLock } from './entities/DeployLock.ts';
 import { NotificationAttempt } from './entities/NotificationAttempt.ts';
+import { WebhookDelivery } from './entities/WebhookDelivery.ts';
 import { migrationNames } from './migrations/names.ts';
 
-export const entities = [DeployTarget, DeployRun, StepRun, DeployLock, NotificationAttempt];
+export const entities = [DeployTarget, DeployRun, StepRun, DeployLock, NotificationAttempt, WebhookDelivery];
 
 export interface DatabaseOptions {
   dbPath: string;

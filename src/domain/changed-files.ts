@@ -16,13 +16,14 @@ function assertCommitId(field: string, id: string): void {
 
 /**
  * The changed files of a push, from git in the registry root, for when Gitea's lists are incomplete.
- * The fetch gets at most half of the time: when the remote hangs, the commits may already be here.
+ * The fetch gets its own short timeout (at most half of the whole): when the remote hangs, the commits
+ * may already be here.
  */
 export async function changedFilesFromGit(
   registryRoot: string,
   before: string,
   after: string,
-  options: { signal?: AbortSignal; timeoutMs?: number } = {},
+  options: { signal?: AbortSignal; timeoutMs?: number; fetchTimeoutMs?: number } = {},
 ): Promise<string[]> {
   assertCommitId('before', before);
   assertCommitId('after', after);
@@ -30,7 +31,8 @@ export async function changedFilesFromGit(
   const timeoutMs = options.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS;
   const deadline = Date.now() + timeoutMs;
   try {
-    await readLocal(gitFetch(), { cwd: registryRoot, timeoutMs: Math.ceil(timeoutMs / 2), signal: options.signal });
+    const fetchTimeoutMs = Math.min(options.fetchTimeoutMs ?? Infinity, Math.ceil(timeoutMs / 2));
+    await readLocal(gitFetch(), { cwd: registryRoot, timeoutMs: fetchTimeoutMs, signal: options.signal });
   } catch (error) {
     // No origin remote, or offline: the diff below says whether the commits are here anyway.
     if (options.signal?.aborted) throw error;

@@ -7,19 +7,35 @@ export class InvalidPushError extends Error {
   override name = 'InvalidPushError';
 }
 
+/**
+ * What a push says, as far as its sender says it. Senders differ by version (see
+ * test/fixtures/gitea-versions/SOURCES.md): Gogs and Gitea before 1.17.3 send no `total_commits`,
+ * Gitea before ~1.5 no file lists, old Gogs no `repository.full_name`. What is absent is unknown
+ * (`null`), never a guess: an unknown count or file list sends the push through git (changed-files.ts).
+ */
 export interface PushPayload {
   ref: string;
   before: string;
   after: string;
-  total_commits: number;
-  commits: { id: string; added: string[]; removed: string[]; modified: string[] }[];
+  /** null: the sender does not say (so the listed commits may be only the newest few). */
+  total_commits: number | null;
+  /** null: the sender does not list files for this commit. */
+  commits: { id: string; added: string[] | null; removed: string[] | null; modified: string[] | null }[];
+  /** `owner/name`: the sender's full_name, else built from the owner's login (or Gogs' username). */
   repository: { name: string; full_name: string };
 }
 
-/** Gitea's "Test Delivery" sends null file lists; a Go nil slice is null too, so null means empty. */
 function fileList() {
-  return v.nullish(v.array(v.string('must be a list of file names'), 'must be a list of file names'), () => []);
+  return v.optional(v.nullable(v.array(v.string('must be a list of file names'), 'must be a list of file names')));
 }
+
+/**
+ * A commit's file list: absent means the sender does not list files (unknown, null); a JSON null is
+ * a Go nil slice, which Gitea sends for an empty list (and in its "Test Delivery"), so it means empty.
+ */
+const knownFiles = (files: string[] | null | undefined): string[] | null => (files === undefined ? null : files ?? []);
+
+const OwnerSchema = v.object({ login: v.optional(v.string()), username: v.optional(v.string()) });
 
 /** Only the fields we use; v.object drops the many others Gitea sends instead of rejecting them. */
 const PushPayloadSchema = v.object(
@@ -27,28 +43,44 @@ const PushPayloadSchema = v.object(
     ref: v.pipe(v.string('must be a string'), v.nonEmpty('must not be empty')),
     before: v.string('must be a string'),
     after: v.string('must be a string'),
-    total_commits: v.pipe(
-      v.number('must be a number'),
-      v.integer('must be a whole number'),
-      v.minValue(0, 'must not be negative'),
+    total_commits: v.nullish(
+      v.pipe(v.number('must be a number'), v.integer('must be a whole number'), v.minValue(0, 'must not be negative')),
+      null,
     ),
     commits: v.nullish(
       v.array(
-        v.object(
-          { id: v.string('must be a string'), added: fileList(), removed: fileList(), modified: fileList() },
-          'must be an object',
+        v.pipe(
+          v.object(
+            { id: v.string('must be a string'), added: fileList(), removed: fileList(), modified: fileList() },
+            'must be an object',
+          ),
+          v.transform((c) => ({ id: c.id, added: knownFiles(c.added), removed: knownFiles(c.removed), modified: knownFiles(c.modified) })),
         ),
         'must be a list',
       ),
       () => [],
     ),
-    repository: v.object(
-      { name: v.string('must be a string'), full_name: v.string('must be a string') },
-      'must be an object',
+    repository: v.pipe(
+      v.object(
+        {
+          name: v.pipe(v.string('must be a string'), v.nonEmpty('must not be empty')),
+          full_name: v.nullish(v.string('must be a string')),
+          owner: v.nullish(v.unknown()),
+        },
+        'must be an object',
+      ),
+      v.transform(({ name, full_name, owner }) => ({ name, full_name: full_name || fullNameFromOwner(name, owner) })),
     ),
   },
   'must be a JSON object',
 );
+
+/** `owner/name` from the owner object (Gitea: login, Gogs: username); the bare name when there is none. */
+function fullNameFromOwner(name: string, owner: unknown): string {
+  const parsed = v.safeParse(OwnerSchema, owner);
+  const login = parsed.success ? parsed.output.login || parsed.output.username : undefined;
+  return login ? `${login}/${name}` : name;
+}
 
 /** "commits[0].added" from a valibot issue path. */
 function formatPath(path: readonly { key: unknown }[]): string {
@@ -98,8 +130,13 @@ export function decidePush(payload: PushPayload): PushDecision {
   if (!ref.startsWith(BRANCH_PREFIX) || ref.length === BRANCH_PREFIX.length) {
     return { action: 'ignore', reason: `${ref} is not a branch: nothing to deploy` };
   }
-  // Gitea lists only the newest commits, and a new branch's list says nothing about what it brings in.
-  const truncated = payload.total_commits > payload.commits.length || isZeroCommit(before);
+  // Gitea lists only the newest commits (and older senders do not say how many there were), a new
+  // branch's list says nothing about what it brings in, and some senders list no files at all.
+  const truncated =
+    payload.total_commits === null ||
+    payload.total_commits > payload.commits.length ||
+    isZeroCommit(before) ||
+    payload.commits.some((commit) => commit.added === null || commit.removed === null || commit.modified === null);
   return { action: 'deploy', branch: ref.slice(BRANCH_PREFIX.length), truncated };
 }
 
@@ -107,7 +144,7 @@ export function decidePush(payload: PushPayload): PushDecision {
 export function listedFiles(payload: PushPayload): string[] {
   const files = new Set<string>();
   for (const commit of payload.commits) {
-    for (const file of [...commit.added, ...commit.removed, ...commit.modified]) files.add(file);
+    for (const file of [...(commit.added ?? []), ...(commit.removed ?? []), ...(commit.modified ?? [])]) files.add(file);
   }
   return [...files];
 }

@@ -1,19 +1,28 @@
 // Receiving a push (SPEC §5), once its signature has been checked: decide, find the changed files,
 // match targets, de-duplicate replays and queue the runs — before any deploy work starts.
+//
+// Gitea waits 5 s for an answer and marks a slower delivery failed, so nothing that waits on the network
+// happens before the answer: a push whose listed files are complete is matched and queued at once; one
+// whose files must come from git (a cut list, a new branch, an older sender) is recorded as a
+// `resolving` delivery and answered, then resolved in the background (fetch with its own short timeout,
+// then diff) — and, if the process stops first, at the next start.
 import type { MikroORM } from '@mikro-orm/sqlite';
 import type { Context } from '@opentelemetry/api';
 import type { Logger } from 'pino';
-import type { Executor } from '../engine/executor.ts';
+import { WebhookDelivery } from '../db/entities/WebhookDelivery.ts';
+import { ExecutorClosedError, type Executor } from '../engine/executor.ts';
 import type { Config } from '../support/config.ts';
 import { changedFilesFromGit } from './changed-files.ts';
 import { matchPushToTargets } from './push-matching.ts';
-import { decidePush, listedFiles, parsePushPayload } from './push-payload.ts';
+import { decidePush, listedFiles, parsePushPayload, type PushPayload } from './push-payload.ts';
 import { listTargets, toTargetFields } from './targets.ts';
 import { listLocks } from './locks.ts';
 import { headCommitMessage, whyNotDeploy } from './skip-markers.ts';
 
 /** Gitea does not retry, but a person may press "Replay": the same push within this window is not deployed again. */
 const REPLAY_WINDOW_MS = 10 * 60 * 1000;
+/** The whole of resolving a push's files from git (fetch included); the fetch alone gets config.gitFetchTimeoutMs. */
+const RESOLVE_TIMEOUT_MS = 60_000;
 
 export type QueuedTargets = { app: string; host: string; run_id: number }[];
 /** Targets the push selected but did not deploy (a lock, a skip marker): each has a `skipped` run. */
@@ -21,11 +30,12 @@ export type SkippedTargets = { app: string; host: string; run_id: number; reason
 
 /**
  * What became of a push: runs queued (and perhaps some skipped), every selected target skipped (and
- * why), nothing to do (and why), or a replay of one already received.
+ * why), being resolved, nothing to do (and why), or a replay of one already received.
  */
 export type PushReceipt =
   | { outcome: 'queued'; queued: QueuedTargets; skipped?: SkippedTargets }
   | { outcome: 'skipped'; queued: []; skipped: SkippedTargets; reason: string }
+  | { outcome: 'resolving'; queued: []; delivery: number }
   | { outcome: 'ignored'; queued: []; reason: string }
   | { outcome: 'replayed'; queued: QueuedTargets; reason: string };
 
@@ -36,26 +46,39 @@ export interface PushReceiverDeps {
   logger: Logger;
 }
 
-/**
- * Receives push bodies whose signature the caller has checked. Throws InvalidPushError for a body that
- * is not a push we can read; other errors (the database) mean nothing was queued.
- */
-export function createPushReceiver(deps: PushReceiverDeps): { receive(body: Buffer, telemetry?: Context): Promise<PushReceipt> } {
-  const { orm, config, executor, logger } = deps;
-  // (repo, ref, after) → the runs it queued; a promise, so a replay that arrives mid-way waits for them.
-  const seen = new Map<string, { at: number; queued: Promise<QueuedTargets> }>();
+export interface PushReceiver {
+  /** Throws InvalidPushError for a body that is not a push we can read; other errors (the database) mean nothing was recorded. */
+  receive(body: Buffer, options?: { deliveryId?: string; telemetry?: Context }): Promise<PushReceipt>;
+  /** Resolves the deliveries a stopped process left `resolving`. */
+  resumePending(): Promise<void>;
+  /** Resolves once every background resolution started so far has ended (tests, shutdown). */
+  settled(): Promise<void>;
+}
 
-  const queueRuns = async (payload: ReturnType<typeof parsePushPayload>, headMessage: string, branch: string, truncated: boolean, telemetry?: Context) => {
-    let files = listedFiles(payload);
-    if (truncated) {
-      try {
-        files = await changedFilesFromGit(config.registryRoot, payload.before, payload.after);
-      } catch (error) {
-        logger.warn({ err: { message: (error as Error).message } }, 'changed files from git failed: using the files the payload lists');
-      }
-    }
+/** What a `resolving` delivery keeps to be resolved later, by this process or the next. */
+interface PendingPush {
+  payload: PushPayload;
+  branch: string;
+  /** The head commit's message (skip markers), read from the raw body. */
+  headMessage: string;
+}
+
+function replayReason(delivery: WebhookDelivery): string {
+  const still = delivery.status === 'resolving' ? ' (its changed files are still being resolved)' : '';
+  return `already received: ${delivery.ref} at ${delivery.after} (replayed delivery)${still}, nothing queued again`;
+}
+
+export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
+  const { orm, config, executor, logger } = deps;
+  // (repo, ref, after) → the receipt, for a replay that arrives while the first is still being recorded.
+  const seen = new Map<string, { at: number; receipt: Promise<PushReceipt> }>();
+  const background = new Set<Promise<void>>();
+
+  /** Matches the files against the targets and queues the runs, all in one write (all of them, or none). */
+  const queueRuns = async (pending: PendingPush, files: string[], telemetry?: Context) => {
+    const { payload, branch, headMessage } = pending;
     const targets = (await listTargets(orm.em.fork())).map(toTargetFields);
-    const match = matchPushToTargets(targets, { files, repositoryName: payload.repository.name, branch });
+    const match = matchPushToTargets(targets, { files, repositoryName: payload.repository.name, repositoryFullName: payload.repository.full_name, branch });
     // A lock or a skip marker turns a selected target's run into a `skipped` one: recorded, not run.
     const locks = match.targets.length ? await listLocks(orm.em.fork()) : [];
     const planned = match.targets.map((m) => {
@@ -65,18 +88,80 @@ export function createPushReceiver(deps: PushReceiverDeps): { receive(body: Buff
     });
     const toRun = planned.filter((p) => p.reason === undefined);
     const toSkip = planned.flatMap((p) => (p.reason === undefined ? [] : [{ ...p, reason: p.reason }]));
-    // All of a push's runs are queued together, in one write: all of them, or (on an error) none.
     const runs = await executor.requestDeploys(toRun);
     const skippedIds = await executor.recordSkipped(toSkip);
     return {
       queued: runs.map(({ runId }, i) => ({ app: toRun[i].target.app, host: toRun[i].target.host, run_id: runId })),
       skipped: skippedIds.map((runId, i) => ({ app: toSkip[i].target.app, host: toSkip[i].target.host, run_id: runId, reason: toSkip[i].reason })),
-      reason: match.reason,
+      reason: match.reason ?? 'no target matched',
     };
   };
 
+  /** The receipt of a push whose runs are queued (or skipped, or none). */
+  const receiptOf = ({ queued, skipped, reason }: Awaited<ReturnType<typeof queueRuns>>): PushReceipt => {
+    if (queued.length > 0) return skipped.length > 0 ? { outcome: 'queued', queued, skipped } : { outcome: 'queued', queued };
+    if (skipped.length > 0) return { outcome: 'skipped', queued: [], skipped, reason: [...new Set(skipped.map((s) => s.reason))].join('; ') };
+    return { outcome: 'ignored', queued: [], reason };
+  };
+
+  /** The files from git, after the answer; a delivery that cannot be resolved keeps what the payload listed. */
+  const resolve = async (id: number, pending: PendingPush, telemetry?: Context) => {
+    const { payload } = pending;
+    let files = listedFiles(payload);
+    try {
+      files = await changedFilesFromGit(config.registryRoot, payload.before, payload.after, { timeoutMs: RESOLVE_TIMEOUT_MS, fetchTimeoutMs: config.gitFetchTimeoutMs });
+    } catch (error) {
+      logger.warn({ delivery: id, err: { message: (error as Error).message } }, 'changed files from git failed: using the files the payload lists');
+    }
+    try {
+      const { queued, reason } = await queueRuns(pending, files, telemetry);
+      await orm.em.fork().nativeUpdate(WebhookDelivery, { id }, queued.length
+        ? { status: 'queued', run_ids: queued, payload: null }
+        : { status: 'ignored', reason, payload: null });
+      logger.info({ delivery: id, queued: queued.length }, 'push resolved');
+    } catch (error) {
+      // Shutting down: the delivery stays `resolving`, and the next start resolves it.
+      if (error instanceof ExecutorClosedError) return;
+      logger.error({ delivery: id, err: { name: (error as Error).name } }, 'resolving a push failed');
+      await orm.em.fork().nativeUpdate(WebhookDelivery, { id }, { status: 'failed', reason: 'could not queue the runs (see the server log)' }).catch(() => undefined);
+    }
+  };
+
+  const inBackground = (work: Promise<void>) => {
+    const tracked = work.catch((error) => logger.error({ err: { name: (error as Error).name } }, 'background push resolution failed'));
+    background.add(tracked);
+    void tracked.finally(() => background.delete(tracked));
+  };
+
+  const handle = async (pending: PendingPush, truncated: boolean, deliveryId: string | undefined, telemetry?: Context): Promise<PushReceipt> => {
+    const { payload } = pending;
+    const em = orm.em.fork();
+    const { full_name: repository } = payload.repository;
+    const key = { repository, ref: payload.ref, after: payload.after };
+    // Replays survive a restart: the same delivery id, or the same push within the window.
+    const earlier = await em.findOne(
+      WebhookDelivery,
+      { $or: [...(deliveryId ? [{ delivery_id: deliveryId }] : []), { ...key, received_at: { $gt: new Date(Date.now() - REPLAY_WINDOW_MS) } }] },
+      { orderBy: { id: 'desc' } },
+    );
+    if (earlier) return { outcome: 'replayed', queued: earlier.run_ids ?? [], reason: replayReason(earlier) };
+
+    if (truncated) {
+      const delivery = em.create(WebhookDelivery, { ...key, delivery_id: deliveryId ?? null, status: 'resolving', payload: pending });
+      await em.flush();
+      inBackground(resolve(delivery.id, pending, telemetry));
+      return { outcome: 'resolving', queued: [], delivery: delivery.id };
+    }
+    const result = await queueRuns(pending, listedFiles(payload), telemetry);
+    const receipt = receiptOf(result);
+    em.create(WebhookDelivery, { ...key, delivery_id: deliveryId ?? null, status: result.queued.length ? 'queued' : 'ignored', run_ids: result.queued, reason: receipt.outcome === 'queued' ? null : (receipt as { reason: string }).reason });
+    // The runs are queued (and durable) whatever happens to this record: a failed write only loses replay protection.
+    await em.flush().catch((error) => logger.error({ err: { name: (error as Error).name } }, 'recording a delivery failed'));
+    return receipt;
+  };
+
   return {
-    async receive(body, telemetry) {
+    async receive(body, options = {}) {
       const payload = parsePushPayload(body);
       const decision = decidePush(payload);
       if (decision.action === 'ignore') return { outcome: 'ignored', queued: [], reason: decision.reason };
@@ -87,22 +172,34 @@ export function createPushReceiver(deps: PushReceiverDeps): { receive(body: Buff
       const earlier = seen.get(key);
       if (earlier) {
         // A replay that arrives while the first delivery fails gets that failure (nothing was queued).
-        const queued = await earlier.queued;
-        return { outcome: 'replayed', queued, reason: `already received: ${payload.ref} at ${payload.after} (replayed delivery), nothing queued again` };
+        const receipt = await earlier.receipt;
+        if (receipt.outcome === 'replayed') return receipt;
+        const still = receipt.outcome === 'resolving' ? ' (its changed files are still being resolved)' : '';
+        return { outcome: 'replayed', queued: receipt.queued, reason: `already received: ${payload.ref} at ${payload.after} (replayed delivery)${still}, nothing queued again` };
       }
-      const work = queueRuns(payload, headCommitMessage(body, payload.after), decision.branch, decision.truncated, telemetry);
-      const queuedForReplays = work.then((w) => w.queued);
-      queuedForReplays.catch(() => undefined); // handled below when no replay ever awaits it
-      seen.set(key, { at: now, queued: queuedForReplays });
+      const pending = { payload, branch: decision.branch, headMessage: headCommitMessage(body, payload.after) };
+      const work = handle(pending, decision.truncated, options.deliveryId, options.telemetry);
+      work.catch(() => undefined); // handled below when no replay ever awaits it
+      seen.set(key, { at: now, receipt: work });
       try {
-        const { queued, skipped, reason } = await work;
-        if (queued.length > 0) return skipped.length > 0 ? { outcome: 'queued', queued, skipped } : { outcome: 'queued', queued };
-        if (skipped.length > 0) return { outcome: 'skipped', queued: [], skipped, reason: [...new Set(skipped.map((s) => s.reason))].join('; ') };
-        return { outcome: 'ignored', queued: [], reason: reason ?? 'no target matched' };
+        return await work;
       } catch (error) {
         seen.delete(key); // nothing was queued for it: a retry may try again
         throw error;
       }
+    },
+
+    async resumePending() {
+      const pending = await orm.em.fork().find(WebhookDelivery, { status: 'resolving' }, { orderBy: { id: 'asc' } });
+      for (const delivery of pending) {
+        logger.info({ delivery: delivery.id }, 'resolving a push received before the last stop');
+        const pending = delivery.payload as PendingPush;
+        inBackground(resolve(delivery.id, { ...pending, headMessage: pending.headMessage ?? '' }));
+      }
+    },
+
+    async settled() {
+      while (background.size > 0) await Promise.all(background);
     },
   };
 }

@@ -8,6 +8,19 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 /** Newlines and other control characters: they would end a line of a unit file or a command. */
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** A Gitea repository: `owner/name`. */
+const REPO_NAME = /^[A-Za-z0-9._-]+\/[A-Za-z0-9._-]+$/;
+
+/**
+ * `owner/name` from a git URL that names one (`https://host/owner/name.git`, `git@host:owner/name.git`,
+ * `ssh://git@host:2222/owner/name`), else ''. Only the last two path segments: Gitea has no sub-groups.
+ */
+export function repoNameOf(url: string): string {
+  const path = /^[a-z][a-z0-9+.-]*:\/\/[^/]+\/(.+)$/i.exec(url)?.[1] ?? /^[^/:@]+@[^/:]+:(.+)$/.exec(url)?.[1];
+  if (!path) return '';
+  const name = path.replace(/\/+$/, '').replace(/\.git$/, '').split('/').slice(-2).join('/');
+  return REPO_NAME.test(name) ? name : '';
+}
 
 /** A whole number from 0 to `max`. */
 function wholeNumber(field: string, max: number, note = '') {
@@ -57,7 +70,8 @@ export const TargetSchema = v.pipe(
       v.pipe(v.string('binary must be a string'), v.check((name) => name === '' || NAME.test(name), 'binary may only contain letters, digits, ".", "_" and "-", and must start with a letter or digit')),
       '',
     ),
-    build_cmd: v.optional(v.string('build_cmd must be a string'), ''),
+    // One line: a newline would end the unit file's or the remote command's line (chain with && or ;).
+    build_cmd: v.optional(text('build_cmd'), ''),
     user: v.optional(
       v.pipe(v.string('user must be a string'), v.check((name) => name === '' || NAME.test(name), 'user may only contain letters, digits, ".", "_" and "-", and must start with a letter or digit')),
       '',
@@ -70,7 +84,11 @@ export const TargetSchema = v.pipe(
     env: v.optional(
       v.pipe(
         v.custom<object>(isPlainObject, ENV_MESSAGE),
-        v.record(v.pipe(v.string(), v.regex(ENV_KEY, 'env names must be letters, digits and "_", not starting with a digit')), v.string(ENV_MESSAGE)),
+        v.record(
+          v.pipe(v.string(), v.regex(ENV_KEY, 'env names must be letters, digits and "_", not starting with a digit')),
+          // The message names no value: env values are secrets.
+          v.pipe(v.string(ENV_MESSAGE), v.check((value) => !CONTROL.test(value), 'env values must not contain newlines or control characters')),
+        ),
       ),
       {},
     ),
@@ -86,6 +104,10 @@ export const TargetSchema = v.pipe(
     ),
     compose_files: v.optional(v.array(text('compose_files'), 'compose_files must be a list of file names'), []),
     repo: v.optional(text('repo'), ''),
+    repo_name: v.optional(
+      v.pipe(v.string('repo_name must be a string'), v.check((name) => name === '' || REPO_NAME.test(name), 'repo_name must be "owner/name"')),
+      '',
+    ),
     auto_rollback: v.optional(v.boolean('auto_rollback must be true or false'), true),
     keep_releases: v.optional(wholeNumber('keep_releases', 1000, ' (0: DEPLOY_KEEP_RELEASES)'), 0),
     skip_ci_marker: v.optional(v.boolean('skip_ci_marker must be true or false'), false),
@@ -94,6 +116,8 @@ export const TargetSchema = v.pipe(
     ...t,
     remote_dir: t.remote_dir || `/opt/apps/${t.app}`,
     binary: t.binary || t.app,
+    // A target cloned from a repository deploys only that repository's pushes, unless it names another.
+    repo_name: t.repo_name || repoNameOf(t.repo),
   })),
 );
 

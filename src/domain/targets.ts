@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/sqlite';
 import { DeployTarget } from '../db/entities/DeployTarget.ts';
-import { TargetSchema, parseTarget, type TargetFields } from './target-schema.ts';
+import { maskKnownSecrets } from '../support/redact.ts';
+import { TargetSchema, parseTarget, repoNameOf, type TargetFields } from './target-schema.ts';
 
 export class UnknownTargetError extends Error {
   override name = 'UnknownTargetError';
@@ -33,7 +34,10 @@ async function saveTargetIn(em: EntityManager, input: Record<string, unknown>): 
       ? await em.findOne(DeployTarget, { app: input.app, host: input.host })
       : null;
   const given = Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined));
-  const fields = parseTarget(existing ? { ...toTargetFields(existing), ...given } : given);
+  const stored: Partial<TargetFields> | undefined = existing ? toTargetFields(existing) : undefined;
+  // A repo_name derived from the old --repo follows a new --repo; one set by hand stays.
+  if (stored && given.repo !== undefined && given.repo_name === undefined && stored.repo_name === repoNameOf(stored.repo ?? '')) delete stored.repo_name;
+  const fields = parseTarget(stored ? { ...stored, ...given } : given);
   if (existing) {
     em.assign(existing, fields);
     await em.flush();
@@ -64,11 +68,16 @@ export async function removeTargets(em: EntityManager, app: string, host?: strin
 
 export type TargetView = TargetFields & { created_at: string; updated_at: string };
 
-/** The outward form of a target (CLI JSON, API): every field, with env values masked. */
+/**
+ * The outward form of a target (CLI JSON, API): every field, with env values masked, and credentials
+ * in the repo URL and the build command (`https://user:token@…`, `NPM_TOKEN=…`) too.
+ */
 export function viewTarget(target: DeployTarget): TargetView {
   const fields = toTargetFields(target);
   return {
     ...fields,
+    repo: maskKnownSecrets(fields.repo),
+    build_cmd: maskKnownSecrets(fields.build_cmd),
     env: Object.fromEntries(Object.keys(fields.env).map((key) => [key, '***'])),
     created_at: target.created_at.toISOString(),
     updated_at: target.updated_at.toISOString(),

@@ -6,7 +6,6 @@ import type { EntityManager, MikroORM } from '@mikro-orm/sqlite';
 import { DeployRun, type RunStatus, type Trigger } from '../db/entities/DeployRun.ts';
 import type { Strategy } from '../db/entities/DeployTarget.ts';
 import { StepRun, type StepStatus } from '../db/entities/StepRun.ts';
-import { tail } from '../support/redact.ts';
 import type { PastRun, RunRecord } from './pipeline.ts';
 
 /** The most of a step's output that is kept (the tail), shown or sent anywhere. */
@@ -102,7 +101,12 @@ function resultOf(run: DeployRun): RunResult {
   };
 }
 
-function viewStep(step: StepRun, outputBytes: number): StepView {
+/** A step without its output column (read apart, cut in SQL: see RunStore.outputTails). */
+const STEP_FIELDS = ['id', 'run', 'step', 'status', 'started_at', 'duration_ms', 'exit_code', 'error'] as const;
+
+type StepRow = Omit<StepRun, 'output'>;
+
+function viewStep(step: StepRow, output: string): StepView {
   return {
     step: step.step,
     status: step.status,
@@ -110,11 +114,11 @@ function viewStep(step: StepRun, outputBytes: number): StepView {
     duration_ms: step.duration_ms ?? null,
     exit_code: step.exit_code ?? null,
     error: step.error ?? null,
-    output: outputBytes > 0 ? tail(step.output, outputBytes) : '',
+    output,
   };
 }
 
-function viewRun(run: DeployRun, steps: StepRun[], outputBytes: number): RunView {
+function viewRun(run: DeployRun, steps: StepRow[], outputs: ReadonlyMap<number, string>): RunView {
   return {
     ...resultOf(run),
     app: run.app,
@@ -132,7 +136,7 @@ function viewRun(run: DeployRun, steps: StepRun[], outputBytes: number): RunView
     queued_at: run.queued_at.toISOString(),
     started_at: iso(run.started_at),
     finished_at: iso(run.finished_at),
-    steps: steps.map((step) => viewStep(step, outputBytes)),
+    steps: steps.map((step) => viewStep(step, outputs.get(step.id) ?? '')),
   };
 }
 
@@ -145,20 +149,45 @@ export class RunStore {
 
   // ---- reads ----
 
+  /**
+   * The last `bytes` bytes of each step's output, cut by SQLite: a request never holds more than that
+   * per step, however large the stored outputs (the bytes are decoded here, as `tail` would).
+   */
+  private async outputTails(em: EntityManager, stepIds: number[], bytes: number): Promise<Map<number, string>> {
+    if (bytes <= 0 || stepIds.length === 0) return new Map();
+    const rows = await em.getConnection().execute<{ id: number; tail: Buffer | string | null }[]>(
+      `select id, substr(cast(output as blob), ?) as tail from step_run where id in (${stepIds.map(() => '?').join(', ')})`,
+      [-bytes, ...stepIds],
+    );
+    return new Map(rows.map((row) => [row.id, row.tail === null ? '' : Buffer.isBuffer(row.tail) ? row.tail.toString('utf8') : row.tail]));
+  }
+
   /** The newest runs (of one app, or all), each with its steps; step output cut to its last `outputBytes`. */
   async listRuns(options: { app?: string; host?: string; limit: number; outputBytes: number }): Promise<RunView[]> {
     const em = this.em();
     const where = { ...(options.app ? { app: options.app } : {}), ...(options.host ? { host: options.host } : {}) };
     const runs = await em.find(DeployRun, where, { orderBy: { id: 'desc' }, limit: options.limit });
-    const steps = runs.length ? await em.find(StepRun, { run: { $in: runs.map((r) => r.id) } }, { orderBy: { id: 'asc' } }) : [];
-    return runs.map((run) => viewRun(run, steps.filter((s) => s.run.id === run.id), options.outputBytes));
+    const steps = runs.length ? await em.find(StepRun, { run: { $in: runs.map((r) => r.id) } }, { orderBy: { id: 'asc' }, fields: [...STEP_FIELDS] }) : [];
+    const outputs = await this.outputTails(em, steps.map((step) => step.id), options.outputBytes);
+    return runs.map((run) => viewRun(run, steps.filter((s) => s.run.id === run.id), outputs));
   }
 
+  /** One run with its steps, their output cut to the last `outputBytes` (0: no output read at all). */
   async findRun(id: number, outputBytes: number): Promise<RunView | null> {
     const em = this.em();
     const run = await em.findOne(DeployRun, { id });
     if (!run) return null;
-    return viewRun(run, await em.find(StepRun, { run: id }, { orderBy: { id: 'asc' } }), outputBytes);
+    const steps = await em.find(StepRun, { run: id }, { orderBy: { id: 'asc' }, fields: [...STEP_FIELDS] });
+    return viewRun(run, steps, await this.outputTails(em, steps.map((step) => step.id), outputBytes));
+  }
+
+  /** The output tails of some steps of a run, by step name (what a watcher of a finished step has not seen yet). */
+  async stepOutputs(runId: number, steps: string[], outputBytes: number): Promise<Map<string, string>> {
+    if (steps.length === 0) return new Map();
+    const em = this.em();
+    const rows = await em.find(StepRun, { run: runId, step: { $in: steps } }, { fields: ['id', 'step'] });
+    const outputs = await this.outputTails(em, rows.map((row) => row.id), outputBytes);
+    return new Map(rows.map((row) => [row.step, outputs.get(row.id) ?? '']));
   }
 
   async findResult(id: number): Promise<RunResult | null> {
@@ -170,7 +199,7 @@ export class RunStore {
   async runsOf(app: string, host: string, options: { before?: number; limit?: number } = {}): Promise<RunView[]> {
     const where = { app, host, ...(options.before ? { id: { $lt: options.before } } : {}) };
     const runs = await this.em().find(DeployRun, where, { orderBy: { id: 'desc' }, limit: options.limit });
-    return runs.map((run) => viewRun(run, [], 0));
+    return runs.map((run) => viewRun(run, [], new Map()));
   }
 
   async pastRuns(app: string, host: string, before: number): Promise<PastRun[]> {

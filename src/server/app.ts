@@ -6,11 +6,12 @@ import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Trace
 import type { Config } from '../support/config.ts';
 import type { DeployRequest, Executor } from '../engine/executor.ts';
 import { COMMIT_ID } from '../domain/commit-id.ts';
-import { createPushReceiver } from '../domain/push.ts';
+import { createPushReceiver, type PushReceiver } from '../domain/push.ts';
 import { findTargets, listTargets, noTargetError, removeTargets, saveTarget, viewTarget } from '../domain/targets.ts';
 import { OUTPUT_LIMIT_BYTES, type RunStore, type RunView } from '../engine/run-store.ts';
 import { traceUrl } from '../support/tracing.ts';
 import { readServiceStatus, type ServiceStatus } from '../domain/service-status.ts';
+import { createStatusCache } from '../domain/status-cache.ts';
 import type { TargetFields } from '../domain/target-schema.ts';
 import { requireBearerToken } from './auth.ts';
 import { errorHandler, HttpError } from './errors.ts';
@@ -39,6 +40,8 @@ export interface AppDeps {
   startedAt?: Date;
   /** Where GET /metrics counts (default: a new Registry of its own); createApp feeds it the executor's events. */
   metrics?: Metrics;
+  /** The push receiver (its background resolutions are awaited by tests and at shutdown); one is made when absent. */
+  pushes?: PushReceiver;
 }
 
 const LOG_OUTPUT_BYTES = 4 * 1024;
@@ -96,7 +99,8 @@ function parseRunId(raw: string): number {
 export function createApp(deps: AppDeps): Express {
   const { orm, store, config, executor, logger } = deps;
   const startedAt = deps.startedAt ?? new Date();
-  const readStatus = deps.readStatus ?? readServiceStatus;
+  // Cached per target for a few seconds, one SSH login at a time per host, whoever asks how often.
+  const readStatus = createStatusCache(deps.readStatus ?? readServiceStatus);
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -127,8 +131,15 @@ export function createApp(deps: AppDeps): Express {
     next();
   });
 
-  const auth = requireBearerToken(config.apiToken, deps.insecureApi);
-  if (!config.apiToken && deps.insecureApi) logger.warn('the API write routes need NO token (--insecure-api): for development only');
+  const auth = requireBearerToken([config.apiToken], { allowWithoutToken: deps.insecureApi, what: 'write', variables: 'DEPLOY_API_TOKEN' });
+  // Reads show targets (repositories, build commands), run output and host status: a token too. The
+  // write token reads as well; a read-only one may be given besides it.
+  const readAuth = requireBearerToken([config.apiToken, config.apiReadToken], {
+    allowWithoutToken: deps.insecureApi,
+    what: 'read',
+    variables: 'DEPLOY_API_READ_TOKEN or DEPLOY_API_TOKEN',
+  });
+  if (!config.apiToken && deps.insecureApi) logger.warn('the API routes need NO token (--insecure-api): for development only');
   const json = express.json({ limit: '1mb', strict: false });
 
   const metrics = deps.metrics ?? createMetrics();
@@ -136,9 +147,11 @@ export function createApp(deps: AppDeps): Express {
   app.get('/metrics', createMetricsRoute(metrics, [config.metricsToken, config.apiToken]));
   app.post('/webhook/push', metrics.countWebhookDeliveries);
 
-  const pushes = createPushReceiver({ orm, config, executor, logger });
+  const pushes = deps.pushes ?? createPushReceiver({ orm, config, executor, logger });
+  // Pushes a stopped process had accepted but not resolved yet.
+  pushes.resumePending().catch((error) => logger.error({ err: { name: (error as Error).name } }, 'resuming pending pushes failed'));
   app.post('/webhook/push', express.raw({ type: () => true, limit: '5mb' }), createWebhookHandler({
-    config, logger, insecureWebhooks: deps.insecureWebhooks, receivePush: (body, telemetry) => pushes.receive(body, telemetry),
+    config, logger, insecureWebhooks: deps.insecureWebhooks, receivePush: (body, options) => pushes.receive(body, options),
   }));
 
   app.get('/api/health', async (_req, res) => {
@@ -150,13 +163,13 @@ export function createApp(deps: AppDeps): Express {
     });
   });
 
-  app.get('/api/targets', async (_req, res) => {
+  app.get('/api/targets', readAuth, async (_req, res) => {
     res.json((await listTargets(orm.em.fork())).map(viewTarget));
   });
 
-  app.get('/api/targets/:app', async (req, res) => {
-    const targets = await listTargets(orm.em.fork(), req.params.app);
-    if (targets.length === 0) throw noTargetError(req.params.app);
+  app.get('/api/targets/:app', readAuth, async (req, res) => {
+    const targets = await listTargets(orm.em.fork(), String(req.params.app));
+    if (targets.length === 0) throw noTargetError(String(req.params.app));
     res.json(targets.map(viewTarget));
   });
 
@@ -189,30 +202,30 @@ export function createApp(deps: AppDeps): Express {
     await queueRuns(req, res, { trigger: 'rollback', rollbackTo: body.to ?? null }, body.host, body.force);
   });
 
-  app.get('/api/status/:app', async (req, res) => {
-    const targets = await findTargets(orm.em.fork(), req.params.app);
+  app.get('/api/status/:app', readAuth, async (req, res) => {
+    const targets = await findTargets(orm.em.fork(), String(req.params.app));
     res.json(await Promise.all(targets.map((target) => readStatus(target, config))));
   });
 
   // Runs go out with a link to their trace when DEPLOY_JAEGER_URL is set.
   const withTraceUrl = (run: RunView) => ({ ...run, trace_url: traceUrl(config.jaegerUrl, run.trace_id) });
 
-  app.get('/api/logs', async (req, res) => {
+  app.get('/api/logs', readAuth, async (req, res) => {
     res.json((await store.listRuns({ limit: parseLimit(req.query.limit), outputBytes: LOG_OUTPUT_BYTES })).map(withTraceUrl));
   });
 
-  app.get('/api/logs/:app', async (req, res) => {
-    res.json((await store.listRuns({ app: req.params.app, limit: parseLimit(req.query.limit), outputBytes: LOG_OUTPUT_BYTES })).map(withTraceUrl));
+  app.get('/api/logs/:app', readAuth, async (req, res) => {
+    res.json((await store.listRuns({ app: String(req.params.app), limit: parseLimit(req.query.limit), outputBytes: LOG_OUTPUT_BYTES })).map(withTraceUrl));
   });
 
-  app.get('/api/runs/:id', async (req, res) => {
-    const run = await store.findRun(parseRunId(req.params.id), OUTPUT_LIMIT_BYTES);
-    if (!run) throw new HttpError(404, `no run #${req.params.id}`);
+  app.get('/api/runs/:id', readAuth, async (req, res) => {
+    const run = await store.findRun(parseRunId(String(req.params.id)), OUTPUT_LIMIT_BYTES);
+    if (!run) throw new HttpError(404, `no run #${String(req.params.id)}`);
     res.json({ ...withTraceUrl(run), notifications: await listNotificationAttempts(orm.em.fork(), run.id) });
   });
 
-  app.get('/api/runs/:id/events', async (req, res) => {
-    await streamRunEvents({ store, executor }, parseRunId(req.params.id), req, res);
+  app.get('/api/runs/:id/events', readAuth, async (req, res) => {
+    await streamRunEvents({ store, executor }, parseRunId(String(req.params.id)), req, res);
   });
 
   app.post('/api/runs/:id/cancel', auth, async (req, res) => {
@@ -221,8 +234,8 @@ export function createApp(deps: AppDeps): Express {
     res.status(202).json({ run_id: id, cancelling: true });
   });
 
-  mountDashboard(app, { store, executor, logger });
-  app.use(createLockRoutes({ orm, auth, json }));
+  mountDashboard(app, { store, executor, logger, readAuth });
+  app.use(createLockRoutes({ orm, auth, json, readAuth }));
 
   app.use((_req, res) => {
     res.status(404).json({ error: 'no such route' });

@@ -14,11 +14,12 @@ const LockBody = v.strictObject(
   (issue) => (issue.expected === 'never' ? `unknown field "${String(issue.path?.[0]?.key)}"` : 'the body must be a JSON object with a "reason"'),
 );
 
-export function createLockRoutes(deps: { orm: MikroORM; auth: RequestHandler; json: RequestHandler }): Router {
+export function createLockRoutes(deps: { orm: MikroORM; auth: RequestHandler; json: RequestHandler; readAuth?: RequestHandler }): Router {
   const { orm, auth, json } = deps;
+  const readAuth: RequestHandler = deps.readAuth ?? ((_req, _res, next) => next());
   const router = Router();
 
-  router.get('/api/locks', async (_req, res) => {
+  router.get('/api/locks', readAuth, async (_req, res) => {
     res.json(await listLocks(orm.em.fork()));
   });
 

@@ -20,7 +20,8 @@ function resultOf({ id, status, failed_step, error, duration_ms, trace_id, rolle
  * process's memory when it runs the run, else from the database (polled until the run ends).
  */
 export async function streamRunEvents(deps: { store: RunStore; executor: Executor }, runId: number, req: Request, res: Response): Promise<void> {
-  const initial = await deps.store.findRun(runId, OUTPUT_LIMIT_BYTES);
+  // Without outputs: the polls below read a step's output once, when it has finished.
+  const initial = await deps.store.findRun(runId, 0);
   if (!initial) throw new HttpError(404, `no run #${runId}`);
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
   res.flushHeaders();
@@ -48,26 +49,29 @@ export async function streamRunEvents(deps: { store: RunStore; executor: Executo
     return;
   }
 
-  // A run this process does not know: replay the database, then poll it until the run ends.
+  // A run this process does not know: replay the database, then poll it until the run ends. Each poll
+  // reads statuses only; a step's output (its last 64 KiB) is read once, when the step has finished.
   const sent = new Map<string, string>();
-  const replayFromDatabase = (run: RunView) => {
-    for (const step of run.steps) {
-      if (sent.get(step.step) === step.status) continue;
-      if (isFinished(step.status) && step.status !== 'pending') {
-        for (const line of step.output.split('\n').filter(Boolean)) send(res, 'output', { run_id: runId, step: step.step, line });
-      }
+  const replayFromDatabase = async (run: RunView) => {
+    const changed = run.steps.filter((step) => sent.get(step.step) !== step.status);
+    const finished = changed.filter((step) => isFinished(step.status) && step.status !== 'pending').map((step) => step.step);
+    const outputs = await deps.store.stepOutputs(runId, finished, OUTPUT_LIMIT_BYTES);
+    if (ended) return;
+    for (const step of changed) {
+      for (const line of (outputs.get(step.step) ?? '').split('\n').filter(Boolean)) send(res, 'output', { run_id: runId, step: step.step, line });
       send(res, 'step', { run_id: runId, step: step.step, status: step.status, duration_ms: step.duration_ms, exit_code: step.exit_code, error: step.error });
       sent.set(step.step, step.status);
     }
   };
   let run: RunView | null = initial;
   while (run && !ended) {
-    replayFromDatabase(run);
+    await replayFromDatabase(run);
+    if (ended) return;
     if (isFinished(run.status)) {
       send(res, 'result', resultOf(run));
       return end();
     }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    run = await deps.store.findRun(runId, OUTPUT_LIMIT_BYTES);
+    run = await deps.store.findRun(runId, 0);
   }
 }

@@ -46,3 +46,14 @@ export function eventName(headers: IncomingHttpHeaders): string | undefined {
   }
   return undefined;
 }
+
+const DELIVERY_HEADERS = ['x-gitea-delivery', 'x-forgejo-delivery', 'x-gogs-delivery', 'x-github-delivery'] as const;
+
+/** The sender's id of this delivery (a UUID), when it sends a sane one: replays of it are recognised. */
+export function deliveryId(headers: IncomingHttpHeaders): string | undefined {
+  for (const name of DELIVERY_HEADERS) {
+    const value = firstHeader(headers, name);
+    if (value) return /^[A-Za-z0-9._-]{1,100}$/.test(value) ? value : undefined;
+  }
+  return undefined;
+}

@@ -22,6 +22,22 @@ function runDirectory(context: StepContext): string {
 }
 
 /**
+ * The push may be newer than the registry root's copy: fetch, and carry on if that fails (no origin)
+ * or hangs (a stalled origin gets config.gitFetchTimeoutMs, not the step's whole timeout): the commit
+ * may be here already, and `git worktree add` says so if it is not.
+ */
+async function fetchRegistry(context: StepContext, root: string): Promise<void> {
+  const timeoutMs = context.deploy.config.gitFetchTimeoutMs;
+  const timeout = AbortSignal.timeout(timeoutMs);
+  try {
+    await runLocal(gitFetch(), { cwd: root, signal: AbortSignal.any([context.signal, timeout]) });
+  } catch (error) {
+    if (context.signal.aborted || !timeout.aborted) throw error;
+    context.output(`git fetch timed out after ${timeoutMs / 1000}s: building from the commits already here\n`);
+  }
+}
+
+/**
  * The tree to build: with a requested commit (a webhook's `after`, an API deploy's `commit`), a
  * detached git worktree of the registry root at exactly that commit; without one (a deploy from the
  * CLI), the registry root as it is on disk.
@@ -30,8 +46,7 @@ async function sourceTree(context: StepContext, runDir: string): Promise<string>
   const { config, commit } = context.deploy;
   if (!commit || !isCommitId(commit)) return config.registryRoot;
   const root = config.registryRoot;
-  // The push may be newer than the registry root's copy: fetch, and carry on if that fails (no origin).
-  await runLocal(gitFetch(), { cwd: root, signal: context.signal });
+  await fetchRegistry(context, root);
   const worktree = path.join(runDir, 'tree');
   context.deploy.atEnd(async () => {
     await runLocal(gitWorktreeRemove(worktree), { cwd: root });

@@ -11,6 +11,8 @@ export interface Config {
   home: string;
   sshConnectTimeoutMs: number;
   healthTimeoutMs: number;
+  /** Each `git fetch` of the registry root (a webhook's changed files, a systemd build's commit): far below a step's timeout. */
+  gitFetchTimeoutMs: number;
   /** On SIGTERM, how long running deploys may go on before they are cancelled. */
   shutdownTimeoutMs: number;
   /** Releases kept on each host (systemd), unless a target says otherwise. */
@@ -30,6 +32,8 @@ export interface Config {
   giteaToken?: string;
   /** Where this server is reached: runs' links (`<url>/api/runs/<id>`) in notifications and statuses. */
   publicUrl?: string;
+  /** Bearer token for the API's read routes only (the write token reads too). */
+  apiReadToken?: string;
 }
 
 export class ConfigError extends Error {
@@ -52,6 +56,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     home: env.HOME || os.homedir(),
     sshConnectTimeoutMs: readPositiveInt(env, 'DEPLOY_SSH_TIMEOUT', 10) * 1000,
     healthTimeoutMs: readPositiveInt(env, 'DEPLOY_HEALTH_TIMEOUT', 30) * 1000,
+    gitFetchTimeoutMs: readPositiveInt(env, 'DEPLOY_GIT_FETCH_TIMEOUT', 15) * 1000,
     shutdownTimeoutMs: readPositiveInt(env, 'DEPLOY_SHUTDOWN_TIMEOUT', 60) * 1000,
     keepReleases: readPositiveInt(env, 'DEPLOY_KEEP_RELEASES', 5),
     unitDir: env.DEPLOY_UNIT_DIR || '/etc/systemd/system',
@@ -63,16 +68,17 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     giteaUrl: env.DEPLOY_GITEA_URL || undefined,
     giteaToken: env.DEPLOY_GITEA_TOKEN || undefined,
     publicUrl: env.DEPLOY_PUBLIC_URL || undefined,
+    apiReadToken: env.DEPLOY_API_READ_TOKEN || undefined,
   };
 }
 
 /** This process's environment without the server's own secrets: what child processes (builds, rsync, git) get. */
 export function childEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const { DEPLOY_API_TOKEN, DEPLOY_WEBHOOK_SECRET, DEPLOY_METRICS_TOKEN, DEPLOY_GITEA_TOKEN, ...rest } = env;
+  const { DEPLOY_API_TOKEN, DEPLOY_API_READ_TOKEN, DEPLOY_WEBHOOK_SECRET, DEPLOY_METRICS_TOKEN, DEPLOY_GITEA_TOKEN, ...rest } = env;
   return rest;
 }
 
 /** Values that must never appear in output, logs or spans. */
 export function configuredSecrets(config: Config): string[] {
-  return [config.webhookSecret, config.apiToken, config.metricsToken, config.giteaToken].filter((s): s is string => Boolean(s));
+  return [config.webhookSecret, config.apiToken, config.apiReadToken, config.metricsToken, config.giteaToken].filter((s): s is string => Boolean(s));
 }

@@ -24,7 +24,7 @@ test('target add then list --json shows every field with its default', async (t)
   assert.deepEqual(target, {
     app: 'my_app', host: 'vps1', remote_dir: '/opt/apps/my_app', binary: 'my_app', build_cmd: 'go build -o my_app .',
     user: '', port: 8080, health: '/api/health', env: {}, strategy: 'systemd', source_dir: '', branch: 'main',
-    compose_files: [], repo: '', auto_rollback: true, keep_releases: 0, skip_ci_marker: false,
+    compose_files: [], repo: '', repo_name: '', auto_rollback: true, keep_releases: 0, skip_ci_marker: false,
   });
 });
 
@@ -72,7 +72,9 @@ test('target remove removes one host, then all hosts of an app', async (t) => {
 const badInputs: [string, string[], RegExp][] = [
   ['missing --app', ['target', 'add', '--host', 'vps1'], /^error: --app is required\n$/],
   ['an unknown strategy', ['target', 'add', '--app', 'a', '--host', 'vps1', '--strategy', 'k8s'], /^error: --strategy must be one of systemd, systemd-remote, docker-compose\n$/],
-  ['--env that is not JSON', ['target', 'add', '--app', 'a', '--host', 'vps1', '--env', 'A=1'], /^error: --env is not valid JSON: A=1\n$/],
+  ['--env that is not JSON, without echoing it', ['target', 'add', '--app', 'a', '--host', 'vps1', '--env', 'TOKEN=s3cret-value'], /^error: --env is not valid JSON: expected an object like '\{"NAME":"value"\}'\n$/],
+  ['--env JSON cut short, without echoing it', ['target', 'add', '--app', 'a', '--host', 'vps1', '--env', '{"TOKEN":"s3cret-value"'], /^error: --env is not valid JSON[^s]*: expected an object like '\{"NAME":"value"\}'\n$/],
+  ['--env with a newline in a value, without echoing it', ['target', 'add', '--app', 'a', '--host', 'vps1', '--env', '{"TOKEN":"s3cret\\nExecStartPre=/x"}'], /^error: --env values must not contain newlines or control characters\n$/],
   ['--env with a number value', ['target', 'add', '--app', 'a', '--host', 'vps1', '--env', '{"A":1}'], /^error: --env must be a JSON object of string values\n$/],
   ['--env as an array', ['target', 'add', '--app', 'a', '--host', 'vps1', '--env', '["A"]'], /^error: --env must be a JSON object of string values\n$/],
   ['a port out of range', ['target', 'add', '--app', 'a', '--host', 'vps1', '--port', '70000'], /^error: --port must be between 0 and 65535\n$/],
@@ -116,4 +118,20 @@ test('every command has --help with examples', async (t) => {
     assert.match(stdout, /Examples/);
   }
   assert.ok(!existsSync(env.DEPLOY_DB), 'help touches no database');
+});
+
+test('target add: --repo names the repository (repo_name) unless --repo-name does; a new --repo moves a derived one', async (t) => {
+  const env = dbEnv(t);
+  const base = ['target', 'add', '--app', 'api', '--host', 'vps1', '--strategy', 'systemd-remote'];
+  assert.equal((await runBin([...base, '--repo', 'git@git.example.com:acme/api.git'], env)).code, 0);
+  const repoName = async () => JSON.parse((await runBin(['target', 'list', '--json'], env)).stdout)[0].repo_name;
+  assert.equal(await repoName(), 'acme/api');
+  assert.equal((await runBin([...base, '--repo', 'https://git.example.com/team/api.git'], env)).code, 0);
+  assert.equal(await repoName(), 'team/api');
+  assert.equal((await runBin([...base, '--repo-name', 'ops/api'], env)).code, 0);
+  assert.equal((await runBin([...base, '--repo', 'https://git.example.com/x/y.git'], env)).code, 0);
+  assert.equal(await repoName(), 'ops/api', 'a name set by hand stays');
+  const bad = await runBin([...base, '--repo-name', 'api'], env);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /--repo-name must be "owner\/name"/);
 });

@@ -107,7 +107,7 @@ test('a run end reaches a signed webhook (retried after a 500), Slack, Matrix an
   const everything = [...hook.received, ...slack.received, ...matrix.received, ...gitea.received].map((r) => r.body).join('\n');
   for (const secret of [WEBHOOK_SECRET, MATRIX_TOKEN, GITEA_TOKEN, 'sk-live-env-value', 'api-token-000', 'XXXX']) assert.ok(!everything.includes(secret), `no ${secret} in any message`);
 
-  const run = await getJson(`${api.url}/api/runs/${queued.runId}`);
+  const run = await getJson(`${api.url}/api/runs/${queued.runId}`, { authorization: 'Bearer api-token-000' }); // reads need the token
   const attempts = run.body.notifications.map((n: any) => `${n.sink} ${n.event} #${n.attempt} ${n.status} ${n.http_status} ${n.error}`).sort();
   const port = (url: string) => new URL(url).host;
   assert.deepEqual(attempts, [

@@ -305,3 +305,56 @@ test('changedFilesFromGit', async (t) => {
     await assert.rejects(changedFilesFromGit(repos.registry, repos.first, repos.second, { timeoutMs: 1 }), /timed out/);
   });
 });
+
+// ---- payloads of other Gitea, Gogs and Forgejo versions (test/fixtures/gitea-versions/SOURCES.md) ----
+
+const VERSIONS = new URL('../fixtures/gitea-versions/', import.meta.url);
+const versionPayload = (name: string) => parsePushPayload(readFileSync(new URL(name, VERSIONS)));
+
+test('what a sender leaves out is unknown (null), never a guess: no total_commits, no file lists', () => {
+  const docs = versionPayload('gitea-docs-push-example.json');
+  assert.equal(docs.total_commits, null);
+  assert.deepEqual(docs.commits.map((c) => [c.added, c.removed, c.modified]), [[null, null, null]]);
+  // Gitea's null (a Go nil slice) is an empty list, not an unknown one.
+  assert.deepEqual(versionPayload('buildbot-gitea-push-null-files.json').commits[0].added, []);
+  assert.equal(versionPayload('woodpecker-gitea-push-multi.json').total_commits, 3);
+});
+
+test('repository.full_name, else owner/name from the owner\'s login or Gogs\' username', () => {
+  assert.deepEqual(versionPayload('drone-gogs-push-old.json').repository, { name: 'hello-world', full_name: 'gordon/hello-world' });
+  assert.deepEqual(versionPayload('argo-cd-gogs-push.json').repository, { name: 'repo-test', full_name: 'john/repo-test' });
+  const bare = { ...JSON.parse(fixture('push-external.json').toString('utf8')), repository: { name: 'lonely' } };
+  assert.deepEqual(parsePushPayload(Buffer.from(JSON.stringify(bare))).repository, { name: 'lonely', full_name: 'lonely' });
+});
+
+test('decidePush: an unknown count or an unknown file list sends the push through git; a full, counted list does not', () => {
+  const truncated = (name: string) => {
+    const decision = decidePush(versionPayload(name));
+    assert.equal(decision.action, 'deploy', name);
+    return decision.action === 'deploy' && decision.truncated;
+  };
+  assert.equal(truncated('woodpecker-gitea-push-multi.json'), false, 'total_commits 3, three commits with their files');
+  assert.equal(truncated('fedora-w2fm-forgejo-push.json'), false);
+  for (const name of ['gitea-docs-push-example.json', 'go-scm-gogs-push.json', 'keyporttech-gitea-push.json', 'woodpecker-gitea-push.json', 'drone-gogs-push-old.json']) {
+    assert.equal(truncated(name), true, `${name}: no total_commits`);
+  }
+  const counted = { ...versionPayload('woodpecker-gitea-push-multi.json') };
+  counted.commits = counted.commits.map((c, i) => (i === 1 ? { ...c, added: null } : c));
+  assert.equal(decidePush(counted).action === 'deploy' && (decidePush(counted) as { truncated: boolean }).truncated, true, 'one commit without lists');
+});
+
+test('a target naming its repository deploys only pushes from it (full_name, case-insensitive)', () => {
+  const targets = [
+    { app: 'my_app', host: 'vps1', branch: 'main', repo_name: 'acme/registry' },
+    { app: 'my_app', host: 'vps2', branch: 'main', repo_name: '' },
+  ];
+  const push = (repositoryFullName: string) => matchPushToTargets(targets, { files: ['apps/my_app/x.go'], repositoryName: 'registry', repositoryFullName, branch: 'main' });
+  assert.deepEqual(push('acme/registry'), { targets: [{ app: 'my_app', host: 'vps1' }, { app: 'my_app', host: 'vps2' }] });
+  assert.deepEqual(push('ACME/Registry').targets.length, 2);
+  assert.deepEqual(push('mallory/registry'), { targets: [{ app: 'my_app', host: 'vps2' }] });
+  const only = [targets[0]];
+  assert.deepEqual(matchPushToTargets(only, { files: [], repositoryName: 'my_app', repositoryFullName: 'mallory/my_app', branch: 'main' }), {
+    targets: [],
+    reason: 'the targets of app my_app deploy only pushes from acme/registry, not from mallory/my_app',
+  });
+});

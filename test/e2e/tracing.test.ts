@@ -70,7 +70,7 @@ test('webhook request → run spans → step spans → remote command spans, in 
   for (const app of ['traced', 'untraced']) assert.equal((await world.cli('setup', app, '--host', world.harness.alias)).code, 0);
 
   const endpoint = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
-  const serve = await startServe({ ...world.env, DEPLOY_WEBHOOK_SECRET: SECRET, OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, DEPLOY_JAEGER_URL: 'http://jaeger.test:16686' });
+  const serve = await startServe({ ...world.env, DEPLOY_WEBHOOK_SECRET: SECRET, OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, DEPLOY_JAEGER_URL: 'http://jaeger.test:16686', DEPLOY_API_READ_TOKEN: 'read-trace' });
   const after = 'ab'.repeat(20);
   const payload = JSON.stringify({
     ref: 'refs/heads/main', before: 'cd'.repeat(20), after, total_commits: 1,
@@ -85,7 +85,7 @@ test('webhook request → run spans → step spans → remote command spans, in 
   const runs: Record<string, { status: string; trace_id: string; trace_url: string }> = {};
   for (const { app, run_id: runId } of queued) {
     await until(async () => {
-      runs[app] = (await (await fetch(`${serve.url}/api/runs/${runId}`)).json()) as typeof runs[string];
+      runs[app] = (await (await fetch(`${serve.url}/api/runs/${runId}`, { headers: { authorization: 'Bearer read-trace' } })).json()) as typeof runs[string];
       return !['queued', 'running'].includes(runs[app].status);
     }, 30_000);
   }

@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import type { Config } from '../../src/support/config.ts';
 import type { Pipeline } from '../../src/engine/pipeline.ts';
 import { createApp, type AppDeps } from '../../src/server/app.ts';
+import { createPushReceiver } from '../../src/domain/push.ts';
 import { createTestExecutor } from './engine.ts';
 
 type TestContext = Parameters<typeof createTestExecutor>[0];
@@ -17,7 +18,7 @@ export async function startTestApi(
   t: TestContext,
   options: {
     pipeline: Pipeline;
-    targets?: { app: string; host: string; branch?: string; env?: Record<string, string> }[];
+    targets?: { app: string; host: string; branch?: string; env?: Record<string, string>; repo_name?: string }[];
     config?: Partial<Config>;
     insecureWebhooks?: boolean;
     /** Default true: most tests exercise routes, not the token (the tests of the token turn it off). */
@@ -29,7 +30,8 @@ export async function startTestApi(
   const engine = await createTestExecutor(t, options);
   let log = '';
   const logger = pino({ level: 'info' }, new Writable({ write: (chunk, _enc, done) => { log += chunk; done(); } }));
-  const app = createApp({ orm: engine.orm, store: engine.store, config: engine.config, executor: engine.executor, logger, insecureWebhooks: options.insecureWebhooks, insecureApi: options.insecureApi ?? true, readStatus: options.readStatus, metrics: options.metrics });
+  const pushes = createPushReceiver({ orm: engine.orm, config: engine.config, executor: engine.executor, logger });
+  const app = createApp({ orm: engine.orm, store: engine.store, config: engine.config, executor: engine.executor, logger, pushes, insecureWebhooks: options.insecureWebhooks, insecureApi: options.insecureApi ?? true, readStatus: options.readStatus, metrics: options.metrics });
   const server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   t.after(() => {
@@ -37,7 +39,7 @@ export async function startTestApi(
     return new Promise((resolve) => server.close(resolve));
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { ...engine, url, log: () => log };
+  return { ...engine, url, pushes, log: () => log };
 }
 
 export function sign(body: Buffer | string, secret: string): string {
@@ -54,7 +56,7 @@ export async function postWebhook(url: string, body: Buffer | string, headers: R
   return { status: response.status, body: (await response.json()) as any };
 }
 
-export async function getJson(url: string) {
-  const response = await fetch(url);
+export async function getJson(url: string, headers: Record<string, string> = {}) {
+  const response = await fetch(url, { headers });
   return { status: response.status, body: (await response.json()) as any };
 }

@@ -34,7 +34,7 @@ export async function createTestExecutor(
   t: TestContext,
   options: {
     pipeline: Pipeline;
-    targets?: { app: string; host: string; branch?: string; env?: Record<string, string> }[];
+    targets?: { app: string; host: string; branch?: string; env?: Record<string, string>; repo_name?: string }[];
     config?: Partial<Config>;
     tracer?: Tracer;
     stepTimeoutMs?: number;

@@ -143,7 +143,10 @@ test('a truncated payload takes its changed files from git in the registry root'
   const api = await startTestApi(t, { pipeline: noopPipeline, targets: TARGETS, config: { webhookSecret: SECRET, registryRoot: registry } });
   const response = await postWebhook(api.url, payload, { 'x-gitea-event': 'push', 'x-gitea-signature': sign(payload, SECRET) });
   assert.equal(response.status, 202, JSON.stringify(response.body));
-  assert.deepEqual(queuedPairs(response.body), ['my_app@vps1', 'my_app@vps2']);
+  // Accepted at once; the runs are queued once git has said which files changed.
+  assert.deepEqual(response.body, { queued: [], accepted: true, resolving: true, delivery: response.body.delivery });
+  await api.pushes.settled();
+  assert.deepEqual((await api.runs()).map((run) => `${run.app}@${run.host}`).sort(), ['my_app@vps1', 'my_app@vps2']);
 });
 
 test('one test per error status: 400, 401, 404, 409, 413', async (t) => {
@@ -160,15 +163,15 @@ test('one test per error status: 400, 401, 404, 409, 413', async (t) => {
   assert.deepEqual([apiBadJson.status, await apiBadJson.json()], [400, { error: 'the body is not valid JSON' }]);
   assert.deepEqual(await postJson(`${api.url}/api/deploy/my_app`, { host: 7 }, auth), { status: 400, body: { error: 'host must be a string' } });
   assert.deepEqual(await postJson(`${api.url}/api/deploy/my_app`, { hots: 'vps1' }, auth), { status: 400, body: { error: 'unknown field "hots"' } });
-  assert.deepEqual(await getJson(`${api.url}/api/logs?limit=500`), { status: 400, body: { error: 'limit must be a whole number from 1 to 200' } });
+  assert.deepEqual(await getJson(`${api.url}/api/logs?limit=500`, auth), { status: 400, body: { error: 'limit must be a whole number from 1 to 200' } });
 
   assert.deepEqual(await postJson(`${api.url}/api/deploy/my_app`, {}), { status: 401, body: { error: 'missing bearer token: send Authorization: Bearer <DEPLOY_API_TOKEN>' } });
   assert.deepEqual(await postJson(`${api.url}/api/deploy/my_app`, {}, { authorization: 'Bearer nope' }), { status: 401, body: { error: 'bad bearer token' } });
 
   assert.deepEqual(await postJson(`${api.url}/api/deploy/nope`, {}, auth), { status: 404, body: { error: 'no target for app "nope"' } });
   assert.deepEqual(await postJson(`${api.url}/api/deploy/my_app`, { host: 'vps9' }, auth), { status: 404, body: { error: 'no target for app "my_app" on host "vps9"' } });
-  assert.deepEqual(await getJson(`${api.url}/api/targets/nope`), { status: 404, body: { error: 'no target for app "nope"' } });
-  assert.deepEqual(await getJson(`${api.url}/api/runs/999`), { status: 404, body: { error: 'no run #999' } });
+  assert.deepEqual(await getJson(`${api.url}/api/targets/nope`, auth), { status: 404, body: { error: 'no target for app "nope"' } });
+  assert.deepEqual(await getJson(`${api.url}/api/runs/999`, auth), { status: 404, body: { error: 'no run #999' } });
   assert.deepEqual(await postJson(`${api.url}/api/runs/999/cancel`, {}, auth), { status: 404, body: { error: 'no run #999' } });
 
   const deployed = await postJson(`${api.url}/api/deploy/other`, {}, auth);
@@ -312,8 +315,42 @@ test('without DEPLOY_API_TOKEN the write routes answer 401, unless serve runs wi
   const refused = await postJson(`${api.url}/api/deploy/my_app`, {});
   assert.deepEqual(refused, { status: 401, body: { error: 'the API write routes are disabled: set DEPLOY_API_TOKEN (or start serve with --insecure-api)' } });
   assert.equal((await postJson(`${api.url}/api/targets`, { app: 'x', host: 'h' })).status, 401);
-  assert.equal((await getJson(`${api.url}/api/targets`)).status, 200, 'reading stays open');
+  const reads = await getJson(`${api.url}/api/targets`);
+  assert.deepEqual(reads, { status: 401, body: { error: 'the API read routes are disabled: set DEPLOY_API_READ_TOKEN or DEPLOY_API_TOKEN (or start serve with --insecure-api)' } });
+  assert.equal((await getJson(`${api.url}/api/health`)).status, 200, 'the health check stays open');
   assert.deepEqual(await api.runs(), []);
+});
+
+test('reads need a token: the read token reads but does not write, the write token does both; targets show no credentials', async (t) => {
+  const READ = 'read-token-55aa';
+  const api = await startTestApi(t, { pipeline: noopPipeline, targets: TARGETS, insecureApi: false, config: { apiToken: TOKEN, apiReadToken: READ } });
+  const get = async (route: string, token?: string) => {
+    const response = await fetch(`${api.url}${route}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+    return { status: response.status, text: await response.text() };
+  };
+  const [queued] = (await postJson(`${api.url}/api/deploy/other`, {}, { authorization: `Bearer ${TOKEN}` })).body.queued;
+  await until(async () => (await api.run(queued.run_id)).status === 'success');
+  for (const route of ['/api/targets', '/api/targets/my_app', '/api/logs', '/api/logs/my_app', `/api/runs/${queued.run_id}`, `/api/runs/${queued.run_id}/events`, '/api/status/my_app']) {
+    assert.equal((await get(route)).status, 401, `${route} without a token`);
+    assert.equal((await get(route, 'wrong')).status, 401, `${route} with a wrong token`);
+    if (route !== '/api/status/my_app') {
+      assert.equal((await get(route, READ)).status, 200, `${route} with the read token`);
+      assert.equal((await get(route, TOKEN)).status, 200, `${route} with the write token`);
+    }
+  }
+  assert.equal((await postJson(`${api.url}/api/deploy/my_app`, {}, { authorization: `Bearer ${READ}` })).status, 401, 'the read token cannot deploy');
+  assert.equal((await get('/api/health')).status, 200);
+
+  const saved = await postJson(`${api.url}/api/targets`, {
+    app: 'api', host: 'vps1', repo: 'https://deploy:glpat-AbCdEfGhIjKlMnOpQrSt@git.example.com/acme/api.git', build_cmd: 'NPM_TOKEN=npm_s3cr3tvalue npm ci && npm run build',
+  }, { authorization: `Bearer ${TOKEN}` });
+  assert.equal(saved.status, 201);
+  const listed = await get('/api/targets/api', READ);
+  assert.doesNotMatch(listed.text + JSON.stringify(saved.body), /glpat-|s3cr3t|deploy:/);
+  const [target] = JSON.parse(listed.text);
+  assert.equal(target.repo, 'https://***@git.example.com/acme/api.git');
+  assert.equal(target.build_cmd, 'NPM_TOKEN=*** npm ci && npm run build');
+  assert.equal(target.repo_name, 'acme/api');
 });
 
 test('POST /api/targets validates with the target schema and upserts; DELETE removes; a bad ?host is refused', async (t) => {
@@ -343,4 +380,20 @@ test('POST /api/targets validates with the target schema and upserts; DELETE rem
   assert.deepEqual(await removed.json(), { removed: 1 });
   assert.deepEqual((await getJson(`${api.url}/api/targets/web`)).body.map((t: { host: string }) => t.host), ['vps2']);
   assert.ok(!api.log().includes('t-secret-1'));
+});
+
+test('GET /api/status/:app five times at once: one read per host (a short cache, one in flight)', async (t) => {
+  let reads = 0;
+  const api = await startTestApi(t, {
+    pipeline: noopPipeline,
+    targets: [{ app: 'my_app', host: 'vps1' }, { app: 'my_app', host: 'vps2' }],
+    readStatus: async (target) => {
+      reads++;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      return { host: target.host, strategy: target.strategy, active: true, output: 'ok' };
+    },
+  });
+  const answers = await Promise.all(Array.from({ length: 5 }, () => getJson(`${api.url}/api/status/my_app`)));
+  assert.ok(answers.every((answer) => answer.status === 200 && answer.body.length === 2));
+  assert.equal(reads, 2, 'one SSH read per host, not one per request');
 });

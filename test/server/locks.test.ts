@@ -44,7 +44,7 @@ test('a locked target skips a signed push: a `skipped` run with the reason and w
   const [skipped] = answer.body.skipped;
   assert.deepEqual({ app: skipped.app, host: skipped.host, reason: skipped.reason }, { app: 'my_app', host: 'vps1', reason: 'skipped: my_app@vps1 is locked by api: db migration' });
 
-  const run = await getJson(`${api.url}/api/runs/${skipped.run_id}`);
+  const run = await getJson(`${api.url}/api/runs/${skipped.run_id}`, auth);
   assert.equal(run.body.status, 'skipped');
   assert.equal(run.body.trigger, 'webhook');
   assert.equal(run.body.error, 'skipped: my_app@vps1 is locked by api: db migration');
@@ -80,10 +80,10 @@ test('deploy and rollback refuse a locked target with 409; {"force": true} deplo
   assert.equal(forced.status, 202, JSON.stringify(forced.body));
   const runId = forced.body.queued[0].run_id;
   await until(async () => (await api.run(runId)).status === 'success');
-  assert.equal((await getJson(`${api.url}/api/runs/${runId}`)).body.forced, true);
+  assert.equal((await getJson(`${api.url}/api/runs/${runId}`, auth)).body.forced, true);
 
   const other = await postJson(`${api.url}/api/deploy/other`, { force: true }, auth);
-  assert.equal((await getJson(`${api.url}/api/runs/${other.body.queued[0].run_id}`)).body.forced, false, 'force on an unlocked target overrides nothing');
+  assert.equal((await getJson(`${api.url}/api/runs/${other.body.queued[0].run_id}`, auth)).body.forced, false, 'force on an unlocked target overrides nothing');
   assert.equal((await postJson(`${api.url}/api/deploy/my_app`, { force: 'yes' }, auth)).status, 400);
 });
 
@@ -108,7 +108,7 @@ test('lock routes: list, unlock one host or all, 404 without a lock, 400 for bad
   await postJson(`${api.url}/api/locks/my_app`, { reason: 'one', host: 'vps1' }, auth);
   await postJson(`${api.url}/api/locks/my_app`, { reason: 'two', host: 'vps2' }, auth);
   await postJson(`${api.url}/api/locks/my_app`, { reason: 'one again', host: 'vps1' }, auth);
-  const listed = await getJson(`${api.url}/api/locks`);
+  const listed = await getJson(`${api.url}/api/locks`, auth);
   assert.deepEqual(listed.body.map((l: any) => `${l.host}:${l.reason}`), ['vps2:two', 'vps1:one again'], 'locking again replaces the lock');
 
   const one = await request(`${api.url}/api/locks/my_app?host=vps1`, 'DELETE', auth);
@@ -116,14 +116,14 @@ test('lock routes: list, unlock one host or all, 404 without a lock, 400 for bad
   assert.deepEqual(one.body.unlocked.map((l: any) => l.host), ['vps1']);
   assert.equal((await request(`${api.url}/api/locks/my_app?host=vps1`, 'DELETE', auth)).status, 404);
   assert.equal((await request(`${api.url}/api/locks/my_app`, 'DELETE', auth)).body.unlocked.length, 1);
-  assert.deepEqual((await getJson(`${api.url}/api/locks`)).body, []);
+  assert.deepEqual((await getJson(`${api.url}/api/locks`, auth)).body, []);
 });
 
 test('an expired lock does not apply', async (t) => {
   const api = await startApi(t);
   await postJson(`${api.url}/api/locks/my_app`, { reason: 'brief', for: '1s' }, auth);
   await new Promise((resolve) => setTimeout(resolve, 1100));
-  assert.deepEqual((await getJson(`${api.url}/api/locks`)).body, []);
+  assert.deepEqual((await getJson(`${api.url}/api/locks`, auth)).body, []);
   const deployed = await postJson(`${api.url}/api/deploy/my_app`, { host: 'vps1' }, auth);
   assert.equal(deployed.status, 202);
   const push = pushWithMessage();
@@ -140,7 +140,7 @@ test('[skip deploy] / [deploy skip] in the head commit deploy nothing: 200 with 
   assert.deepEqual(answer.body.skipped.map((s: any) => `${s.app}@${s.host}`).sort(), ['my_app@vps1', 'my_app@vps2', 'other@vps1']);
   const runs = await api.runs();
   assert.deepEqual(runs.map((r) => [r.status, r.error]), Array(3).fill(['skipped', 'skipped: the head commit says [Skip Deploy]']));
-  const logs = await getJson(`${api.url}/api/logs`);
+  const logs = await getJson(`${api.url}/api/logs`, auth);
   assert.ok(logs.body.every((r: any) => r.status === 'skipped'), 'the history shows them');
 });
 

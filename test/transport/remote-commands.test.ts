@@ -87,6 +87,11 @@ test('renderUnit writes User, WorkingDirectory, ExecStart and one Environment= p
     '',
   ].join('\n'));
   assert.ok(!renderUnit(parseTarget({ app: 'a', host: 'h' })).includes('User='), 'no User= line without a user');
+  // `%h` would be the service user's home: a literal `%` is `%%`, in WorkingDirectory= as in the quoted lines.
+  const percent = renderUnit(parseTarget({ app: 'a', host: 'h', remote_dir: '/srv/100%h', env: { P: '%n' } }));
+  assert.match(percent, /^WorkingDirectory=\/srv\/100%%h$/m);
+  assert.match(percent, /^ExecStart="\/srv\/100%%h\/a"$/m);
+  assert.match(percent, /^Environment="P=%%n"$/m);
 });
 
 test('docker compose commands list docker-compose.yml and then the extra files in order', () => {

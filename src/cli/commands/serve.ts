@@ -20,13 +20,13 @@ export class ServeCommand extends DeployCommand {
     description: 'accept unsigned webhooks when DEPLOY_WEBHOOK_SECRET is not set (development only)',
   });
   insecureApi = Option.Boolean('--insecure-api', false, {
-    description: 'accept POST/DELETE on /api without a token when DEPLOY_API_TOKEN is not set (development only)',
+    description: 'accept /api requests without a token when DEPLOY_API_TOKEN and DEPLOY_API_READ_TOKEN are not set (development only)',
   });
 
   async run() {
     if (!/^\d+$/.test(this.port) || Number(this.port) > 65535) throw new Error(`--port must be between 0 and 65535 (got "${this.port}")`);
-    const [{ createApp }, { startRuntime }, { pino }, { loadTracing }] = await Promise.all([
-      import('../../server/app.ts'), import('../../engine/runtime.ts'), import('pino'), import('../../support/tracing.ts'),
+    const [{ createApp }, { startRuntime }, { pino }, { loadTracing }, { createPushReceiver }] = await Promise.all([
+      import('../../server/app.ts'), import('../../engine/runtime.ts'), import('pino'), import('../../support/tracing.ts'), import('../../domain/push.ts'),
     ]);
     const config = this.config();
     const tracing = await loadTracing(this.context.env);
@@ -34,7 +34,8 @@ export class ServeCommand extends DeployCommand {
     try {
       if (interrupted.length) this.context.stdout.write(`marked ${interrupted.length} unfinished run(s) of a stopped process as interrupted: #${interrupted.join(', #')}\n`);
       const logger = pino({ base: { service: 'deploy_server' } }, pino.destination({ fd: 2, sync: false }));
-      const server = createApp({ orm, store, config, executor, logger, tracer: tracing?.tracer, insecureWebhooks: this.insecureWebhooks, insecureApi: this.insecureApi }).listen(Number(this.port), this.bind);
+      const pushes = createPushReceiver({ orm, config, executor, logger });
+      const server = createApp({ orm, store, config, executor, logger, pushes, tracer: tracing?.tracer, insecureWebhooks: this.insecureWebhooks, insecureApi: this.insecureApi }).listen(Number(this.port), this.bind);
       await once(server, 'listening');
       const address = server.address();
       const port = typeof address === 'object' && address ? address.port : this.port;
@@ -45,6 +46,8 @@ export class ServeCommand extends DeployCommand {
       const closed = new Promise((resolve) => server.close(resolve));
       server.closeIdleConnections();
       await executor.shutdown(config.shutdownTimeoutMs);
+      // Pushes still resolving stay recorded as such (the executor refuses them now): the next start resolves them.
+      await pushes.settled();
       await notifier.drain(5000); // the last runs' notifications, a few seconds at most
       server.closeAllConnections();
       await closed;

@@ -22,6 +22,8 @@ export const DeployTarget = defineEntity({
     branch: p.string(),
     compose_files: p.json<string[]>(),
     repo: p.string(),
+    /** `owner/name` of the repository whose pushes deploy it; '' = any repository. */
+    repo_name: p.string().default(''),
     /** Put the previous release back when the health check fails after a deploy. */
     auto_rollback: p.boolean().default(true),
     /** Releases kept on the host (systemd); 0 = DEPLOY_KEEP_RELEASES. */

@@ -33,9 +33,14 @@ export function writeUnitFile(unitDir: string, app: string, sudo: boolean, unit:
   return { name: 'write unit', command: `${sudo ? 'sudo -n ' : ''}tee ${q(path)} > /dev/null`, display: `write ${path}`, stdin: unit };
 }
 
+/** `%` starts a systemd specifier (`%h`, `%n`…): `%%` is a literal one. */
+function escapeSpecifiers(value: string): string {
+  return value.replace(/%/g, '%%');
+}
+
 /** systemd's own quoting for a value in double quotes: backslash, quote, and `%` specifiers. */
 function systemdQuote(value: string): string {
-  return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/%/g, '%%').replace(/\n/g, '\\n')}"`;
+  return `"${escapeSpecifiers(value).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
 }
 
 /** The unit of SPEC §3: User, WorkingDirectory, ExecStart, one Environment= per env entry, Restart=on-failure. */
@@ -49,7 +54,8 @@ export function renderUnit(target: TargetFields): string {
     '[Service]',
     'Type=simple',
     ...(target.user ? [`User=${target.user}`] : []),
-    `WorkingDirectory=${target.remote_dir}`,
+    // Not quoted (systemd takes the rest of the line as the path), but `%` would be a specifier.
+    `WorkingDirectory=${escapeSpecifiers(target.remote_dir)}`,
     `ExecStart=${systemdQuote(`${target.remote_dir}/${target.binary}`)}`,
     ...Object.entries(target.env).map(([key, value]) => `Environment=${systemdQuote(`${key}=${value}`)}`),
     'Restart=on-failure',

@@ -18,6 +18,7 @@ const FLAGS: Record<keyof TargetFields, string> = {
   branch: '--branch',
   compose_files: '--compose-files',
   repo: '--repo',
+  repo_name: '--repo-name',
   auto_rollback: '--auto-rollback',
   keep_releases: '--keep',
   skip_ci_marker: '--skip-ci-marker',
@@ -39,6 +40,7 @@ export class TargetAddCommand extends DeployCommand {
       ['Ship a Go binary built locally', '$0 target add --app my_app --host vps1 --port 8080 --health /api/health --build "go build -o my_app ." --strategy systemd'],
       ['Build on the host from a git checkout', '$0 target add --app api --host vps1 --strategy systemd-remote --build "make" --repo git@git.example.com:acme/api.git'],
       ['Docker compose with an extra file', '$0 target add --app chat --host vps2 --strategy docker-compose --compose-files docker-compose.prod.yml'],
+      ['Deploy only pushes of one repository (org-wide webhooks)', '$0 target add --app api --host vps1 --repo-name acme/api'],
       ['Set environment variables', `$0 target add --app my_app --host vps1 --env '{"LOG_LEVEL":"debug"}'`],
     ],
   });
@@ -56,7 +58,8 @@ export class TargetAddCommand extends DeployCommand {
   sourceDir = Option.String('--source-dir', { description: 'local source dir relative to the registry root (default apps/<app>)' });
   branch = Option.String('--branch', { description: 'git branch to deploy from (default main)' });
   composeFiles = Option.String('--compose-files', { description: 'extra compose files, comma-separated' });
-  repo = Option.String('--repo', { description: 'git URL that setup clones for remote strategies' });
+  repo = Option.String('--repo', { description: 'git URL that setup clones for remote strategies (its owner/name becomes --repo-name unless given)' });
+  repoName = Option.String('--repo-name', { description: 'owner/name: only pushes from this repository deploy the target (default: from --repo, else any)' });
   autoRollback = Option.Boolean('--auto-rollback', {
     description: 'put the previous release back when the health check fails (default; --no-auto-rollback opts out)',
   });
@@ -83,6 +86,7 @@ export class TargetAddCommand extends DeployCommand {
       branch: this.branch,
       compose_files: this.composeFiles?.split(',').map((file) => file.trim()).filter(Boolean),
       repo: this.repo,
+      repo_name: this.repoName,
       auto_rollback: this.autoRollback,
       keep_releases: this.keep === undefined ? undefined : parseWholeNumber(this.keep),
       skip_ci_marker: this.skipCiMarker,
@@ -106,11 +110,13 @@ function parseWholeNumber(raw: string): unknown {
   return /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
 }
 
+/** Never echoes the value, nor JSON.parse's message (which quotes it): `--env` holds secrets. */
 function parseJsonFlag(flag: string, raw: string): unknown {
   try {
     return JSON.parse(raw);
-  } catch {
-    throw new Error(`${flag} is not valid JSON: ${raw}`);
+  } catch (error) {
+    const position = /position (\d+)/.exec((error as Error).message)?.[1];
+    throw new Error(`${flag} is not valid JSON${position ? ` (at character ${Number(position) + 1})` : ''}: expected an object like '{"NAME":"value"}'`);
   }
 }
 

@@ -1,0 +1,61 @@
+// The push receiver over a real database: deliveries outlive the process that received them.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { definePipeline } from '../../src/engine/pipeline.ts';
+import { WebhookDelivery } from '../../src/db/entities/WebhookDelivery.ts';
+import { createPushReceiver } from '../../src/domain/push.ts';
+import { parsePushPayload } from '../../src/domain/push-payload.ts';
+import { createTestExecutor } from '../helpers/engine.ts';
+import { fixture } from '../helpers/gitea-fixtures.ts';
+import { makeTempDir } from '../helpers/cli.ts';
+
+const noopPipeline = definePipeline({ work: { run: async () => undefined } });
+const logger = pino({ level: 'silent' });
+const TARGETS = [{ app: 'my_app', host: 'vps1' }, { app: 'other', host: 'vps1' }];
+
+test('a replayed delivery is recognised by a new receiver (a restarted server): by delivery id, and by (repo, ref, after)', async (t) => {
+  const engine = await createTestExecutor(t, { pipeline: noopPipeline, targets: TARGETS });
+  const body = fixture('push-monorepo.json');
+  const first = await createPushReceiver({ ...engine, logger }).receive(body, { deliveryId: 'abc-1' });
+  assert.equal(first.outcome, 'queued');
+  assert.equal(first.queued.length, 2);
+
+  const restarted = createPushReceiver({ ...engine, logger });
+  const sameId = await restarted.receive(body, { deliveryId: 'abc-1' });
+  assert.equal(sameId.outcome, 'replayed');
+  assert.deepEqual(sameId.queued, first.queued);
+  const sameKey = await createPushReceiver({ ...engine, logger }).receive(body, { deliveryId: 'abc-2' });
+  assert.equal(sameKey.outcome, 'replayed');
+  assert.equal((await engine.runs()).length, 2, 'nothing queued again');
+});
+
+test('a push left resolving by a stopped process is resolved at the next start', async (t) => {
+  const engine = await createTestExecutor(t, { pipeline: noopPipeline, targets: TARGETS, config: { registryRoot: makeTempDir(t) } });
+  const payload = parsePushPayload(fixture('push-monorepo.json'));
+  const em = engine.orm.em.fork();
+  em.create(WebhookDelivery, { repository: 'acme/registry', ref: payload.ref, after: payload.after, status: 'resolving', payload: { payload, branch: 'main' } });
+  await em.flush();
+
+  const receiver = createPushReceiver({ ...engine, logger });
+  await receiver.resumePending();
+  await receiver.settled();
+  // No git here: the files the payload lists (apps/other, apps/my_app) decide.
+  assert.deepEqual((await engine.runs()).map((run) => run.app).sort(), ['my_app', 'other']);
+  const [delivery] = await engine.orm.em.fork().find(WebhookDelivery, {});
+  assert.equal(delivery.status, 'queued');
+  assert.equal(delivery.run_ids?.length, 2);
+});
+
+test('shutting down while a push resolves leaves it resolving (for the next start), not lost', async (t) => {
+  const engine = await createTestExecutor(t, { pipeline: noopPipeline, targets: TARGETS, config: { registryRoot: makeTempDir(t) } });
+  await engine.executor.shutdown(0);
+  const truncated = JSON.parse(fixture('push-monorepo.json').toString('utf8'));
+  const receiver = createPushReceiver({ ...engine, logger });
+  const receipt = await receiver.receive(Buffer.from(JSON.stringify({ ...truncated, total_commits: 9 })));
+  assert.equal(receipt.outcome, 'resolving');
+  await receiver.settled();
+  const [delivery] = await engine.orm.em.fork().find(WebhookDelivery, {});
+  assert.equal(delivery.status, 'resolving');
+  assert.notEqual(delivery.payload, null);
+});
