@@ -1,6 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import type { ExecResult } from './remote-host.ts';
 import { childEnvironment } from '../support/config.ts';
+import { appendTail } from './output-tail.ts';
 
 export interface LocalRunOptions {
   cwd?: string;
@@ -8,9 +9,6 @@ export interface LocalRunOptions {
   signal?: AbortSignal;
   onOutput?: (chunk: string) => void;
 }
-
-/** Keeps the end of a stream: enough for an error message, never the whole build log. */
-const KEEP = 16 * 1024;
 
 /**
  * Runs a local program (argv, no shell) in its own process group, streaming its output. Abort kills
@@ -28,11 +26,11 @@ export function runLocal(argv: readonly string[], options: LocalRunOptions = {})
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout = (stdout + chunk).slice(-KEEP);
+      stdout = appendTail(stdout, chunk);
       options.onOutput?.(chunk);
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr = (stderr + chunk).slice(-KEEP);
+      stderr = appendTail(stderr, chunk);
       options.onOutput?.(chunk);
     });
     const kill = () => {

@@ -3,6 +3,7 @@
 // stdin, so a step pays one round trip on top of its own work. Each command still has a channel of
 // its own: its exit status, its output, its process group to kill.
 import type { Client, ClientChannel } from 'ssh2';
+import { appendTail } from '../output-tail.ts';
 
 /**
  * The shell a prepared channel runs: prints its pid (the command's process group, sshd setsid()s)
@@ -23,6 +24,7 @@ export function preparedShellScript(pgidMarker: string, endMarker: string): stri
 export interface ShellRunResult {
   /** null when the channel closed without an exit status (the connection dropped, a signal). */
   code: number | null;
+  /** The end of each stream (KEPT_OUTPUT_CHARS): the whole output went to onOutput as it came. */
   stdout: string;
   stderr: string;
 }
@@ -74,23 +76,26 @@ export class PreparedShell {
     });
   }
 
-  /** Runs the command (its stdin after it), streaming output; resolves when the channel closes. */
+  /**
+   * Runs the command (its stdin after it), streaming output; resolves when the channel closes. Only
+   * the end of each stream is kept for the result, so a build printing gigabytes costs no memory here.
+   */
   run(command: string, stdin: string | undefined, onOutput: (text: string) => void): Promise<ShellRunResult> {
     const { channel } = this;
     return new Promise((resolve) => {
       let stdout = '';
-      let stderr = this.preamble;
+      let stderr = appendTail('', this.preamble);
       if (this.preamble) onOutput(this.preamble);
       for (const text of this.early.splice(0)) {
-        stderr += text;
+        stderr = appendTail(stderr, text);
         onOutput(text);
       }
       this.onStdout = (text) => {
-        stdout += text;
+        stdout = appendTail(stdout, text);
         onOutput(text);
       };
       this.onStderr = (text) => {
-        stderr += text;
+        stderr = appendTail(stderr, text);
         onOutput(text);
       };
       let code: number | null = null;
