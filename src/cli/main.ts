@@ -5,6 +5,7 @@ import { TargetAddCommand } from './commands/target/add.ts';
 import { TargetListCommand } from './commands/target/list.ts';
 import { TargetRemoveCommand } from './commands/target/remove.ts';
 import { ServeCommand } from './commands/serve.ts';
+import { PruneCommand } from './commands/prune.ts';
 import { PipelinesShowCommand } from './commands/pipelines/show.ts';
 import { DeployAppCommand } from './commands/deploy.ts';
 import { SetupCommand } from './commands/setup.ts';
@@ -17,7 +18,7 @@ import { LockListCommand } from './commands/lock/list.ts';
 
 export function createCli(): Cli<CliContext> {
   const cli = new Cli<CliContext>({ binaryLabel: 'deploy_server', binaryName: 'deploy_server', binaryVersion: '0.1.0', enableColors: false });
-  for (const command of [TargetAddCommand, TargetListCommand, TargetRemoveCommand, SetupCommand, DeployAppCommand, RollbackCommand, ReleasesCommand, StatusCommand, PipelinesShowCommand, ServeCommand]) cli.register(command);
+  for (const command of [TargetAddCommand, TargetListCommand, TargetRemoveCommand, SetupCommand, DeployAppCommand, RollbackCommand, ReleasesCommand, StatusCommand, PipelinesShowCommand, ServeCommand, PruneCommand]) cli.register(command);
   for (const command of [LockCommand, UnlockCommand, LockListCommand]) cli.register(command);
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);

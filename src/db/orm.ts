@@ -25,12 +25,21 @@ export async function openDatabase({ dbPath, migrate = true }: DatabaseOptions):
     discovery: { warnWhenNoEntities: false },
     debug: false,
   });
+  // A new file reclaims the pages that pruning frees (domain/retention.ts) with `pragma
+  // incremental_vacuum`: auto_vacuum can only be chosen before the first table (an older file is
+  // switched by `deploy_server prune`'s VACUUM).
+  if (migrate && !(await hasTables(orm))) await orm.em.getConnection().execute('pragma auto_vacuum = incremental');
   // WAL: readers (the CLI, the API) never wait for the executor's writes, and a write costs no fsync of
   // the main file; NORMAL is still crash-safe in WAL mode.
   await orm.em.getConnection().execute('pragma journal_mode = wal');
   await orm.em.getConnection().execute('pragma synchronous = normal');
   if (migrate && (await hasPendingMigrations(orm))) await (await loadMigrator(orm)).up();
   return orm;
+}
+
+async function hasTables(orm: MikroORM): Promise<boolean> {
+  const [row] = await orm.em.getConnection().execute<{ n: number }[]>(`select count(*) as n from sqlite_master where type = 'table'`);
+  return Number(row.n) > 0;
 }
 
 /** Whether a committed migration has not run here yet: one query, without loading the migrator. */

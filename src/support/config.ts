@@ -17,6 +17,9 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Releases kept on each host (systemd), unless a target says otherwise. */
   keepReleases: number;
+  /** Retention (domain/retention.ts): runs kept per target, and runs (and deliveries) kept by age. */
+  keepRuns: number;
+  keepDays: number;
   /** Where `setup` writes systemd units on the hosts. */
   unitDir: string;
   /** Jaeger's UI, for `<url>/trace/<id>` links. */
@@ -59,6 +62,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     gitFetchTimeoutMs: readPositiveInt(env, 'DEPLOY_GIT_FETCH_TIMEOUT', 15) * 1000,
     shutdownTimeoutMs: readPositiveInt(env, 'DEPLOY_SHUTDOWN_TIMEOUT', 60) * 1000,
     keepReleases: readPositiveInt(env, 'DEPLOY_KEEP_RELEASES', 5),
+    keepRuns: readPositiveInt(env, 'DEPLOY_KEEP_RUNS', 200),
+    keepDays: readPositiveInt(env, 'DEPLOY_KEEP_DAYS', 90),
     unitDir: env.DEPLOY_UNIT_DIR || '/etc/systemd/system',
     jaegerUrl: env.DEPLOY_JAEGER_URL || undefined,
     webhookSecret: env.DEPLOY_WEBHOOK_SECRET || undefined,

@@ -2,6 +2,8 @@ import { once } from 'node:events';
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../base-command.ts';
 
+const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
+
 export class ServeCommand extends DeployCommand {
   static override paths = [['serve']];
   static override usage = Command.Usage({
@@ -25,16 +27,24 @@ export class ServeCommand extends DeployCommand {
 
   async run() {
     if (!/^\d+$/.test(this.port) || Number(this.port) > 65535) throw new Error(`--port must be between 0 and 65535 (got "${this.port}")`);
-    const [{ createApp }, { startRuntime }, { pino }, { loadTracing }, { createPushReceiver }] = await Promise.all([
+    const [{ createApp }, { startRuntime }, { pino }, { loadTracing }, { createPushReceiver }, { startPruning, describePrune }] = await Promise.all([
       import('../../server/app.ts'), import('../../engine/runtime.ts'), import('pino'), import('../../support/tracing.ts'), import('../../domain/push.ts'),
+      import('../../domain/retention.ts'),
     ]);
     const config = this.config();
     const tracing = await loadTracing(this.context.env);
     const { orm, store, executor, interrupted, notifier } = await startRuntime(config, tracing?.tracer);
+    let pruning: { stop: () => Promise<void> } | undefined;
     try {
       if (interrupted.length) this.context.stdout.write(`marked ${interrupted.length} unfinished run(s) of a stopped process as interrupted: #${interrupted.join(', #')}\n`);
       const logger = pino({ base: { service: 'deploy_server' } }, pino.destination({ fd: 2, sync: false }));
       const pushes = createPushReceiver({ orm, config, executor, logger });
+      // Old history goes in the background: 10 s after start, then every hour.
+      pruning = startPruning({
+        orm, dbPath: config.dbPath, policy: { keepRuns: config.keepRuns, keepDays: config.keepDays }, intervalMs: PRUNE_INTERVAL_MS,
+        onPruned: (report) => (report.runs || report.deliveries) && logger.info({ pruned: report }, describePrune(report)),
+        onError: (error) => logger.error({ err: { name: (error as Error).name } }, 'pruning the history failed'),
+      });
       const server = createApp({ orm, store, config, executor, logger, pushes, tracer: tracing?.tracer, insecureWebhooks: this.insecureWebhooks, insecureApi: this.insecureApi }).listen(Number(this.port), this.bind);
       await once(server, 'listening');
       const address = server.address();
@@ -53,6 +63,7 @@ export class ServeCommand extends DeployCommand {
       await closed;
       logger.flush();
     } finally {
+      await pruning?.stop();
       await orm.close();
       await tracing?.shutdown();
     }

@@ -1,0 +1,146 @@
+// Retention of the history in operations.db: finished runs (with their steps and notification
+// attempts) beyond the newest DEPLOY_KEEP_RUNS of their target AND older than DEPLOY_KEEP_DAYS are
+// deleted — a run goes only when both say so — and webhook deliveries older than DEPLOY_KEEP_DAYS (a
+// replay of one is recognised by its delivery id that long). Never pruned: a queued or running run,
+// a target's last successful run (what it runs now), a run whose release another run names.
+import fs from 'node:fs';
+import type { MikroORM } from '@mikro-orm/sqlite';
+
+export interface RetentionPolicy {
+  /** Runs kept per target whatever their age. */
+  keepRuns: number;
+  /** Runs (and deliveries) younger than this are kept whatever their number. */
+  keepDays: number;
+}
+
+export interface PruneReport {
+  dryRun: boolean;
+  runs: number;
+  steps: number;
+  deliveries: number;
+  /** The database file's size (with its WAL) before and after, in bytes; equal on a dry run. */
+  bytesBefore: number;
+  bytesAfter: number;
+}
+
+/**
+ * How free pages go back to the file system: `incremental` (the background pruning; a no-op on a file
+ * made before auto_vacuum was set, whose free pages are reused by later writes), `full` (`prune` by
+ * hand: such a file is rewritten once with VACUUM, which switches it to incremental auto-vacuum).
+ */
+export type Reclaim = 'incremental' | 'full';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** Ids per delete statement (SQLite's bound-parameter limit is far above). */
+const BATCH = 500;
+
+function fileBytes(dbPath: string): number {
+  const size = (file: string) => fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0;
+  return size(dbPath) + size(`${dbPath}-wal`);
+}
+
+/** The runs the policy lets go, oldest first. */
+async function prunableRuns(orm: MikroORM, policy: RetentionPolicy, now: number): Promise<number[]> {
+  const rows = await orm.em.getConnection().execute<{ id: number }[]>(
+    `select id from (
+       select id, status, queued_at, row_number() over (partition by app, host order by id desc) as rank
+       from deploy_run
+     ) r
+     where r.rank > ? and r.queued_at < ? and r.status not in ('queued', 'running')
+       and r.id not in (select max(id) from deploy_run where status = 'success' group by app, host)
+       and r.id not in (select release from deploy_run where release is not null)
+     order by r.id`,
+    [policy.keepRuns, now - policy.keepDays * DAY_MS],
+  );
+  return rows.map((row) => row.id);
+}
+
+export async function pruneHistory(orm: MikroORM, dbPath: string, policy: RetentionPolicy, options: { dryRun?: boolean; reclaim?: Reclaim; now?: number } = {}): Promise<PruneReport> {
+  const { dryRun = false, reclaim = 'incremental', now = Date.now() } = options;
+  const connection = orm.em.getConnection();
+  const bytesBefore = fileBytes(dbPath);
+  const ids = await prunableRuns(orm, policy, now);
+  const deliveryCutoff = now - policy.keepDays * DAY_MS;
+  let steps = 0;
+  for (let i = 0; i < ids.length; i += BATCH) {
+    const batch = ids.slice(i, i + BATCH);
+    const marks = batch.map(() => '?').join(', ');
+    const [{ count }] = await connection.execute<{ count: number }[]>(`select count(*) as count from step_run where run_id in (${marks})`, batch);
+    steps += Number(count);
+    if (dryRun) continue;
+    // Steps and attempts cascade from the run (foreign keys are on); deleted here too so the count is
+    // what went, whatever the connection's pragmas.
+    await orm.em.fork().transactional(async (em) => {
+      await em.execute(`delete from step_run where run_id in (${marks})`, batch, 'run');
+      await em.execute(`delete from notification_attempt where run_id in (${marks})`, batch, 'run');
+      // Re-checked at delete time: a run that another process just re-queued is not touched.
+      await em.execute(`delete from deploy_run where id in (${marks}) and status not in ('queued', 'running')`, batch, 'run');
+    });
+  }
+  const where = `received_at < ? and status <> 'resolving'`;
+  const [{ count: deliveries }] = await connection.execute<{ count: number }[]>(`select count(*) as count from webhook_delivery where ${where}`, [deliveryCutoff]);
+  if (!dryRun) {
+    if (Number(deliveries)) await connection.execute(`delete from webhook_delivery where ${where}`, [deliveryCutoff]);
+    if (ids.length || Number(deliveries) || reclaim === 'full') await reclaimSpace(orm, reclaim);
+  }
+  return { dryRun, runs: ids.length, steps, deliveries: Number(deliveries), bytesBefore, bytesAfter: dryRun ? bytesBefore : fileBytes(dbPath) };
+}
+
+/** Gives free pages back to the file system (see Reclaim), then empties the WAL into the file. */
+async function reclaimSpace(orm: MikroORM, reclaim: Reclaim): Promise<void> {
+  const connection = orm.em.getConnection();
+  const [{ auto_vacuum: mode }] = await connection.execute<{ auto_vacuum: number }[]>('pragma auto_vacuum');
+  if (Number(mode) === 2) {
+    await connection.execute('pragma incremental_vacuum');
+  } else if (reclaim === 'full') {
+    await connection.execute('pragma auto_vacuum = incremental');
+    await connection.execute('vacuum');
+  }
+  await connection.execute('pragma wal_checkpoint(truncate)');
+}
+
+/** One line for people: what went (or would go), and the file's size. */
+export function describePrune(report: PruneReport): string {
+  const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  const what = `${report.runs} run(s) (${report.steps} step(s)) and ${report.deliveries} webhook deliver${report.deliveries === 1 ? 'y' : 'ies'}`;
+  return report.dryRun ? `would prune ${what}; database ${mb(report.bytesBefore)}` : `pruned ${what}; database ${mb(report.bytesBefore)} → ${mb(report.bytesAfter)}`;
+}
+
+/**
+ * `serve`'s background pruning: soon after start, then every `intervalMs`, on unref'd timers (they
+ * never keep the process alive). A failure is logged and tried again at the next tick. stop() waits
+ * for a prune under way.
+ */
+export function startPruning(options: {
+  orm: MikroORM;
+  dbPath: string;
+  policy: RetentionPolicy;
+  intervalMs: number;
+  firstAfterMs?: number;
+  onPruned?: (report: PruneReport) => void;
+  onError?: (error: unknown) => void;
+}): { stop: () => Promise<void> } {
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let stopped = false;
+  const tick = () => {
+    running = pruneHistory(options.orm, options.dbPath, options.policy)
+      .then((report) => options.onPruned?.(report), (error) => options.onError?.(error))
+      .finally(() => {
+        running = undefined;
+        if (!stopped) schedule(options.intervalMs);
+      });
+  };
+  const schedule = (ms: number) => {
+    timer = setTimeout(tick, ms);
+    timer.unref();
+  };
+  schedule(options.firstAfterMs ?? 10_000);
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+    },
+  };
+}

@@ -1,0 +1,145 @@
+// Issue 12, item 12: the history in operations.db is bounded (DEPLOY_KEEP_RUNS per target and
+// DEPLOY_KEEP_DAYS), pruned by `deploy_server prune` and in the background by serve, free pages given back.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import type { MikroORM } from '@mikro-orm/sqlite';
+import { openDatabase } from '../../src/db/orm.ts';
+import { pruneHistory, startPruning, type PruneReport } from '../../src/domain/retention.ts';
+import { makeTempDir, runBin } from '../helpers/cli.ts';
+import { gate } from '../helpers/engine.ts';
+
+const DAY = 24 * 60 * 60 * 1000;
+const NOW = Date.now();
+
+/** A run of app `a` on `h` (or `target`), `days` old, with two steps of `output`; returns its id. */
+async function addRun(orm: MikroORM, fields: { days: number; status: string; release?: number; app?: string; output?: string }): Promise<number> {
+  const connection = orm.em.getConnection();
+  const result = await connection.execute<{ insertId: number }>(
+    `insert into deploy_run (app, host, strategy, "trigger", status, queued_at, "release") values (?, 'h', 'systemd', 'api', ?, ?, ?)`,
+    [fields.app ?? 'a', fields.status, NOW - fields.days * DAY, fields.release ?? null], 'run',
+  );
+  const id = Number(result.insertId);
+  for (const step of ['build', 'restart']) {
+    await connection.execute(`insert into step_run (run_id, step, status, output) values (?, ?, 'success', ?)`, [id, step, fields.output ?? 'ok']);
+  }
+  return id;
+}
+
+const ids = async (orm: MikroORM, table: string) => (await orm.em.getConnection().execute<{ id: number }[]>(`select id from ${table} order by id`)).map((row) => row.id);
+
+async function seed(orm: MikroORM) {
+  const old: number[] = [];
+  // Six old runs of a@h: the oldest succeeded (the last success: kept), one is running (kept), one is
+  // the release a kept run names (kept); three more old ones that go.
+  const lastSuccess = await addRun(orm, { days: 200, status: 'success' });
+  old.push(await addRun(orm, { days: 150, status: 'failure' }));
+  const running = await addRun(orm, { days: 140, status: 'running' });
+  const released = await addRun(orm, { days: 130, status: 'failure' });
+  old.push(await addRun(orm, { days: 120, status: 'cancelled' }));
+  old.push(await addRun(orm, { days: 110, status: 'interrupted' }));
+  // Beyond the newest 3 but young: kept.
+  const young = await addRun(orm, { days: 5, status: 'failure' });
+  const newest = [await addRun(orm, { days: 100, status: 'failure', release: released }), await addRun(orm, { days: 2, status: 'failure' }), await addRun(orm, { days: 1, status: 'failure' })];
+  // Another target's old runs are within its own newest 3: kept.
+  const other = [await addRun(orm, { days: 300, status: 'failure', app: 'b' }), await addRun(orm, { days: 300, status: 'failure', app: 'b' })];
+  await orm.em.getConnection().execute(`insert into notification_attempt (run_id, sink, event, attempt, status, sent_at, duration_ms) values (?, 'slack x', 'end', 1, 'success', ?, 1)`, [old[0], NOW]);
+  const delivery = (days: number, status: string) =>
+    orm.em.getConnection().execute(`insert into webhook_delivery (repository, ref, after, status, received_at) values ('o/a', 'refs/heads/main', ?, ?, ?)`, [`c${days}${status}`, status, NOW - days * DAY]);
+  await delivery(200, 'queued');
+  await delivery(100, 'ignored');
+  await delivery(200, 'resolving');
+  await delivery(3, 'queued');
+  return { old, kept: [lastSuccess, running, released, young, ...newest, ...other].sort((x, y) => x - y) };
+}
+
+test('prune: a run goes only when it is beyond the newest N of its target and older than D days; never running, the last success, a named release; steps, attempts and old deliveries go with it', async (t) => {
+  const dbPath = path.join(makeTempDir(t), 'operations.db');
+  const orm = await openDatabase({ dbPath });
+  t.after(() => orm.close());
+  const { old, kept } = await seed(orm);
+  const policy = { keepRuns: 3, keepDays: 90 };
+
+  const dry = await pruneHistory(orm, dbPath, policy, { dryRun: true });
+  assert.deepEqual({ runs: dry.runs, steps: dry.steps, deliveries: dry.deliveries }, { runs: 3, steps: 6, deliveries: 2 });
+  assert.equal((await ids(orm, 'deploy_run')).length, old.length + kept.length, 'a dry run deletes nothing');
+
+  const report = await pruneHistory(orm, dbPath, policy);
+  assert.deepEqual({ runs: report.runs, steps: report.steps, deliveries: report.deliveries }, { runs: 3, steps: 6, deliveries: 2 });
+  assert.deepEqual(await ids(orm, 'deploy_run'), kept);
+  const stepRuns = (await orm.em.getConnection().execute<{ run_id: number }[]>('select distinct run_id from step_run order by run_id')).map((row) => row.run_id);
+  assert.deepEqual(stepRuns, kept);
+  assert.deepEqual(await ids(orm, 'notification_attempt'), []);
+  const deliveries = await orm.em.getConnection().execute<{ status: string }[]>('select status from webhook_delivery order by id');
+  assert.deepEqual(deliveries.map((row) => row.status), ['resolving', 'queued']);
+  // Nothing more to do the second time.
+  assert.deepEqual((({ runs, steps, deliveries }) => ({ runs, steps, deliveries }))(await pruneHistory(orm, dbPath, policy)), { runs: 0, steps: 0, deliveries: 0 });
+});
+
+/** 300 old runs with 64 KiB of output per step: ~38 MB of history. */
+async function bigHistory(orm: MikroORM) {
+  const output = 'z'.repeat(64 * 1024);
+  await orm.em.getConnection().execute('begin');
+  for (let i = 0; i < 300; i++) await addRun(orm, { days: 200 - i / 10, status: 'failure', output });
+  await orm.em.getConnection().execute('commit');
+  await orm.em.getConnection().execute('pragma wal_checkpoint(truncate)');
+}
+
+test('free pages go back to the file system: incrementally on a new database, by one VACUUM (prune by hand) on an older one', async (t) => {
+  const dir = makeTempDir(t);
+  const policy = { keepRuns: 10, keepDays: 30 };
+  // A new file: auto_vacuum is incremental from the start, the background prune shrinks it.
+  const fresh = await openDatabase({ dbPath: path.join(dir, 'new.db') });
+  t.after(() => fresh.close());
+  assert.deepEqual(await fresh.em.getConnection().execute('pragma auto_vacuum'), [{ auto_vacuum: 2 }]);
+  await bigHistory(fresh);
+  const incremental = await pruneHistory(fresh, path.join(dir, 'new.db'), policy, { reclaim: 'incremental' });
+  assert.equal(incremental.runs, 290);
+  assert.ok(incremental.bytesBefore > 30e6, `${incremental.bytesBefore}`);
+  assert.ok(incremental.bytesAfter < incremental.bytesBefore / 10, `${incremental.bytesBefore} → ${incremental.bytesAfter}`);
+
+  // A file made before auto_vacuum was set: prune by hand (reclaim 'full') rewrites it once.
+  const oldPath = path.join(dir, 'old.db');
+  const older = await openDatabase({ dbPath: oldPath });
+  t.after(() => older.close());
+  await older.em.getConnection().execute('pragma auto_vacuum = none');
+  await older.em.getConnection().execute('vacuum');
+  assert.deepEqual(await older.em.getConnection().execute('pragma auto_vacuum'), [{ auto_vacuum: 0 }]);
+  await bigHistory(older);
+  const full = await pruneHistory(older, oldPath, policy, { reclaim: 'full' });
+  assert.ok(full.bytesAfter < full.bytesBefore / 10, `${full.bytesBefore} → ${full.bytesAfter}`);
+  assert.equal(fs.statSync(oldPath).size, full.bytesAfter);
+  assert.deepEqual(await older.em.getConnection().execute('pragma auto_vacuum'), [{ auto_vacuum: 2 }]);
+});
+
+test('serve\'s background pruning: runs on its unref\'d timer, reports, and stop() waits for it', async (t) => {
+  const dbPath = path.join(makeTempDir(t), 'operations.db');
+  const orm = await openDatabase({ dbPath });
+  t.after(() => orm.close());
+  await seed(orm);
+  const pruned = gate<PruneReport>();
+  const pruning = startPruning({ orm, dbPath, policy: { keepRuns: 3, keepDays: 90 }, intervalMs: 60 * 60 * 1000, firstAfterMs: 0, onPruned: pruned.open });
+  const report = await pruned.promise;
+  await pruning.stop();
+  assert.equal(report.runs, 3);
+  assert.equal(report.deliveries, 2);
+});
+
+test('deploy_server prune [--dry-run]: one line of what goes; a bad DEPLOY_KEEP_RUNS is one line', async (t) => {
+  const dbPath = path.join(makeTempDir(t), 'operations.db');
+  const orm = await openDatabase({ dbPath });
+  await seed(orm);
+  await orm.close();
+  const env = { DEPLOY_DB: dbPath, DEPLOY_KEEP_RUNS: '3', DEPLOY_KEEP_DAYS: '90' };
+  const dry = await runBin(['prune', '--dry-run'], env);
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, /^would prune 3 run\(s\) \(6 step\(s\)\) and 2 webhook deliveries; database [\d.]+ MB\n$/);
+  const real = await runBin(['prune'], env);
+  assert.equal(real.code, 0, real.stderr);
+  assert.match(real.stdout, /^pruned 3 run\(s\) \(6 step\(s\)\) and 2 webhook deliveries; database [\d.]+ MB → [\d.]+ MB\n$/);
+  assert.match((await runBin(['prune', '--dry-run'], env)).stdout, /^would prune 0 run\(s\)/);
+  const bad = await runBin(['prune'], { ...env, DEPLOY_KEEP_RUNS: 'lots' });
+  assert.equal(bad.code, 1);
+  assert.equal(bad.stderr, 'error: DEPLOY_KEEP_RUNS must be a positive integer (got "lots")\n');
+});
