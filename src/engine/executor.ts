@@ -36,6 +36,8 @@ export interface ExecutorDeps {
   /** Where runs wait for a place (default: in-process p-queues with the config's limits). */
   queue?: RunQueue;
   stepTimeoutMs?: number;
+  /** How long the final write of a run whose database writes failed is retried (default 10 min). */
+  finalWriteRetryMs?: number;
 }
 
 export class RunNotFoundError extends Error {
@@ -253,8 +255,30 @@ export class Executor {
       // executeRun records every step failure on the run; what reaches here is the database itself
       // failing, and the run's waiters must still be told.
       abort.abort(new Error('internal error')); // steps still running stop before the slot frees
-      return { id: pending.runId, status: 'failure', failed_step: null, error: `internal error: ${describe(error)}`, duration_ms: null, trace_id: null, rolled_back: false };
+      const message = `internal error: ${describe(error)}`;
+      // The run must not stay `running` in the database: its end is written as soon as a write succeeds again.
+      this.recordFailure(pending.runId, message);
+      return { id: pending.runId, status: 'failure', failed_step: null, error: message, duration_ms: null, trace_id: null, rolled_back: false };
     }
+  }
+
+  /**
+   * Writes a run's failure after its database writes failed: retried with backoff (100 ms doubling to
+   * 5 s) for finalWriteRetryMs (10 min), in the background, on unref'd timers. Meanwhile its lease lapses.
+   */
+  private recordFailure(runId: number, error: string): void {
+    const deadline = Date.now() + (this.deps.finalWriteRetryMs ?? 10 * 60 * 1000);
+    const finishedAt = new Date();
+    const attempt = async (delay: number): Promise<void> => {
+      try {
+        await this.deps.store.failUnfinished(runId, error, finishedAt);
+      } catch {
+        if (this.closing || Date.now() + delay > deadline) return; // a later start marks it interrupted
+        await new Promise((resolve) => setTimeout(resolve, delay).unref());
+        return attempt(Math.min(delay * 2, 5000));
+      }
+    };
+    void attempt(100);
   }
 
   /** One piece of work per key at a time in this process (one local build per source directory). */

@@ -8,6 +8,13 @@ import type { Strategy } from '../db/entities/DeployTarget.ts';
 import { StepRun, type StepStatus } from '../db/entities/StepRun.ts';
 import type { PastRun, RunRecord } from './pipeline.ts';
 
+/**
+ * A running run's lease: its owner renews it every LEASE_RENEW_MS while the run lives; once it has
+ * lapsed (the owner's database writes fail, the owner hangs) the run holds its target no more.
+ */
+export const LEASE_MS = 30_000;
+export const LEASE_RENEW_MS = 10_000;
+
 /** The most of a step's output that is kept (the tail), shown or sent anywhere. */
 export const OUTPUT_LIMIT_BYTES = 64 * 1024;
 
@@ -279,8 +286,26 @@ export class RunStore {
       .execute();
   }
 
-  async setStatus(id: number, status: 'queued' | 'running'): Promise<void> {
-    await this.em().nativeUpdate(DeployRun, { id }, { status });
+  async setStatus(id: number, status: 'queued' | 'running', leaseMs = LEASE_MS): Promise<void> {
+    await this.em().nativeUpdate(DeployRun, { id }, { status, lease_until: status === 'running' ? new Date(Date.now() + leaseMs) : null });
+  }
+
+  /** Extends a running run's lease (see LEASE_MS). */
+  async renewLease(id: number, leaseMs = LEASE_MS): Promise<void> {
+    await this.em().nativeUpdate(DeployRun, { id, status: 'running' }, { lease_until: new Date(Date.now() + leaseMs) });
+  }
+
+  /**
+   * The final write of a run whose database writes failed mid-run: `failure` with `error`, its running
+   * steps failed, its pending ones skipped. Only while it is still unfinished in the database.
+   */
+  async failUnfinished(id: number, error: string, finishedAt: Date): Promise<void> {
+    await this.em().transactional(async (em) => {
+      const changed = await em.nativeUpdate(DeployRun, { id, status: { $in: ['queued', 'running'] } }, { status: 'failure', error, finished_at: finishedAt, lease_until: null });
+      if (!changed) return;
+      await em.nativeUpdate(StepRun, { run: id, status: 'running' }, { status: 'failure', error });
+      await em.nativeUpdate(StepRun, { run: id, status: 'pending' }, { status: 'skipped', error: 'skipped: the run failed' });
+    });
   }
 
   /** Marks a run running and writes its steps as `pending`; returns each step's row id. */
@@ -303,14 +328,21 @@ export class RunStore {
 
   async finish(result: RunResult, finishedAt: Date): Promise<void> {
     const { id, status, error, failed_step, duration_ms, rolled_back } = result;
-    await this.em().nativeUpdate(DeployRun, { id }, { status, error, failed_step, finished_at: finishedAt, duration_ms, rolled_back });
+    await this.em().nativeUpdate(DeployRun, { id }, { status, error, failed_step, finished_at: finishedAt, duration_ms, rolled_back, lease_until: null });
   }
 
   // ---- ownership (the cross-process rules) ----
 
-  /** Running runs of a target older than `id` that other processes own: their owner pids. */
+  /**
+   * Running runs of a target older than `id` that other processes own and whose lease holds (or that
+   * have none: a process of an earlier version): their owner pids.
+   */
   async olderRunningOwners(app: string, host: string, id: number, ownPid: number): Promise<(number | null)[]> {
-    const others = await this.em().find(DeployRun, { app, host, status: 'running', id: { $lt: id }, owner_pid: { $ne: ownPid } }, { fields: ['owner_pid'] });
+    const others = await this.em().find(
+      DeployRun,
+      { app, host, status: 'running', id: { $lt: id }, owner_pid: { $ne: ownPid }, $or: [{ lease_until: null }, { lease_until: { $gt: new Date() } }] },
+      { fields: ['owner_pid'] },
+    );
     return others.map((run) => run.owner_pid ?? null);
   }
 

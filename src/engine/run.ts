@@ -10,7 +10,7 @@ import { ATTR, endSpan, traceIdOf } from '../support/telemetry.ts';
 import type { RemoteHost } from '../transport/remote-host.ts';
 import type { RunEvents } from './events.ts';
 import type { DeployContext, Pipeline } from './pipeline.ts';
-import type { RunResult, RunStore } from './run-store.ts';
+import { LEASE_RENEW_MS, type RunResult, type RunStore } from './run-store.ts';
 import { describe, recordStep, runStep, type StepRunContext } from './step-runner.ts';
 import { claimTarget } from './target-claim.ts';
 import { walkPipeline } from './walk.ts';
@@ -63,6 +63,21 @@ export async function executeRun(pending: PendingRun, signal: AbortSignal, deps:
     await store.endUnstarted([{ id: runId, status: 'cancelled', reason }]);
     return { id: runId, status: 'cancelled', failed_step: null, error: reason, duration_ms: 0, trace_id: null, rolled_back: false };
   }
+  // The lease says this run is alive to other processes: renewed while it runs; a failed renewal (the
+  // database failing) lets it lapse.
+  const heartbeat = setInterval(() => void store.renewLease(runId).catch(() => undefined), LEASE_RENEW_MS);
+  heartbeat.unref();
+  try {
+    return await walkClaimed(pending, signal, deps);
+  } finally {
+    clearInterval(heartbeat);
+  }
+}
+
+async function walkClaimed(pending: PendingRun, signal: AbortSignal, deps: RunDeps): Promise<RunResult> {
+  const { runId, request, target } = pending;
+  const { store, events, tracer } = deps;
+  const pipeline = deps.pipelines[target.strategy][request.trigger === 'rollback' ? 'rollback' : 'deploy'];
   const startedAt = new Date();
   const parent = request.telemetry ?? ROOT_CONTEXT;
   const span = tracer.startSpan(`deploy ${target.app}@${target.host}`, { attributes: runAttributes(pending), links: pending.links }, parent);

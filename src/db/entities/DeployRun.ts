@@ -37,6 +37,11 @@ export const DeployRun = defineEntity({
     rolled_back: p.boolean().default(false),
     /** The process that runs (or ran) it: a run whose owner is gone was interrupted. */
     owner_pid: p.integer().nullable(),
+    /**
+     * While it runs, its owner renews this (engine/run-store.ts, LEASE_MS ahead): a run whose lease has
+     * lapsed holds its target no more, even if its owner's pid lives (its database writes fail).
+     */
+    lease_until: p.datetime().nullable(),
     /** A deploy or rollback that went ahead although a lock held (`--force`). */
     forced: p.boolean().default(false),
     /** The pushed repository (`owner/name`) of a webhook run: where its commit status goes. */
