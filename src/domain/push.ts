@@ -11,12 +11,14 @@ import type { Context } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { WebhookDelivery } from '../db/entities/WebhookDelivery.ts';
 import { ExecutorClosedError, type Executor } from '../engine/executor.ts';
+import type { RunStore } from '../engine/run-store.ts';
 import type { Config } from '../support/config.ts';
 import { changedFilesFromGit } from './changed-files.ts';
 import { matchPushToTargets } from './push-matching.ts';
 import { decidePush, listedFiles, parsePushPayload, type PushPayload } from './push-payload.ts';
 import { listTargets, toTargetFields } from './targets.ts';
 import { listLocks } from './locks.ts';
+import { isOlderThanDeployed, olderCommitReason } from './older-commit.ts';
 import { headCommitMessage, whyNotDeploy } from './skip-markers.ts';
 
 /** Gitea does not retry, but a person may press "Replay": the same push within this window is not deployed again. */
@@ -41,6 +43,7 @@ export type PushReceipt =
 
 export interface PushReceiverDeps {
   orm: MikroORM;
+  store: RunStore;
   config: Config;
   executor: Executor;
   logger: Logger;
@@ -69,7 +72,7 @@ function replayReason(delivery: WebhookDelivery): string {
 }
 
 export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
-  const { orm, config, executor, logger } = deps;
+  const { orm, store, config, executor, logger } = deps;
   // (repo, ref, after) → the receipt, for a replay that arrives while the first is still being recorded.
   const seen = new Map<string, { at: number; receipt: Promise<PushReceipt> }>();
   const background = new Set<Promise<void>>();
@@ -86,6 +89,12 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
       const request = { app: target.app, host: target.host, trigger: 'webhook' as const, ref: payload.ref, commit: payload.after, repository: payload.repository.full_name, telemetry };
       return { request, target, reason: whyNotDeploy(target, { headMessage, locks }) };
     });
+    // A commit older than the one a target runs (a late or replayed delivery) is not deployed either.
+    for (const plan of planned) {
+      if (plan.reason !== undefined) continue;
+      const deployed = await store.deployedCommit(plan.target.app, plan.target.host);
+      if (deployed && (await isOlderThanDeployed(config.registryRoot, payload.after, deployed))) plan.reason = olderCommitReason(payload.after, deployed, plan.target);
+    }
     const toRun = planned.filter((p) => p.reason === undefined);
     const toSkip = planned.flatMap((p) => (p.reason === undefined ? [] : [{ ...p, reason: p.reason }]));
     const runs = await executor.requestDeploys(toRun);

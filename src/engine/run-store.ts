@@ -209,6 +209,12 @@ export class RunStore {
     return runs.map((run) => viewRun(run, [], new Map()));
   }
 
+  /** The commit a target runs: that of its last successful run (`commit_after`, else the requested `commit`), or null. */
+  async deployedCommit(app: string, host: string): Promise<string | null> {
+    const run = await this.em().findOne(DeployRun, { app, host, status: 'success' }, { orderBy: { id: 'desc' }, fields: ['commit', 'commit_after'] });
+    return run?.commit_after ?? run?.commit ?? null;
+  }
+
   async pastRuns(app: string, host: string, before: number): Promise<PastRun[]> {
     return (await this.runsOf(app, host, { before })).map((r) => ({
       id: r.id, trigger: r.trigger, status: r.status, commit_after: r.commit_after, release: r.release, rolled_back: r.rolled_back,

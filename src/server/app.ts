@@ -147,7 +147,7 @@ export function createApp(deps: AppDeps): Express {
   app.get('/metrics', createMetricsRoute(metrics, [config.metricsToken, config.apiToken]));
   app.post('/webhook/push', metrics.countWebhookDeliveries);
 
-  const pushes = deps.pushes ?? createPushReceiver({ orm, config, executor, logger });
+  const pushes = deps.pushes ?? createPushReceiver({ orm, store, config, executor, logger });
   // Pushes a stopped process had accepted but not resolved yet.
   pushes.resumePending().catch((error) => logger.error({ err: { name: (error as Error).name } }, 'resuming pending pushes failed'));
   app.post('/webhook/push', express.raw({ type: () => true, limit: '5mb' }), createWebhookHandler({

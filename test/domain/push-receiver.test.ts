@@ -1,6 +1,9 @@
 // The push receiver over a real database: deliveries outlive the process that received them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { pino } from 'pino';
 import { definePipeline } from '../../src/engine/pipeline.ts';
 import { WebhookDelivery } from '../../src/db/entities/WebhookDelivery.ts';
@@ -58,4 +61,37 @@ test('shutting down while a push resolves leaves it resolving (for the next star
   const [delivery] = await engine.orm.em.fork().find(WebhookDelivery, {});
   assert.equal(delivery.status, 'resolving');
   assert.notEqual(delivery.payload, null);
+});
+
+test('a push of a commit older than the one a target runs is recorded skipped, never deployed; a newer one deploys', async (t) => {
+  const registry = makeTempDir(t);
+  const git = (...args: string[]) => execFileSync('git', ['-C', registry, '-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { encoding: 'utf8' }).trim();
+  git('init', '--quiet', '-b', 'main');
+  const commit = (n: number) => {
+    writeFileSync(path.join(registry, 'f.txt'), String(n));
+    git('add', 'f.txt');
+    git('commit', '--quiet', '-m', `c${n}`);
+    return git('rev-parse', 'HEAD');
+  };
+  const [c1, c2, c3] = [commit(1), commit(2), commit(3)];
+  const engine = await createTestExecutor(t, { pipeline: noopPipeline, targets: [{ app: 'my_app', host: 'vps1' }], config: { registryRoot: registry } });
+  const receiver = createPushReceiver({ ...engine, logger });
+  const push = (before: string, after: string) => {
+    const payload = JSON.parse(fixture('push-monorepo.json').toString('utf8'));
+    return receiver.receive(Buffer.from(JSON.stringify({ ...payload, before, after, total_commits: payload.commits.length })));
+  };
+
+  const current = await push(c1, c2);
+  assert.equal(current.outcome, 'queued');
+  assert.equal((await engine.executor.waitForRun(current.queued[0].run_id)).status, 'success');
+
+  const late = await push(c1.replace(/.$/, (c) => (c === '0' ? '1' : '0')), c1); // a late delivery of the older c1
+  assert.equal(late.outcome, 'skipped');
+  assert.match(late.outcome === 'skipped' ? late.reason : '', new RegExp(`^skipped: ${c1.slice(0, 12)} is older than ${c2.slice(0, 12)}, which my_app@vps1 already runs`));
+  assert.equal((await engine.run(late.outcome === 'skipped' ? late.skipped[0].run_id : 0)).status, 'skipped');
+
+  const newer = await push(c2, c3);
+  assert.equal(newer.outcome, 'queued', 'a descendant of the running commit deploys');
+  const unknown = await push(c2, 'f'.repeat(40));
+  assert.equal(unknown.outcome, 'queued', 'a commit git does not know (not fetched yet) deploys as before');
 });

@@ -30,7 +30,7 @@ export async function startTestApi(
   const engine = await createTestExecutor(t, options);
   let log = '';
   const logger = pino({ level: 'info' }, new Writable({ write: (chunk, _enc, done) => { log += chunk; done(); } }));
-  const pushes = createPushReceiver({ orm: engine.orm, config: engine.config, executor: engine.executor, logger });
+  const pushes = createPushReceiver({ orm: engine.orm, store: engine.store, config: engine.config, executor: engine.executor, logger });
   const app = createApp({ orm: engine.orm, store: engine.store, config: engine.config, executor: engine.executor, logger, pushes, insecureWebhooks: options.insecureWebhooks, insecureApi: options.insecureApi ?? true, readStatus: options.readStatus, metrics: options.metrics });
   const server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));

@@ -38,7 +38,7 @@ export class ServeCommand extends DeployCommand {
     try {
       if (interrupted.length) this.context.stdout.write(`marked ${interrupted.length} unfinished run(s) of a stopped process as interrupted: #${interrupted.join(', #')}\n`);
       const logger = pino({ base: { service: 'deploy_server' } }, pino.destination({ fd: 2, sync: false }));
-      const pushes = createPushReceiver({ orm, config, executor, logger });
+      const pushes = createPushReceiver({ orm, store, config, executor, logger });
       // Old history goes in the background: 10 s after start, then every hour.
       pruning = startPruning({
         orm, dbPath: config.dbPath, policy: { keepRuns: config.keepRuns, keepDays: config.keepDays }, intervalMs: PRUNE_INTERVAL_MS,

@@ -34,3 +34,8 @@ export function gitChangedFiles(before: string, after: string): string[] {
 export function gitAllFiles(commit: string): string[] {
   return ['git', 'ls-tree', '-r', '-z', '--name-only', commit, '--'];
 }
+
+/** Exits 0 when `ancestor` is an ancestor of (or the same commit as) `descendant`, 1 when not. */
+export function gitIsAncestor(ancestor: string, descendant: string): string[] {
+  return ['git', 'merge-base', '--is-ancestor', ancestor, descendant];
+}
