@@ -7,7 +7,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { BIN, makeTempDir, runCliInProcess, startServe, stopChild } from '../test/helpers/cli.ts';
+import { builtBin, makeTempDir, runCliInProcess, startServe, stopChild } from '../test/helpers/cli.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 const cleanups: (() => void)[] = [];
@@ -22,6 +22,7 @@ const time = (argv: string[]) => {
 };
 const ms = (value: number) => `${value.toFixed(0).padStart(5)} ms`;
 await runCliInProcess(['target', 'add', '--app', 'app0', '--host', 'vps1'], env); // a database with one target
+const BIN = builtBin();
 time([BIN, 'target', 'list']); // warm the page cache
 const bare: number[] = [];
 const list: number[] = [];

@@ -340,15 +340,28 @@ export class RunStore {
   // ---- ownership (the cross-process rules) ----
 
   /**
+   * Takes the target for a queued run, or does not, in one statement: the run becomes `running` (with
+   * a lease) only if no other run of the target is `running` with a lease that holds. The database runs
+   * one write at a time, so two processes can never both take it. Returns whether it did.
+   */
+  async tryClaim(id: number, app: string, host: string, leaseMs = LEASE_MS): Promise<boolean> {
+    const now = new Date();
+    const taken = await this.em()
+      .createQueryBuilder(DeployRun)
+      .update({ status: 'running', lease_until: new Date(now.getTime() + leaseMs) })
+      .where({ id, status: 'queued' })
+      .andWhere(raw('not exists (select 1 from deploy_run other where other.app = ? and other.host = ? and other.status = ? and other.id <> ? and other.lease_until > ?)', [app, host, 'running', id, now]))
+      .execute('run');
+    return (taken as { affectedRows?: number }).affectedRows === 1;
+  }
+
+  /**
    * Running runs of a target older than `id` that other processes own and whose lease holds (or that
    * have none: a process of an earlier version): their owner pids.
    */
-  async olderRunningOwners(app: string, host: string, id: number, ownPid: number): Promise<(number | null)[]> {
-    const others = await this.em().find(
-      DeployRun,
-      { app, host, status: 'running', id: { $lt: id }, owner_pid: { $ne: ownPid }, $or: [{ lease_until: null }, { lease_until: { $gt: new Date() } }] },
-      { fields: ['owner_pid'] },
-    );
+  async olderRunningOwners(app: string, host: string, id: number, ownPid: number, options: { leaseless?: boolean } = {}): Promise<(number | null)[]> {
+    const lease = options.leaseless ? { lease_until: null } : { $or: [{ lease_until: null }, { lease_until: { $gt: new Date() } }] };
+    const others = await this.em().find(DeployRun, { app, host, status: 'running', id: { $lt: id }, owner_pid: { $ne: ownPid }, ...lease }, { fields: ['owner_pid'] });
     return others.map((run) => run.owner_pid ?? null);
   }
 

@@ -5,16 +5,15 @@ import type { RunStore } from './run-store.ts';
 const CLAIM_POLL_MS = 500;
 
 /**
- * Marks the run `running`; if a live process already runs the target (an older run), steps back to
- * `queued` and waits for it. Resolves false when cancelled while waiting.
+ * Takes the target for the run, atomically (RunStore.tryClaim: no other run of it `running` with a
+ * live lease), waiting while another process holds it. A run of an earlier version (no lease) holds
+ * the target while its process lives. Resolves false when cancelled while waiting.
  */
 export async function claimTarget(store: RunStore, run: { runId: number; app: string; host: string }, signal: AbortSignal): Promise<boolean> {
   for (;;) {
     if (signal.aborted) return false;
-    await store.setStatus(run.runId, 'running');
-    const owners = await store.olderRunningOwners(run.app, run.host, run.runId, process.pid);
-    if (!owners.some(isProcessAlive)) return true;
-    await store.setStatus(run.runId, 'queued');
+    const legacyOwners = await store.olderRunningOwners(run.app, run.host, run.runId, process.pid, { leaseless: true });
+    if (!legacyOwners.some(isProcessAlive) && (await store.tryClaim(run.runId, run.app, run.host))) return true;
     await sleep(CLAIM_POLL_MS, undefined, { signal }).catch(() => undefined);
   }
 }

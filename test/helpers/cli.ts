@@ -8,9 +8,17 @@ const ROOT = new URL('../../', import.meta.url).pathname;
 
 /**
  * The `deploy_server` executable users run: the build (`npm run build`, which `npm test` and `npm ci`
- * run). A build older than any source would test old code, so that refuses to start instead.
+ * run). A build older than any source would test old code, so running it refuses instead (checked
+ * when a test first runs the executable, not when a test merely imports these helpers).
  */
-export const BIN = checkBuild(path.join(ROOT, 'dist/deploy_server.js'));
+export const BIN = path.join(ROOT, 'dist/deploy_server.js');
+let checked = false;
+
+export function builtBin(): string {
+  if (!checked) checkBuild(BIN);
+  checked = true;
+  return BIN;
+}
 
 function checkBuild(bin: string): string {
   const built = statSync(bin, { throwIfNoEntry: false })?.mtimeMs;
@@ -37,7 +45,7 @@ export const CHILD_TIMEOUT_MS = 120_000;
 /** Runs the real `deploy_server` executable as a child process (killed after CHILD_TIMEOUT_MS). */
 export function runBin(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: CHILD_TIMEOUT_MS, killSignal: 'SIGKILL' }, (error, stdout, stderr) => {
+    execFile(process.execPath, [builtBin(), ...args], { env: { ...process.env, ...env }, timeout: CHILD_TIMEOUT_MS, killSignal: 'SIGKILL' }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
     });
   });
@@ -52,7 +60,7 @@ export function makeTempDir(t: { after: (fn: () => void) => void }, prefix = 'de
 
 /** Starts `deploy_server serve --port 0` and resolves with its base URL once it listens (or kills it and rejects after CHILD_TIMEOUT_MS). */
 export async function startServe(env: NodeJS.ProcessEnv, extraArgs: string[] = []): Promise<{ url: string; child: ChildProcess; output: () => string }> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--bind', '127.0.0.1', ...extraArgs], {
+  const child = spawn(process.execPath, [builtBin(), 'serve', '--port', '0', '--bind', '127.0.0.1', ...extraArgs], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
