@@ -108,7 +108,7 @@ test('docker-compose: git pull, compose pull and up -d with the extra files in o
   assert.deepEqual(calls.map((c) => c.line), [
     'docker compose -f docker-compose.yml -f prod.yml pull',
     'docker compose -f docker-compose.yml -f prod.yml up -d',
-    'docker compose -f docker-compose.yml -f prod.yml ps',
+    'docker compose -f docker-compose.yml -f prod.yml ps --all --format json',
   ]);
   assert.ok(calls.every((c) => c.cwd === remoteDir));
 });

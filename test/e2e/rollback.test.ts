@@ -153,3 +153,25 @@ test('a rollback from the CLI while another process deploys that target waits fo
     await orm.close();
   }
 });
+
+test('docker-compose: a service that exits after `up` fails healthCheck; auto-rollback resets the checkout and brings the previous files up', { skip }, async () => {
+  const repo = createOrigin(world.harness, 'harbor', { 'docker-compose.yml': 'services: {}\n' });
+  const remoteDir = path.join(world.harness.workDir, 'harbor');
+  const add = await world.cli('target', 'add', '--app', 'harbor', '--host', world.harness.alias, '--strategy', 'docker-compose', '--remote-dir', remoteDir, '--repo', repo.origin);
+  assert.equal(add.code, 0, add.stderr);
+  assert.equal((await world.cli('setup', 'harbor', '--host', world.harness.alias)).code, 0);
+  const good = repo.commit({ 'docker-compose.yml': 'services: {}\n# standin-service: web running healthy\n' }, 'good');
+  assert.equal((await world.deploy('harbor')).runs[0].status, 'success');
+  // The docker stand-in reports what the compose files last brought `up` declare (test/fixtures/standins/docker).
+  repo.commit({ 'docker-compose.yml': 'services: {}\n# standin-service: web exited\n# standin-service: db running unhealthy\n' }, 'bad');
+  const [run] = (await world.deploy('harbor')).runs;
+  assert.deepEqual([run.status, run.failed_step, run.rolled_back], ['failure', 'healthCheck', true]);
+  assert.equal(run.error, 'docker compose services on testhost not healthy after 2 s: web exited (Exited (1) 3 seconds ago), db unhealthy');
+  assert.deepEqual(stepStatuses(run), {
+    sshCheck: 'success', gitPull: 'success', pull: 'success', up: 'success', healthCheck: 'failure',
+    rollback: 'success', upPrevious: 'success', healthCheckPrevious: 'success',
+  });
+  assert.equal(git(remoteDir, 'rev-parse', 'HEAD'), good);
+  const ps = await world.harness.ssh(`cd '${remoteDir}' && docker compose ps --all --format json`);
+  assert.deepEqual(ps.stdout.trim().split('\n').map((line) => [JSON.parse(line).Service, JSON.parse(line).State]), [['web', 'running']]);
+});

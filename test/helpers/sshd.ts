@@ -112,6 +112,9 @@ export interface SshdHarness {
   clearCalls(): void;
   /** Docker subcommands (compose subcommands for `docker compose`, e.g. 'pull', 'up') that should fail with exit 1. */
   setDockerFail(subcommands: string[]): void;
+  /** Docker subcommands (as for setDockerFail) that hang until killed; the pid of the last one that hung is `dockerHangPid()`. */
+  setDockerHang(subcommands: string[]): void;
+  dockerHangPid(): number | null;
   /** Writes `<unitDir>/<name>.service`. */
   writeUnit(name: string, content: string): string;
   /** The live main pid of a unit started by the systemctl stand-in, or null. */
@@ -407,6 +410,7 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
   const logFile = path.join(tmpDir, 'standin-calls.log');
   const dockerFailFile = path.join(tmpDir, 'docker-fail');
   const hostKeyFile = (type: HostKeyType) => path.join(tmpDir, `ssh_host_${type}_key`);
+  const dockerHangFile = path.join(tmpDir, 'docker-hang');
   const authorizedKeys = path.join(tmpDir, 'authorized_keys');
   const sshdConfig = path.join(tmpDir, 'sshd_config');
   const sshdLogFile = path.join(tmpDir, 'sshd.log');
@@ -423,6 +427,15 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
         .map((f) => path.join(unitDir, f))
         .map(startedBy)
         .filter((pid): pid is number => pid !== null);
+    } catch {
+      return [];
+    }
+  };
+  /** A docker stand-in call left hanging (setDockerHang) by a test that failed before it was killed. */
+  const hungDocker = (): number[] => {
+    try {
+      const pid = Number(fs.readFileSync(`${dockerHangFile}.pid`, 'utf8').trim());
+      return pid > 0 && processAlive(pid) && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8') === 'sleep\u00003600\u0000' ? [pid] : [];
     } catch {
       return [];
     }
@@ -451,7 +464,7 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
       fs.chownSync(dir, uid, gid);
       fs.chmodSync(dir, 0o775);
     }
-    for (const file of [logFile, `${logFile}.ctx`, dockerFailFile]) {
+    for (const file of [logFile, `${logFile}.ctx`, dockerFailFile, dockerHangFile, `${dockerHangFile}.pid`]) {
       fs.writeFileSync(file, '');
       fs.chmodSync(file, 0o666);
     }
@@ -473,6 +486,7 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
     STANDIN_LOG: logFile,
     STANDIN_UNIT_DIR: unitDir,
     STANDIN_DOCKER_FAIL_FILE: dockerFailFile,
+    STANDIN_DOCKER_HANG_FILE: dockerHangFile,
   };
 
   const writeSshdConfig = (port: number) => {
@@ -660,6 +674,8 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
       fs.writeFileSync(`${logFile}.ctx`, '');
     },
     setDockerFail: (subcommands) => fs.writeFileSync(dockerFailFile, subcommands.join('\n')),
+    setDockerHang: (subcommands) => fs.writeFileSync(dockerHangFile, subcommands.join('\n')),
+    dockerHangPid: () => Number(fs.readFileSync(`${dockerHangFile}.pid`, 'utf8').trim()) || null,
     writeUnit: (name, content) => {
       const file = path.join(unitDir, `${name.replace(/\.service$/, '')}.service`);
       fs.writeFileSync(file, content, { mode: 0o644 });
@@ -677,6 +693,7 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
       if (stopped) return;
       stopped = true;
       await terminate(servicePids(), true);
+      await terminate(hungDocker(), true);
       await killSshd(false);
       emergencyCleanups.delete(onExit);
       // SSHD_HARNESS_KEEP_TMP=1 keeps sshd.log, the stand-in log and the units for a post-mortem.

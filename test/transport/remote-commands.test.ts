@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { shellQuote, shellJoin } from '../../src/transport/shell.ts';
 import { gitClone, gitHead, gitPull } from '../../src/transport/remote/git.ts';
 import { enableService, isServiceActive, reloadUnits, renderUnit, restartService, serviceStatus, writeUnitFile } from '../../src/transport/remote/systemd.ts';
-import { composePull, composeStatus, composeUp } from '../../src/transport/remote/compose.ts';
+import { composePull, composeServiceStates, composeStatus, composeUp } from '../../src/transport/remote/compose.ts';
 import { lacksGitCheckout, makeDirectory, makeExecutable, swapInFile } from '../../src/transport/remote/fs.ts';
 import { remoteBuild } from '../../src/transport/remote/build.ts';
 import { parseTarget } from '../../src/domain/target-schema.ts';
@@ -99,6 +99,7 @@ test('docker compose commands list docker-compose.yml and then the extra files i
   assert.equal(composePull(target).command, "cd /opt/apps/chat && docker compose -f docker-compose.yml -f docker-compose.prod.yml -f 'my override.yml' pull");
   assert.equal(composeUp(target).command, "cd /opt/apps/chat && docker compose -f docker-compose.yml -f docker-compose.prod.yml -f 'my override.yml' up -d");
   assert.equal(composeStatus(parseTarget({ app: 'chat', host: 'h' })).command, 'cd /opt/apps/chat && docker compose -f docker-compose.yml ps');
+  assert.equal(composeServiceStates(target).command, "cd /opt/apps/chat && docker compose -f docker-compose.yml -f docker-compose.prod.yml -f 'my override.yml' ps --all --format json");
 });
 
 test('file commands', () => {
@@ -126,5 +127,18 @@ test('every command has a name without its arguments, for spans and logs', () =>
       remoteBuild('/srv/x', 'make s3cret'), swapInFile('/a', '/b'), makeDirectory('/srv/s3cret-dir', 'u'), lacksGitCheckout('/x'),
     ].map((c) => c.name),
     ['git pull', 'git rev-parse', 'git clone', 'systemctl restart', 'write unit', 'docker compose up', 'build', 'swap in', 'mkdir', 'test git checkout'],
+  );
+});
+
+test('compose health: every container running and none unhealthy or starting; both ps JSON shapes read', async () => {
+  const { composeProblems, parseComposePs } = await import('../../src/steps/service.ts');
+  const lines = '{"Service":"web","State":"running","Health":"","Status":"Up 2 seconds"}\n{"Service":"db","State":"running","Health":"healthy","Status":"Up"}\n';
+  assert.deepEqual(parseComposePs(lines).map((c) => c.Service), ['web', 'db']);
+  assert.deepEqual(parseComposePs('[{"Service":"web","State":"exited"}]').map((c) => c.State), ['exited'], 'Compose before 2.21: one array');
+  assert.equal(composeProblems(parseComposePs(lines)), null);
+  assert.equal(composeProblems([]), 'no container');
+  assert.equal(
+    composeProblems([{ Service: 'web', State: 'exited', Status: 'Exited (1) 3 seconds ago' }, { Service: 'db', State: 'running', Health: 'unhealthy' }, { Service: 'q', State: 'running', Health: 'starting' }]),
+    'web exited (Exited (1) 3 seconds ago), db unhealthy, q starting',
   );
 });
