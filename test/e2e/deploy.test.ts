@@ -4,9 +4,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { addServingApp, BUILD_SCRIPT, createOrigin, freePort, git, httpText, startDeployWorld, stepStatuses, writeAppSource, type DeployWorld } from '../helpers/deploy-fixture.ts';
+import { addServingApp, BUILD_SCRIPT, createOrigin, freePort, git, httpText, startDeployWorld, stepStatuses, writeAppSource, type DeployReport, type DeployWorld } from '../helpers/deploy-fixture.ts';
 import { processAlive, skipWithoutSshd } from '../helpers/sshd.ts';
-import { runBin } from '../helpers/cli.ts';
+import { runBin, runCliInProcess } from '../helpers/cli.ts';
 import { until } from '../helpers/engine.ts';
 
 const skip = skipWithoutSshd();
@@ -143,14 +143,36 @@ test('a health check that never turns green fails the run at healthCheck with th
   assert.equal(run.error, 'health check http://127.0.0.1:***/health on testhost not green after 4 s: last answer HTTP 503: broken-v9');
 });
 
-test('an unreachable host fails at sshCheck within the connect timeout', { skip }, async () => {
-  fs.mkdirSync(path.join(world.registryRoot, 'apps', 'far'), { recursive: true });
-  await world.cli('target', 'add', '--app', 'far', '--host', 'unreachable', '--build', 'sleep 1; printf x > far');
-  const result = await world.deploy('far');
-  const [run] = result.runs;
+test('a refused connection fails at sshCheck at once', { skip }, async () => {
+  await world.cli('target', 'add', '--app', 'far', '--host', 'unreachable', '--strategy', 'systemd-remote');
+  const [run] = (await world.deploy('far')).runs;
   assert.equal(run.failed_step, 'sshCheck');
   assert.match(run.error!, /^cannot connect to unreachable \(deploytest@127\.0\.0\.1:\d+\): connect ECONNREFUSED/);
-  assert.ok(run.duration_ms! < 5000, `ended in ${run.duration_ms} ms, within DEPLOY_SSH_TIMEOUT`);
+  assert.ok(run.duration_ms! < 5000, `ended in ${run.duration_ms} ms`);
+});
+
+test('a host that accepts TCP and never answers fails at sshCheck within DEPLOY_SSH_TIMEOUT', { skip }, async () => {
+  const net = await import('node:net');
+  const sockets: import('node:net').Socket[] = [];
+  const silent = net.createServer((socket) => sockets.push(socket)).listen(0, '127.0.0.1');
+  await new Promise((resolve) => silent.once('listening', resolve));
+  const port = (silent.address() as import('node:net').AddressInfo).port;
+  fs.appendFileSync(world.harness.sshConfigFile, `\nHost silent\n  HostName 127.0.0.1\n  Port ${port}\n  User ${world.harness.user}\n  IdentityFile ${world.harness.identityFile}\n`);
+  try {
+    await world.cli('target', 'add', '--app', 'mute-host', '--host', 'silent', '--strategy', 'systemd-remote');
+    const env = { ...world.env, DEPLOY_SSH_TIMEOUT: '2' };
+    const result = await runCliInProcess(['deploy', 'mute-host', '--json'], env);
+    const [run] = JSON.parse(result.stdout) as DeployReport[];
+    assert.equal(sockets.length, 1, 'the TCP connection was accepted (and never answered)');
+    assert.deepEqual([run.status, run.failed_step], ['failure', 'sshCheck']);
+    assert.match(run.error!, /^cannot connect to silent \(deploytest@127\.0\.0\.1:\d+\): Timed out while waiting for handshake$/);
+    assert.ok(run.duration_ms! >= 2000 && run.duration_ms! < 6000, `failed after ${run.duration_ms} ms: DEPLOY_SSH_TIMEOUT is 2 s`);
+    assert.deepEqual(stepStatuses(run), { sshCheck: 'failure', gitPull: 'skipped', build: 'skipped', restart: 'skipped', healthCheck: 'skipped',
+      rollback: 'skipped', buildPrevious: 'skipped', restartPrevious: 'skipped', healthCheckPrevious: 'skipped' });
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    silent.close();
+  }
 });
 
 test('an unknown host key fails sshCheck with how to trust it', { skip }, async () => {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BUILD_SCRIPT, createOrigin, freePort, startDeployWorld, type DeployWorld } from '../helpers/deploy-fixture.ts';
-import { skipWithoutSshd } from '../helpers/sshd.ts';
+import { processAlive, skipWithoutSshd } from '../helpers/sshd.ts';
 import { startServe, stopChild } from '../helpers/cli.ts';
 import { sign } from '../helpers/api.ts';
 import { until } from '../helpers/engine.ts';
@@ -72,7 +72,9 @@ test('sshd killed in the middle of a step: the run fails at that step, the lock 
 });
 
 test('serve killed with SIGKILL in the middle of a run: restarted, that run is interrupted and everything before it is still there', { skip }, async () => {
-  await remoteApp('killed', 'sleep 30');
+  // The build records its remote shell's pid, which is its process group (sshd setsid()s): the test
+  // kills that group, the one it started, when serve's death leaves it behind.
+  await remoteApp('killed', 'echo $$ > build.pgid; sleep 30');
   await remoteApp('survivor', 'sh build.sh survivor');
   const env = { ...world.env, DEPLOY_WEBHOOK_SECRET: SECRET, DEPLOY_API_TOKEN: 'tok-fault', DEPLOY_API_READ_TOKEN: READ_TOKEN };
   const auth = { authorization: 'Bearer tok-fault', 'content-type': 'application/json' };
@@ -101,7 +103,16 @@ test('serve killed with SIGKILL in the middle of a run: restarted, that run is i
     assert.ok(before.steps.filter((s) => s.status === 'success').length >= 5, 'the earlier run and its steps are intact');
   } finally {
     await stopChild(again.child);
-    await world.harness.ssh('pkill -f "sleep 30" || true');
+    const pgidFile = path.join(world.harness.workDir, 'killed', 'build.pgid');
+    const pgid = fs.existsSync(pgidFile) ? Number(fs.readFileSync(pgidFile, 'utf8')) : 0;
+    if (pgid > 1) {
+      try {
+        process.kill(-pgid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      await until(() => !processAlive(pgid), 5000);
+    }
   }
 });
 

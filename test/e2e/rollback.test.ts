@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { addServingApp, BUILD_SCRIPT, createOrigin, git, httpText, startDeployWorld, stepStatuses, writeAppSource, type DeployWorld } from '../helpers/deploy-fixture.ts';
 import { skipWithoutSshd } from '../helpers/sshd.ts';
+import { until } from '../helpers/engine.ts';
 
 const skip = skipWithoutSshd();
 let world: DeployWorld;
@@ -133,23 +134,48 @@ test('--no-auto-rollback: a red deploy fails and stays, its rollback steps skipp
 test('a rollback from the CLI while another process deploys that target waits for it (one lock per target, across processes)', { skip }, async () => {
   await systemdApp('queued');
   await world.deploy('queued');
-  await world.cli('target', 'add', '--app', 'queued', '--host', world.harness.alias, '--build', 'sleep 2; sh build.sh queued');
+  // The deploy's build holds until the test opens the gate (bounded: 60 s), so the deploy is running
+  // for as long as the test needs, however fast or slow the CLI child is.
+  const gateFile = path.join(world.harness.tmpDir, 'queued.gate');
+  await world.cli('target', 'add', '--app', 'queued', '--host', world.harness.alias,
+    '--build', `i=0; while [ ! -e '${gateFile}' ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; sh build.sh queued`);
   const { startRuntime } = await import('../../src/engine/runtime.ts');
   const { loadConfig } = await import('../../src/support/config.ts');
   const { runBin } = await import('../helpers/cli.ts');
   const { orm, executor } = await startRuntime(loadConfig(world.env));
+  const sql = orm.em.getConnection();
+  // Every status change of a run, in order: the proof that the other process tried to claim the
+  // target (running) and stepped back to wait (queued) while the deploy held it.
+  await sql.execute('CREATE TABLE IF NOT EXISTS test_status_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER, status TEXT)');
+  await sql.execute(`CREATE TRIGGER IF NOT EXISTS test_status_log_trigger AFTER UPDATE OF status ON deploy_run
+    BEGIN INSERT INTO test_status_log (run_id, status) VALUES (NEW.id, NEW.status); END`);
   try {
+    const building: string[] = [];
+    executor.subscribe((e) => e.type === 'step' && e.status === 'running' && building.push(e.step));
     const deploy = await executor.requestDeploy({ app: 'queued', host: world.harness.alias, trigger: 'api' });
+    await until(() => building.includes('build'), 30_000);
     const rollback = runBin(['rollback', 'queued', '--json'], world.env); // another process, the same operations.db
+    const waited = async () => {
+      const rows = await sql.execute<{ status: string }[]>(
+        `SELECT l.status FROM test_status_log l JOIN deploy_run r ON r.id = l.run_id WHERE r.app = 'queued' AND r.trigger = 'rollback' ORDER BY l.seq`,
+      );
+      return rows.map((r) => r.status).join(' ').includes('running queued');
+    };
+    await until(waited, 60_000);
+    const { DeployRun } = await import('../../src/db/entities/DeployRun.ts');
+    const [deployRow] = await orm.em.fork().find(DeployRun, { id: deploy.runId });
+    assert.equal(deployRow.status, 'running', 'the deploy still held the target while the rollback waited');
+    fs.writeFileSync(gateFile, '');
     const [deployed, rolledBack] = await Promise.all([deploy.done, rollback]);
     assert.equal(deployed.status, 'success');
     const [rollbackRun] = JSON.parse(rolledBack.stdout);
     assert.equal(rollbackRun.status, 'success', rolledBack.stdout + rolledBack.stderr);
-    const { DeployRun } = await import('../../src/db/entities/DeployRun.ts');
     const rows = await orm.em.fork().find(DeployRun, { id: { $in: [deploy.runId, rollbackRun.id] } }, { orderBy: { id: 'asc' } });
     assert.equal(rows[1].trigger, 'rollback');
     assert.ok(rows[1].started_at! >= rows[0].finished_at!, 'the rollback started after the deploy ended');
   } finally {
+    fs.writeFileSync(gateFile, '');
+    await sql.execute('DROP TRIGGER IF EXISTS test_status_log_trigger');
     await orm.close();
   }
 });
