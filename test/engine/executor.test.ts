@@ -239,6 +239,30 @@ test('step output is stored as its last 64 KiB with env values and configured se
   assert.ok(!everything.includes('hunter2-token') && !everything.includes('tok-3'), 'no secret anywhere');
 });
 
+test('a configured secret that contains a newline is masked in the live output too (across the lines it spans) and in the stored tail', async (t) => {
+  const secret = 'whsec-part-one\npart-two';
+  const pipeline = definePipeline({
+    talk: {
+      run: async ({ output }: StepContext) => {
+        output('signing with whsec-part');
+        output('-one\npart-two and going on\n');
+        output('x'.repeat(70 * 1024) + 'whsec-part-o');
+        output('ne\npart-two\n');
+      },
+    },
+  });
+  const { executor, steps } = await createTestExecutor(t, { pipeline, config: { webhookSecret: secret } });
+  const lines: string[] = [];
+  executor.subscribe((event) => event.type === 'output' && lines.push(event.line));
+  const { runId, done } = await executor.requestDeploy({ app: 'app', host: 'h1', trigger: 'manual' });
+  assert.equal((await done).status, 'success');
+  assert.equal(lines[0], 'signing with *** and going on');
+  assert.equal(lines.join('').replace(/x+/, 'x…'), 'signing with *** and going onx…***');
+  const stored = (await steps(runId)).talk.output;
+  assert.ok(stored.endsWith('xxx***\n'), stored.slice(-40));
+  for (const piece of ['whsec-part', 'part-one', 'part-two']) assert.ok(!JSON.stringify([lines, stored]).includes(piece), piece);
+});
+
 test('at start-up, runs left running or queued by a dead process become interrupted; live ones are left', async (t) => {
   const orm = await openTestDatabase(t);
   const dead = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid!;

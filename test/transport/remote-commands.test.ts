@@ -142,3 +142,13 @@ test('compose health: every container running and none unhealthy or starting; bo
     'web exited (Exited (1) 3 seconds ago), db unhealthy, q starting',
   );
 });
+
+test('renderUnit escapes a newline in an env value as \\n, so a value can never start a directive of its own', () => {
+  // Built by hand: the target schema may refuse such a value at the entry; the unit must be safe anyway.
+  const target = { ...parseTarget({ app: 'my_app', host: 'vps1' }), env: { MOTD: 'hello\nExecStartPre=/bin/sh -c "touch /pwned"', PEM: '-----BEGIN-----\nMIIB\n-----END-----' } };
+  const unit = renderUnit(target);
+  assert.ok(unit.includes('Environment="MOTD=hello\\nExecStartPre=/bin/sh -c \\"touch /pwned\\""\n'), unit);
+  assert.ok(unit.includes('Environment="PEM=-----BEGIN-----\\nMIIB\\n-----END-----"\n'), unit);
+  assert.deepEqual(unit.split('\n').filter((line) => /^ExecStart/.test(line)), ['ExecStart="/opt/apps/my_app/my_app"']);
+  assert.equal(unit.split('\n').length, renderUnit({ ...target, env: { MOTD: 'x', PEM: 'y' } }).split('\n').length, 'no extra line');
+});
