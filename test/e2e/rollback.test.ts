@@ -201,3 +201,123 @@ test('docker-compose: a service that exits after `up` fails healthCheck; auto-ro
   const ps = await world.harness.ssh(`cd '${remoteDir}' && docker compose ps --all --format json`);
   assert.deepEqual(ps.stdout.trim().split('\n').map((line) => [JSON.parse(line).Service, JSON.parse(line).State]), [['web', 'running']]);
 });
+
+test('systemd: a restart that fails puts the previous release back and restarts it', { skip }, async () => {
+  const app = await systemdApp('reviver');
+  const v1 = (await world.deploy('reviver')).runs[0];
+  app.version('v2');
+  world.harness.failNextSystemctl('restart');
+  const [run] = (await world.deploy('reviver')).runs;
+  assert.deepEqual([run.status, run.failed_step, run.rolled_back], ['failure', 'restart', true]);
+  assert.match(run.error!, /^systemctl restart exited with 1: Job for reviver\.service failed/);
+  assert.deepEqual(stepStatuses(run), {
+    sshCheck: 'success', build: 'success', rsync: 'success', chmod: 'success', restart: 'failure',
+    healthCheck: 'skipped', rollback: 'success', restartPrevious: 'success', healthCheckPrevious: 'success',
+  });
+  assert.equal(app.current(), v1.id, 'the link is back on v1');
+  assert.equal(await app.serving(), 'v1');
+  assert.equal(world.harness.calls().filter((line) => line === 'systemctl restart reviver').length, 3, 'v1, the failed v2, v1 again');
+});
+
+/** A systemd-remote app on its own origin, deployed at three commits; returns the runs and commits. */
+async function remoteAppAtThreeCommits(app: string) {
+  const repo = createOrigin(world.harness, app, { 'build.sh': BUILD_SCRIPT, 'version.txt': 'c1' });
+  const { port, remoteDir } = await addServingApp(world, app, { strategy: 'systemd-remote', repo: repo.origin });
+  const commits = [git(repo.work, 'rev-parse', 'HEAD')];
+  const runs = [(await world.deploy(app)).runs[0]];
+  for (const version of ['c2', 'c3']) {
+    commits.push(repo.commit({ 'version.txt': version }, version));
+    runs.push((await world.deploy(app)).runs[0]);
+  }
+  assert.deepEqual(runs.map((r) => r.status), ['success', 'success', 'success']);
+  return { port, remoteDir, commits, runs };
+}
+
+test('systemd-remote: rollback goes back one good commit and rebuilds; --to names the run whose commit to go back to', { skip }, async () => {
+  const { port, remoteDir, commits, runs } = await remoteAppAtThreeCommits('yoyo');
+  const back = await world.cli('rollback', 'yoyo', '--json');
+  assert.equal(back.code, 0, back.stdout + back.stderr);
+  assert.equal(JSON.parse(back.stdout)[0].status, 'success');
+  assert.equal(git(remoteDir, 'rev-parse', 'HEAD'), commits[1]);
+  assert.equal((await httpText(port, '/')).body, 'c2');
+  const to = await world.cli('rollback', 'yoyo', '--to', String(runs[0].id), '--json');
+  assert.equal(JSON.parse(to.stdout)[0].status, 'success', to.stdout + to.stderr);
+  assert.equal(git(remoteDir, 'rev-parse', 'HEAD'), commits[0]);
+  assert.equal((await httpText(port, '/')).body, 'c1');
+});
+
+test('docker-compose: rollback brings the previous good commit\'s files up; --to names the run', { skip }, async () => {
+  const repo = createOrigin(world.harness, 'tide', { 'docker-compose.yml': 'services: {}\n# standin-service: web-c1 running\n' });
+  const remoteDir = path.join(world.harness.workDir, 'tide');
+  assert.equal((await world.cli('target', 'add', '--app', 'tide', '--host', world.harness.alias, '--strategy', 'docker-compose', '--remote-dir', remoteDir, '--repo', repo.origin)).code, 0);
+  assert.equal((await world.cli('setup', 'tide', '--host', world.harness.alias)).code, 0);
+  const commits = [git(repo.work, 'rev-parse', 'HEAD')];
+  const runs = [(await world.deploy('tide')).runs[0]];
+  for (const version of ['c2', 'c3']) {
+    commits.push(repo.commit({ 'docker-compose.yml': `services: {}\n# standin-service: web-${version} running\n` }, version));
+    runs.push((await world.deploy('tide')).runs[0]);
+  }
+  assert.deepEqual(runs.map((r) => r.status), ['success', 'success', 'success']);
+  const services = async () => (await world.harness.ssh(`cd '${remoteDir}' && docker compose ps --format json`)).stdout.trim().split('\n').map((line) => JSON.parse(line).Service);
+  assert.deepEqual(await services(), ['web-c3']);
+
+  const back = JSON.parse((await world.cli('rollback', 'tide', '--json')).stdout)[0];
+  assert.equal(back.status, 'success');
+  assert.deepEqual(back.steps.map((s: { step: string; status: string }) => [s.step, s.status]), [
+    ['sshCheck', 'success'], ['resetCheckout', 'success'], ['up', 'success'], ['healthCheck', 'success'],
+  ]);
+  assert.equal(git(remoteDir, 'rev-parse', 'HEAD'), commits[1]);
+  assert.deepEqual(await services(), ['web-c2'], 'the services of the c2 files are up');
+
+  const to = JSON.parse((await world.cli('rollback', 'tide', '--to', String(runs[0].id), '--json')).stdout)[0];
+  assert.equal(to.status, 'success');
+  assert.equal(git(remoteDir, 'rev-parse', 'HEAD'), commits[0]);
+  assert.deepEqual(await services(), ['web-c1']);
+});
+
+test('POST /api/rollback/:app: the token is required, `host` picks the host, `to` the release', { skip }, async () => {
+  const app = await systemdApp('boomerang');
+  const runs = [(await world.deploy('boomerang')).runs[0]];
+  for (const v of ['v2', 'v3']) {
+    app.version(v);
+    runs.push((await world.deploy('boomerang')).runs[0]);
+  }
+  assert.equal(await app.serving(), 'v3');
+  const { startServe, stopChild } = await import('../helpers/cli.ts');
+  const serve = await startServe({ ...world.env, DEPLOY_API_TOKEN: 'tok-rollback' });
+  const post = (body: object, token: string | null = 'tok-rollback') => fetch(`${serve.url}/api/rollback/boomerang`, {
+    method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+  });
+  const finished = async (id: number) => {
+    let run: { status: string; trigger: string } | undefined;
+    await until(async () => {
+      run = (await (await fetch(`${serve.url}/api/runs/${id}`)).json()) as { status: string; trigger: string };
+      return !['queued', 'running'].includes(run.status);
+    }, 60_000);
+    return run!;
+  };
+  try {
+    assert.equal((await post({}, null)).status, 401);
+    assert.equal((await post({}, 'wrong')).status, 401);
+    assert.equal(await app.serving(), 'v3', 'a refused request changes nothing');
+    const wrongHost = await post({ host: 'elsewhere' });
+    assert.deepEqual([wrongHost.status, await wrongHost.json()], [404, { error: 'no target for app "boomerang" on host "elsewhere"' }]);
+
+    const one = await post({ host: 'testhost' });
+    assert.equal(one.status, 202);
+    const { queued } = (await one.json()) as { queued: { app: string; host: string; run_id: number }[] };
+    assert.deepEqual(queued.map((q) => [q.app, q.host]), [['boomerang', 'testhost']]);
+    assert.deepEqual(await finished(queued[0].run_id).then((r) => [r.status, r.trigger]), ['success', 'rollback']);
+    assert.equal(await app.serving(), 'v2');
+
+    const to = await post({ to: runs[0].id });
+    assert.equal(to.status, 202);
+    const [{ run_id }] = ((await to.json()) as { queued: { run_id: number }[] }).queued;
+    assert.equal((await finished(run_id)).status, 'success');
+    assert.equal(await app.serving(), 'v1');
+    assert.equal(app.current(), runs[0].id);
+    assert.equal((await post({ to: 'yesterday' })).status, 400);
+  } finally {
+    await stopChild(serve.child);
+  }
+});

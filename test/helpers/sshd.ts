@@ -114,6 +114,8 @@ export interface SshdHarness {
   setDockerFail(subcommands: string[]): void;
   /** Docker subcommands (as for setDockerFail) that hang until killed; the pid of the last one that hung is `dockerHangPid()`. */
   setDockerHang(subcommands: string[]): void;
+  /** The next `systemctl <verb>` (e.g. 'restart') fails with exit 1; the one after works again. */
+  failNextSystemctl(verb: string): void;
   dockerHangPid(): number | null;
   /** Writes `<unitDir>/<name>.service`. */
   writeUnit(name: string, content: string): string;
@@ -411,6 +413,7 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
   const dockerFailFile = path.join(tmpDir, 'docker-fail');
   const hostKeyFile = (type: HostKeyType) => path.join(tmpDir, `ssh_host_${type}_key`);
   const dockerHangFile = path.join(tmpDir, 'docker-hang');
+  const systemctlFailFile = path.join(tmpDir, 'systemctl-fail-once');
   const authorizedKeys = path.join(tmpDir, 'authorized_keys');
   const sshdConfig = path.join(tmpDir, 'sshd_config');
   const sshdLogFile = path.join(tmpDir, 'sshd.log');
@@ -464,7 +467,7 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
       fs.chownSync(dir, uid, gid);
       fs.chmodSync(dir, 0o775);
     }
-    for (const file of [logFile, `${logFile}.ctx`, dockerFailFile, dockerHangFile, `${dockerHangFile}.pid`]) {
+    for (const file of [logFile, `${logFile}.ctx`, dockerFailFile, dockerHangFile, `${dockerHangFile}.pid`, systemctlFailFile]) {
       fs.writeFileSync(file, '');
       fs.chmodSync(file, 0o666);
     }
@@ -487,6 +490,7 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
     STANDIN_UNIT_DIR: unitDir,
     STANDIN_DOCKER_FAIL_FILE: dockerFailFile,
     STANDIN_DOCKER_HANG_FILE: dockerHangFile,
+    STANDIN_SYSTEMCTL_FAIL_ONCE_FILE: systemctlFailFile,
   };
 
   const writeSshdConfig = (port: number) => {
@@ -674,6 +678,7 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
       fs.writeFileSync(`${logFile}.ctx`, '');
     },
     setDockerFail: (subcommands) => fs.writeFileSync(dockerFailFile, subcommands.join('\n')),
+    failNextSystemctl: (verb) => fs.writeFileSync(systemctlFailFile, `${verb}\n`),
     setDockerHang: (subcommands) => fs.writeFileSync(dockerHangFile, subcommands.join('\n')),
     dockerHangPid: () => Number(fs.readFileSync(`${dockerHangFile}.pid`, 'utf8').trim()) || null,
     writeUnit: (name, content) => {
