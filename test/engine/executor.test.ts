@@ -124,6 +124,47 @@ test('per-host limit 1 serializes two apps on one host while a second host runs 
   assert.ok(!seenTogether.some((keys) => keys.includes('one@h1') && keys.includes('two@h1')), 'never both h1 apps at once');
 });
 
+test('DEPLOY_MAX_CONCURRENCY bounds the runs at once across all hosts; the others start as places free up', async (t) => {
+  const active = new Set<string>();
+  let most = 0;
+  const holds = new Map<string, { open: () => void }>();
+  const pipeline = definePipeline({
+    work: {
+      run: async ({ deploy }: StepContext) => {
+        const key = deploy.target.app;
+        const hold = gate<void>();
+        holds.set(key, hold);
+        active.add(key);
+        most = Math.max(most, active.size);
+        await hold.promise;
+        active.delete(key);
+      },
+    },
+  });
+  const { loadConfig } = await import('../../src/support/config.ts');
+  const { maxConcurrency } = loadConfig({ DEPLOY_MAX_CONCURRENCY: '2' });
+  const apps = ['a', 'b', 'c', 'd'];
+  const { executor } = await createTestExecutor(t, {
+    pipeline,
+    config: { maxConcurrency, hostConcurrency: 4 },
+    targets: apps.map((app, i) => ({ app, host: `h${i}` })),
+  });
+  const runs = [];
+  for (const [i, app] of apps.entries()) runs.push(await executor.requestDeploy({ app, host: `h${i}`, trigger: 'manual' }));
+  await until(() => active.size === 2);
+  const first = [...active];
+  const waiting = apps.filter((app) => !first.includes(app));
+  assert.ok(waiting.every((app) => !holds.has(app)), 'two are waiting, on four different hosts');
+  holds.get(first[0])!.open();
+  await until(() => active.size === 2 && waiting.some((app) => active.has(app)));
+  for (const app of apps) {
+    await until(() => holds.has(app), 5000);
+    holds.get(app)!.open();
+  }
+  assert.deepEqual((await Promise.all(runs.map((r) => r.done))).map((r) => r.status), ['success', 'success', 'success', 'success']);
+  assert.equal(most, 2);
+});
+
 test('ten requests for one busy target give exactly one follow-up run, carrying the last commit', async (t) => {
   const firstRunning = gate();
   const releaseFirst = gate();
