@@ -278,3 +278,49 @@ test('systemd with a requested commit builds exactly that commit (a worktree), w
   assert.equal(manual.runs[0].status, 'success');
   assert.equal((await httpText(port, '/')).body, 'p3-uncommitted', 'without a commit, the CLI deploys the tree on disk');
 });
+
+test('--source-dir: the systemd build runs in that directory of the registry root, not apps/<app>', { skip }, async () => {
+  writeAppSource(path.join(world.registryRoot, 'services', 'billing-api'), 'from-source-dir');
+  writeAppSource(path.join(world.registryRoot, 'apps', 'billing'), 'from-apps-dir');
+  const { port } = await addServingApp(world, 'billing', { flags: ['--source-dir', 'services/billing-api'] });
+  const result = await world.deploy('billing');
+  assert.equal(result.runs[0].status, 'success', JSON.stringify(result.runs));
+  assert.equal((await httpText(port, '/')).body, 'from-source-dir');
+  assert.ok(fs.existsSync(path.join(world.registryRoot, 'services', 'billing-api', 'billing')), 'built in the source dir');
+});
+
+test('a deploy to two hosts runs both at once (each build waits for the other to arrive), one run per host', { skip }, async () => {
+  const barrier = path.join(world.harness.workDir, 'twin-barrier');
+  fs.mkdirSync(barrier, { mode: 0o777 });
+  fs.chmodSync(barrier, 0o777);
+  const repo = createOrigin(world.harness, 'twin', { 'README': 'twin\n' });
+  // Each host's build announces itself and waits (at most 30 s) for the other: run one after the other, the first would fail.
+  const build = (me: string, other: string) => `touch '${barrier}/${me}'; i=0; while [ ! -e '${barrier}/${other}' ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; [ -e '${barrier}/${other}' ] && printf '#!/bin/sh\\nexec sleep 300\\n' > twin && chmod +x twin`;
+  for (const [host, other] of [['testhost', 'otherhost'], ['otherhost', 'testhost']]) {
+    const add = await world.cli('target', 'add', '--app', 'twin', '--host', host, '--strategy', 'systemd-remote', '--remote-dir', path.join(world.harness.workDir, `twin-${host}`),
+      '--repo', repo.origin, '--build', build(host, other));
+    assert.equal(add.code, 0, add.stderr);
+    assert.equal((await world.cli('setup', 'twin', '--host', host)).code, 0);
+  }
+  const result = await world.deploy('twin');
+  assert.equal(result.code, 0, JSON.stringify(result.runs.map((r) => [r.host, r.status, r.error])));
+  assert.deepEqual(result.runs.map((r) => [r.host, r.status]).sort(), [['otherhost', 'success'], ['testhost', 'success']]);
+  const [a, b] = result.runs;
+  assert.ok(new Date(a.started_at!) < new Date(b.finished_at!) && new Date(b.started_at!) < new Date(a.finished_at!), 'the two runs overlapped');
+});
+
+test('setup of a remote dir the SSH user cannot create goes through sudo -n install -d, owned by the SSH user', { skip }, async () => {
+  const parent = path.join(world.harness.tmpDir, 'root-owned');
+  fs.mkdirSync(parent, { mode: 0o755 });
+  const remoteDir = path.join(parent, 'vault');
+  assert.equal((await world.harness.ssh(`mkdir ${remoteDir}`)).code, 1, 'deploytest cannot create it itself');
+  const add = await world.cli('target', 'add', '--app', 'vault', '--host', world.harness.alias, '--strategy', 'docker-compose', '--remote-dir', remoteDir,
+    '--repo', createOrigin(world.harness, 'vault', { 'docker-compose.yml': 'services: {}\n' }).origin);
+  assert.equal(add.code, 0, add.stderr);
+  const setup = await world.cli('setup', 'vault', '--host', world.harness.alias);
+  assert.equal(setup.code, 0, setup.stdout + setup.stderr);
+  assert.match(setup.stdout, /✓ create .*vault\n/);
+  const uid = Number((await world.harness.ssh('id -u')).stdout);
+  assert.equal(fs.statSync(remoteDir).uid, uid, 'install -d -o gave it to the SSH user');
+  assert.ok(fs.existsSync(path.join(remoteDir, '.git')), 'and the clone went into it');
+});
