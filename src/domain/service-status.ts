@@ -1,6 +1,6 @@
 import { composeStatus } from '../transport/remote/compose.ts';
 import { serviceStatus } from '../transport/remote/systemd.ts';
-import type { Config } from '../support/config.ts';
+import { usesSudo, type Config } from '../support/config.ts';
 import type { TargetFields } from './target-schema.ts';
 import { createTargetRedactor } from '../support/redact.ts';
 
@@ -32,7 +32,7 @@ async function readStatusUnmasked(target: TargetFields, config: Config, timeoutM
     const { connectTo } = await import('../transport/ssh/connect.ts'); // loaded on first use: see engine/runtime.ts
     const host = await connectTo(target.host, config);
     try {
-      const command = target.strategy === 'docker-compose' ? composeStatus(target) : serviceStatus(target.app, host.user !== 'root');
+      const command = target.strategy === 'docker-compose' ? composeStatus(target) : serviceStatus(target.app, usesSudo(config, host.user));
       const result = await host.exec(command, { signal: AbortSignal.timeout(timeoutMs) }).catch((error: Error) => {
         // The remote command was killed (its process group); say what hung instead of "aborted".
         throw error.name === 'TimeoutError' ? new Error(`${command.name} on ${target.host} did not answer within ${timeoutMs / 1000} s`) : error;

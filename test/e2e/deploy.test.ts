@@ -324,3 +324,37 @@ test('setup of a remote dir the SSH user cannot create goes through sudo -n inst
   assert.equal(fs.statSync(remoteDir).uid, uid, 'install -d -o gave it to the SSH user');
   assert.ok(fs.existsSync(path.join(remoteDir, '.git')), 'and the clone went into it');
 });
+
+test('DEPLOY_SUDO=never: setup, restart and status reach systemctl as the SSH user, never through sudo', { skip }, async () => {
+  const env = { ...world.env, DEPLOY_SUDO: 'never' };
+  const cli = (...args: string[]) => runCliInProcess(args, env);
+  const port = await freePort();
+  writeAppSource(path.join(world.registryRoot, 'apps', 'nosudo'), 'n1');
+  const add = await cli('target', 'add', '--app', 'nosudo', '--host', world.harness.alias, '--remote-dir', path.join(world.harness.workDir, 'nosudo'),
+    '--build', 'sh build.sh nosudo', '--port', String(port), '--health', '/health', '--env', JSON.stringify({ PORT: String(port) }));
+  assert.equal(add.code, 0, add.stderr);
+  world.harness.allowUserSystemctl(true); // the host lets deploytest manage units (a polkit rule, say)
+  try {
+    world.harness.clearCalls();
+    const setup = await cli('setup', 'nosudo', '--host', world.harness.alias);
+    assert.equal(setup.code, 0, setup.stdout + setup.stderr);
+    const deployed = await runCliInProcess(['deploy', 'nosudo', '--json'], env);
+    assert.equal(JSON.parse(deployed.stdout)[0].status, 'success', deployed.stdout + deployed.stderr);
+    assert.deepEqual((await httpText(port, '/')).body, 'n1');
+    assert.equal((await cli('status', 'nosudo')).code, 0);
+    const calls = world.harness.callDetails();
+    assert.deepEqual(calls.map((c) => [c.line, c.user]), [
+      ['systemctl daemon-reload', 'deploytest'],
+      ['systemctl enable nosudo', 'deploytest'],
+      ['systemctl restart nosudo', 'deploytest'],
+      ['systemctl status --no-pager nosudo', 'deploytest'],
+    ]);
+    assert.equal(fs.statSync(path.join(world.harness.unitDir, 'nosudo.service')).uid, Number((await world.harness.ssh('id -u')).stdout), 'the unit written by the SSH user itself');
+  } finally {
+    world.harness.allowUserSystemctl(false);
+  }
+  // Without the host's permission, the restart is refused: it really was not run through sudo.
+  const refused = JSON.parse((await runCliInProcess(['deploy', 'nosudo', '--json', '--host', world.harness.alias], env)).stdout)[0];
+  assert.equal(refused.failed_step, 'restart');
+  assert.match(refused.error, /Interactive authentication required/);
+});

@@ -116,6 +116,8 @@ export interface SshdHarness {
   setDockerHang(subcommands: string[]): void;
   /** The next `systemctl <verb>` (e.g. 'restart') fails with exit 1; the one after works again. */
   failNextSystemctl(verb: string): void;
+  /** Lets the SSH user manage units without sudo (like a polkit rule), or (false) not. */
+  allowUserSystemctl(allowed: boolean): void;
   dockerHangPid(): number | null;
   /** Writes `<unitDir>/<name>.service`. */
   writeUnit(name: string, content: string): string;
@@ -414,6 +416,7 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
   const hostKeyFile = (type: HostKeyType) => path.join(tmpDir, `ssh_host_${type}_key`);
   const dockerHangFile = path.join(tmpDir, 'docker-hang');
   const systemctlFailFile = path.join(tmpDir, 'systemctl-fail-once');
+  const systemctlUserOkFile = path.join(tmpDir, 'systemctl-user-ok');
   const authorizedKeys = path.join(tmpDir, 'authorized_keys');
   const sshdConfig = path.join(tmpDir, 'sshd_config');
   const sshdLogFile = path.join(tmpDir, 'sshd.log');
@@ -467,7 +470,7 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
       fs.chownSync(dir, uid, gid);
       fs.chmodSync(dir, 0o775);
     }
-    for (const file of [logFile, `${logFile}.ctx`, dockerFailFile, dockerHangFile, `${dockerHangFile}.pid`, systemctlFailFile]) {
+    for (const file of [logFile, `${logFile}.ctx`, dockerFailFile, dockerHangFile, `${dockerHangFile}.pid`, systemctlFailFile, systemctlUserOkFile]) {
       fs.writeFileSync(file, '');
       fs.chmodSync(file, 0o666);
     }
@@ -491,6 +494,7 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
     STANDIN_DOCKER_FAIL_FILE: dockerFailFile,
     STANDIN_DOCKER_HANG_FILE: dockerHangFile,
     STANDIN_SYSTEMCTL_FAIL_ONCE_FILE: systemctlFailFile,
+    STANDIN_SYSTEMCTL_USER_OK_FILE: systemctlUserOkFile,
   };
 
   const writeSshdConfig = (port: number) => {
@@ -678,6 +682,7 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
       fs.writeFileSync(`${logFile}.ctx`, '');
     },
     setDockerFail: (subcommands) => fs.writeFileSync(dockerFailFile, subcommands.join('\n')),
+    allowUserSystemctl: (allowed) => fs.writeFileSync(systemctlUserOkFile, allowed ? 'yes\n' : ''),
     failNextSystemctl: (verb) => fs.writeFileSync(systemctlFailFile, `${verb}\n`),
     setDockerHang: (subcommands) => fs.writeFileSync(dockerHangFile, subcommands.join('\n')),
     dockerHangPid: () => Number(fs.readFileSync(`${dockerHangFile}.pid`, 'utf8').trim()) || null,

@@ -103,7 +103,7 @@ test('docker compose commands list docker-compose.yml and then the extra files i
 });
 
 test('file commands', () => {
-  assert.equal(makeDirectory('/srv/my app', 'root').command, "mkdir -p '/srv/my app'");
+  assert.equal(makeDirectory('/srv/my app', null).command, "mkdir -p '/srv/my app'");
   assert.equal(makeDirectory('/opt/apps/x', 'deploy').command, 'mkdir -p /opt/apps/x 2>/dev/null || sudo -n install -d -o deploy /opt/apps/x');
   assert.equal(makeExecutable('/srv/a/b').command, 'chmod +x /srv/a/b');
   assert.equal(
