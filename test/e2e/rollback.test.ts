@@ -321,3 +321,21 @@ test('POST /api/rollback/:app: the token is required, `host` picks the host, `to
     await stopChild(serve.child);
   }
 });
+
+test('systemd: a chmod that fails puts the previous release back before anything restarts', { skip }, async () => {
+  const app = await systemdApp('sealed');
+  const v1 = (await world.deploy('sealed')).runs[0];
+  app.version('v2');
+  world.harness.failNextCommand('chmod', "chmod: changing permissions of 'sealed': Operation not permitted");
+  world.harness.clearCalls();
+  const [run] = (await world.deploy('sealed')).runs;
+  assert.deepEqual([run.status, run.failed_step, run.rolled_back], ['failure', 'chmod', true]);
+  assert.equal(run.error, "chmod exited with 1: chmod: changing permissions of 'sealed': Operation not permitted");
+  assert.deepEqual(stepStatuses(run), {
+    sshCheck: 'success', build: 'success', rsync: 'success', chmod: 'failure', restart: 'skipped',
+    healthCheck: 'skipped', rollback: 'success', restartPrevious: 'success', healthCheckPrevious: 'success',
+  });
+  assert.equal(app.current(), v1.id, 'the link is back on v1');
+  assert.equal(await app.serving(), 'v1');
+  assert.deepEqual(world.harness.calls(), ['systemctl restart sealed'], 'only the restart of the previous release');
+});

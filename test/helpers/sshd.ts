@@ -116,6 +116,11 @@ export interface SshdHarness {
   setDockerHang(subcommands: string[]): void;
   /** The next `systemctl <verb>` (e.g. 'restart') fails with exit 1; the one after works again. */
   failNextSystemctl(verb: string): void;
+  /**
+   * The next call of the command `name` (e.g. 'chmod') on the remote PATH fails with exit 1 and
+   * `message` on stderr; the calls after it run the real command (a wrapper first on PATH).
+   */
+  failNextCommand(name: string, message: string): void;
   /** Lets the SSH user manage units without sudo (like a polkit rule), or (false) not. */
   allowUserSystemctl(allowed: boolean): void;
   dockerHangPid(): number | null;
@@ -683,6 +688,18 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
     },
     setDockerFail: (subcommands) => fs.writeFileSync(dockerFailFile, subcommands.join('\n')),
     allowUserSystemctl: (allowed) => fs.writeFileSync(systemctlUserOkFile, allowed ? 'yes\n' : ''),
+    failNextCommand: (name, message) => {
+      if (!/^[a-z][a-z0-9_-]*$/.test(name)) throw new Error(`not a command name: ${name}`);
+      const real = ['/usr/bin', '/bin'].map((dir) => path.join(dir, name)).find((file) => fs.existsSync(file));
+      if (!real) throw new Error(`no ${name} in /usr/bin or /bin`);
+      const flag = path.join(tmpDir, `fail-next-${name}`);
+      fs.writeFileSync(flag, `${message}\n`);
+      fs.chmodSync(flag, 0o666);
+      const wrapper = path.join(standinsDir, name);
+      const script = `#!/bin/sh\n# Written by failNextCommand (test/helpers/sshd.ts): fails once, then is ${real}.\nif [ -s '${flag}' ]; then cat '${flag}' >&2; : > '${flag}'; exit 1; fi\nexec ${real} "$@"\n`;
+      fs.writeFileSync(wrapper, script, { mode: 0o755 });
+      fs.chmodSync(wrapper, 0o755);
+    },
     failNextSystemctl: (verb) => fs.writeFileSync(systemctlFailFile, `${verb}\n`),
     setDockerHang: (subcommands) => fs.writeFileSync(dockerHangFile, subcommands.join('\n')),
     dockerHangPid: () => Number(fs.readFileSync(`${dockerHangFile}.pid`, 'utf8').trim()) || null,
