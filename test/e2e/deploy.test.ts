@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { addServingApp, BUILD_SCRIPT, createOrigin, freePort, git, httpText, startDeployWorld, stepStatuses, writeAppSource, type DeployReport, type DeployWorld } from '../helpers/deploy-fixture.ts';
-import { processAlive, skipWithoutSshd } from '../helpers/sshd.ts';
+import { processAlive, skipWithoutSshd, startSshdHarness } from '../helpers/sshd.ts';
 import { runBin, runCliInProcess } from '../helpers/cli.ts';
 import { until } from '../helpers/engine.ts';
 
@@ -290,23 +290,34 @@ test('--source-dir: the systemd build runs in that directory of the registry roo
 });
 
 test('a deploy to two hosts runs both at once (each build waits for the other to arrive), one run per host', { skip }, async () => {
-  const barrier = path.join(world.harness.workDir, 'twin-barrier');
-  fs.mkdirSync(barrier, { mode: 0o777 });
-  fs.chmodSync(barrier, 0o777);
-  const repo = createOrigin(world.harness, 'twin', { 'README': 'twin\n' });
-  // Each host's build announces itself and waits (at most 30 s) for the other: run one after the other, the first would fail.
-  const build = (me: string, other: string) => `touch '${barrier}/${me}'; i=0; while [ ! -e '${barrier}/${other}' ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; [ -e '${barrier}/${other}' ] && printf '#!/bin/sh\\nexec sleep 300\\n' > twin && chmod +x twin`;
-  for (const [host, other] of [['testhost', 'otherhost'], ['otherhost', 'testhost']]) {
-    const add = await world.cli('target', 'add', '--app', 'twin', '--host', host, '--strategy', 'systemd-remote', '--remote-dir', path.join(world.harness.workDir, `twin-${host}`),
-      '--repo', repo.origin, '--build', build(host, other));
-    assert.equal(add.code, 0, add.stderr);
-    assert.equal((await world.cli('setup', 'twin', '--host', host)).code, 0);
+  // The second host is a second sshd of its own (its own systemctl state), reached as `otherhost`.
+  const other = await startSshdHarness({ aliases: ['otherhost'] });
+  try {
+    fs.appendFileSync(world.harness.sshConfigFile, ['', 'Host otherhost', '  HostName 127.0.0.1', `  Port ${other.port}`, `  User ${other.user}`,
+      `  IdentityFile ${other.identityFile}`, `  UserKnownHostsFile ${other.knownHostsFile}`, ''].join('\n'));
+    const barrier = path.join(world.harness.workDir, 'twin-barrier');
+    fs.mkdirSync(barrier, { mode: 0o777 });
+    fs.chmodSync(barrier, 0o777);
+    const repo = createOrigin(world.harness, 'twin', { 'README': 'twin\n' });
+    // Each host's build announces itself and waits (at most 30 s) for the other: run one after the other, the first would fail.
+    const build = (me: string, them: string) => `touch '${barrier}/${me}'; i=0; while [ ! -e '${barrier}/${them}' ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; [ -e '${barrier}/${them}' ] && printf '#!/bin/sh\\nexec sleep 300\\n' > twin && chmod +x twin`;
+    for (const [host, them, workDir] of [['testhost', 'otherhost', world.harness.workDir], ['otherhost', 'testhost', other.workDir]]) {
+      const add = await world.cli('target', 'add', '--app', 'twin', '--host', host, '--strategy', 'systemd-remote', '--remote-dir', path.join(workDir, 'twin'),
+        '--repo', repo.origin, '--build', build(host, them));
+      assert.equal(add.code, 0, add.stderr);
+    }
+    assert.equal((await world.cli('setup', 'twin', '--host', 'testhost')).code, 0);
+    assert.equal((await runCliInProcess(['setup', 'twin', '--host', 'otherhost'], { ...world.env, DEPLOY_UNIT_DIR: other.unitDir })).code, 0);
+    const result = await runCliInProcess(['deploy', 'twin', '--json'], world.env);
+    const runs = JSON.parse(result.stdout) as DeployReport[];
+    assert.equal(result.code, 0, JSON.stringify(runs.map((r) => [r.host, r.status, r.error])));
+    assert.deepEqual(runs.map((r) => [r.host, r.status]).sort(), [['otherhost', 'success'], ['testhost', 'success']]);
+    const [a, b] = runs;
+    assert.ok(new Date(a.started_at!) < new Date(b.finished_at!) && new Date(b.started_at!) < new Date(a.finished_at!), 'the two runs overlapped');
+    assert.deepEqual([world.harness.calls().includes('systemctl restart twin'), other.calls().includes('systemctl restart twin')], [true, true], 'restarted on each host');
+  } finally {
+    await other.stop();
   }
-  const result = await world.deploy('twin');
-  assert.equal(result.code, 0, JSON.stringify(result.runs.map((r) => [r.host, r.status, r.error])));
-  assert.deepEqual(result.runs.map((r) => [r.host, r.status]).sort(), [['otherhost', 'success'], ['testhost', 'success']]);
-  const [a, b] = result.runs;
-  assert.ok(new Date(a.started_at!) < new Date(b.finished_at!) && new Date(b.started_at!) < new Date(a.finished_at!), 'the two runs overlapped');
 });
 
 test('setup of a remote dir the SSH user cannot create goes through sudo -n install -d, owned by the SSH user', { skip }, async () => {

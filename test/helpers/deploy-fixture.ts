@@ -79,8 +79,7 @@ export type DeployReport = RunView & { trace_url: string | null };
 
 /**
  * One sshd, a database, a registry root and the env deploy_server runs with. Extra aliases:
- * `otherhost` (the same sshd under another name), `unreachable` (a closed port) and `stranger` (a
- * host key nobody trusts).
+ * `unreachable` (a closed port) and `stranger` (a host key nobody trusts).
  */
 export async function startDeployWorld(options: { healthTimeoutS?: number } = {}): Promise<DeployWorld> {
   const harness = await startSshdHarness();
@@ -96,13 +95,6 @@ export async function startDeployWorld(options: { healthTimeoutS?: number } = {}
       `  Port ${closedPort}`,
       `  User ${harness.user}`,
       `  IdentityFile ${harness.identityFile}`,
-      // A second name for the same sshd: a second host for the tests of several hosts at once.
-      'Host otherhost',
-      '  HostName 127.0.0.1',
-      `  Port ${harness.port}`,
-      `  User ${harness.user}`,
-      `  IdentityFile ${harness.identityFile}`,
-      `  UserKnownHostsFile ${harness.knownHostsFile}`,
       'Host stranger',
       '  HostName 127.0.0.1',
       `  Port ${harness.port}`,
