@@ -256,7 +256,7 @@ test('SIGTERM on serve during a deploy: the running deploy finishes within DEPLO
   const gateFile = path.join(world.harness.workDir, 'graceful.gate');
   await remoteApp('graceful', `echo $$ > build.pgid; i=0; while [ ! -e '${gateFile}' ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; sh build.sh graceful`);
   const auth = { authorization: 'Bearer tok-term', 'content-type': 'application/json' };
-  const serve = await startServe({ ...world.env, DEPLOY_API_TOKEN: 'tok-term', DEPLOY_SHUTDOWN_TIMEOUT: '60' });
+  const serve = await startServe({ ...world.env, DEPLOY_API_TOKEN: 'tok-term', DEPLOY_API_READ_TOKEN: READ_TOKEN, DEPLOY_SHUTDOWN_TIMEOUT: '60' });
   let exited: Promise<unknown> | undefined;
   try {
     const deploy = async () => ((await (await fetch(`${serve.url}/api/deploy/graceful`, { method: 'POST', headers: auth, body: '{}' })).json()) as { queued: { run_id: number }[] }).queued[0].run_id;

@@ -291,7 +291,7 @@ test('POST /api/rollback/:app: the token is required, `host` picks the host, `to
   const finished = async (id: number) => {
     let run: { status: string; trigger: string } | undefined;
     await until(async () => {
-      run = (await (await fetch(`${serve.url}/api/runs/${id}`)).json()) as { status: string; trigger: string };
+      run = (await (await fetch(`${serve.url}/api/runs/${id}`, { headers: { authorization: 'Bearer tok-rollback' } })).json()) as { status: string; trigger: string };
       return !['queued', 'running'].includes(run.status);
     }, 60_000);
     return run!;

@@ -78,9 +78,10 @@ test('status of a systemd service is the real `systemctl status` from the host, 
   assert.match(cli.stdout, /starting with key \*\*\*\n/);
   assert.ok(!cli.stdout.includes(KEY));
 
-  const serve = await startServe(world.env);
+  const serve = await startServe({ ...world.env, DEPLOY_API_READ_TOKEN: 'tok-read-status' });
   try {
-    const response = await fetch(`${serve.url}/api/status/teller`);
+    assert.equal((await fetch(`${serve.url}/api/status/teller`)).status, 401, 'reads need a token');
+    const response = await fetch(`${serve.url}/api/status/teller`, { headers: { authorization: 'Bearer tok-read-status' } });
     assert.equal(response.status, 200);
     const body = (await response.json()) as { host: string; active: boolean; output: string }[];
     assert.deepEqual(body.map((s) => [s.host, s.active]), [['testhost', true]]);
