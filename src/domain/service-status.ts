@@ -1,6 +1,6 @@
 import { composeStatus } from '../transport/remote/compose.ts';
 import { serviceStatus } from '../transport/remote/systemd.ts';
-import type { Config } from '../support/config.ts';
+import { usesSudo, type Config } from '../support/config.ts';
 import type { TargetFields } from './target-schema.ts';
 import { createTargetRedactor } from '../support/redact.ts';
 
@@ -20,20 +20,23 @@ export interface ServiceStatus {
  * `systemctl status <app>` (systemd strategies) or `docker compose ps` on the target's host, masked
  * like step output (a unit's status shows its command line and journal lines).
  */
-export async function readServiceStatus(target: TargetFields, config: Config): Promise<ServiceStatus> {
+export async function readServiceStatus(target: TargetFields, config: Config, options: { timeoutMs?: number } = {}): Promise<ServiceStatus> {
   const redact = createTargetRedactor(target, config);
-  const status = await readStatusUnmasked(target, config);
+  const status = await readStatusUnmasked(target, config, options.timeoutMs ?? STATUS_TIMEOUT_MS);
   return { ...status, output: redact(status.output), ...(status.error ? { error: redact(status.error) } : {}) };
 }
 
-async function readStatusUnmasked(target: TargetFields, config: Config): Promise<ServiceStatus> {
+async function readStatusUnmasked(target: TargetFields, config: Config, timeoutMs: number): Promise<ServiceStatus> {
   const base = { host: target.host, strategy: target.strategy };
   try {
     const { connectTo } = await import('../transport/ssh/connect.ts'); // loaded on first use: see engine/runtime.ts
     const host = await connectTo(target.host, config);
     try {
-      const command = target.strategy === 'docker-compose' ? composeStatus(target) : serviceStatus(target.app, host.user !== 'root');
-      const result = await host.exec(command, { signal: AbortSignal.timeout(STATUS_TIMEOUT_MS) });
+      const command = target.strategy === 'docker-compose' ? composeStatus(target) : serviceStatus(target.app, usesSudo(config, host.user));
+      const result = await host.exec(command, { signal: AbortSignal.timeout(timeoutMs) }).catch((error: Error) => {
+        // The remote command was killed (its process group); say what hung instead of "aborted".
+        throw error.name === 'TimeoutError' ? new Error(`${command.name} on ${target.host} did not answer within ${timeoutMs / 1000} s`) : error;
+      });
       return { ...base, active: result.code === 0, output: result.stdout + result.stderr };
     } finally {
       await host.close();

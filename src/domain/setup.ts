@@ -5,6 +5,7 @@ import { enableService, reloadUnits, renderUnit, writeUnitFile } from '../transp
 import { failIfNonZero } from '../transport/command-result.ts';
 import type { RemoteHost } from '../transport/remote-host.ts';
 import type { TargetFields } from './target-schema.ts';
+import { usesSudo, type Config } from '../support/config.ts';
 
 export interface SetupAction {
   title: string;
@@ -17,9 +18,10 @@ export interface SetupAction {
 }
 
 /** What `setup` does on a host for a target (SPEC §3), as plain data: the CLI runs it, tests read it. */
-export function planSetup(target: TargetFields, sshUser: string, unitDir: string): SetupAction[] {
-  const sudo = sshUser !== 'root';
-  const actions: SetupAction[] = [{ title: `create ${target.remote_dir}`, commands: [makeDirectory(target.remote_dir, sshUser)] }];
+export function planSetup(target: TargetFields, sshUser: string, config: Pick<Config, 'unitDir' | 'sudo'>): SetupAction[] {
+  const { unitDir } = config;
+  const sudo = usesSudo(config, sshUser);
+  const actions: SetupAction[] = [{ title: `create ${target.remote_dir}`, commands: [makeDirectory(target.remote_dir, sudo ? sshUser : null)] }];
   if (target.strategy !== 'systemd') {
     const missing = lacksGitCheckout(target.remote_dir);
     actions.push(
@@ -45,8 +47,8 @@ export type SetupProgress = { action: SetupAction; done: true } | { action: Setu
  * Runs the plan on the host, in order: an action whose `onlyIf` fails is skipped, one that cannot be
  * done throws its message, a command that fails throws with its output. Safe to run again.
  */
-export async function applySetup(target: TargetFields, host: RemoteHost, unitDir: string, onProgress: (progress: SetupProgress) => void): Promise<void> {
-  for (const action of planSetup(target, host.user, unitDir)) {
+export async function applySetup(target: TargetFields, host: RemoteHost, config: Pick<Config, 'unitDir' | 'sudo'>, onProgress: (progress: SetupProgress) => void): Promise<void> {
+  for (const action of planSetup(target, host.user, config)) {
     if (action.onlyIf && (await host.exec(action.onlyIf)).code !== 0) {
       onProgress({ action, done: false, skipped: action.skipReason ?? 'not needed' });
       continue;

@@ -3,6 +3,7 @@
 import { trace, type Context, type Tracer } from '@opentelemetry/api';
 import type { StepStatus } from '../db/entities/StepRun.ts';
 import { ATTR, endSpan } from '../support/telemetry.ts';
+import type { Redactor } from '../support/redact.ts';
 import type { RunEvents } from './events.ts';
 import { createOutputSink } from './output-sink.ts';
 import type { DeployContext, StepSpec } from './pipeline.ts';
@@ -16,7 +17,7 @@ export interface StepRunContext {
   deploy: DeployContext;
   /** The run's signal: cancel and shutdown. */
   signal: AbortSignal;
-  redact: (text: string) => string;
+  redact: Redactor;
   /** The run span's context: parent of every step span. */
   parent: Context;
   stepRowIds: Map<string, number>;

@@ -4,6 +4,7 @@ import { runLocal } from '../transport/local-process.ts';
 import { ATTR, withSpan } from '../support/telemetry.ts';
 import type { StepContext } from '../engine/pipeline.ts';
 import type { ExecResult } from '../transport/remote-host.ts';
+import { usesSudo } from '../support/config.ts';
 
 /**
  * Runs a command on the run's host: echoed, output streamed into the step, non-zero exit fails the
@@ -31,7 +32,7 @@ export async function runLocalStep(context: StepContext<any>, name: string, argv
   }, context.deploy.redact);
 }
 
-/** `sudo -n` for systemctl unless the SSH user is root. */
+/** `sudo -n` for systemctl unless the SSH user is root or DEPLOY_SUDO=never. */
 export async function needsSudo(context: StepContext<any>): Promise<boolean> {
-  return (await context.deploy.remote()).user !== 'root';
+  return usesSudo(context.deploy.config, (await context.deploy.remote()).user);
 }

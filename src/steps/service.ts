@@ -1,4 +1,5 @@
-import { composePull as composePullCommand, composeStatus, composeUp as composeUpCommand } from '../transport/remote/compose.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { composePull as composePullCommand, composeServiceStates, composeUp as composeUpCommand } from '../transport/remote/compose.ts';
 import { allOf } from '../transport/remote/shell-command.ts';
 import { gitHead, gitPull as gitPullCommand } from '../transport/remote/git.ts';
 import { isServiceActive, restartService as restartCommand } from '../transport/remote/systemd.ts';
@@ -34,6 +35,53 @@ export async function composeUp(context: StepContext): Promise<void> {
 /** Without an HTTP health check, a deploy is healthy when its service runs. */
 export async function checkServiceRunning(context: StepContext): Promise<void> {
   const { target } = context.deploy;
-  if (target.strategy === 'docker-compose') await runRemote(context, composeStatus(target));
+  if (target.strategy === 'docker-compose') await checkComposeRunning(context);
   else await runRemote(context, isServiceActive(target.app, await needsSudo(context)));
+}
+
+export interface ComposeContainer {
+  Service?: string;
+  Name?: string;
+  State?: string;
+  Health?: string;
+  Status?: string;
+}
+
+/** `docker compose ps --format json`: one object per line (Compose 2.21+) or one array (before). */
+export function parseComposePs(stdout: string): ComposeContainer[] {
+  const text = stdout.trim();
+  if (text === '') return [];
+  if (text.startsWith('[')) return JSON.parse(text) as ComposeContainer[];
+  return text.split('\n').filter((line) => line.trim().startsWith('{')).map((line) => JSON.parse(line) as ComposeContainer);
+}
+
+/** Why the containers are not healthy ("web exited (Exited (1))", "db unhealthy"), or null when every one runs and none is (yet) unhealthy. */
+export function composeProblems(containers: ComposeContainer[]): string | null {
+  if (containers.length === 0) return 'no container';
+  const problems = containers.flatMap((c) => {
+    const name = c.Service || c.Name || '?';
+    if (c.State !== 'running') return [`${name} ${c.State || 'in no state'}${c.Status ? ` (${c.Status})` : ''}`];
+    if (c.Health === 'unhealthy' || c.Health === 'starting') return [`${name} ${c.Health}`];
+    return [];
+  });
+  return problems.length ? problems.join(', ') : null;
+}
+
+/**
+ * docker-compose without an HTTP check: every container of the project running, none unhealthy (a
+ * `docker compose ps` exit code says nothing about that), retried while a health check starts, until
+ * DEPLOY_HEALTH_TIMEOUT.
+ */
+async function checkComposeRunning(context: StepContext): Promise<void> {
+  const { target, config } = context.deploy;
+  const deadline = Date.now() + config.healthTimeoutMs;
+  for (;;) {
+    const problems = composeProblems(parseComposePs((await runRemote(context, composeServiceStates(target))).stdout));
+    if (problems === null) return;
+    context.output(`not healthy yet: ${problems}\n`);
+    if (Date.now() + 500 > deadline) {
+      throw new Error(`docker compose services on ${target.host} not healthy after ${config.healthTimeoutMs / 1000} s: ${problems}`);
+    }
+    await sleep(500, undefined, { signal: context.signal });
+  }
 }

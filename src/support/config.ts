@@ -22,6 +22,12 @@ export interface Config {
   keepDays: number;
   /** Where `setup` writes systemd units on the hosts. */
   unitDir: string;
+  /**
+   * How systemctl, the unit file and a remote dir the SSH user cannot create are reached: `auto`
+   * through `sudo -n` unless the SSH user is root; `never` as the SSH user itself (a host whose
+   * user may manage the units, e.g. by a polkit rule).
+   */
+  sudo: 'auto' | 'never';
   /** Jaeger's UI, for `<url>/trace/<id>` links. */
   jaegerUrl?: string;
   webhookSecret?: string;
@@ -50,6 +56,18 @@ function readPositiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number)
   return Number(raw);
 }
 
+function readChoice<T extends string>(env: NodeJS.ProcessEnv, name: string, choices: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!choices.includes(raw as T)) throw new ConfigError(`${name} must be ${choices.join(' or ')} (got "${raw}")`);
+  return raw as T;
+}
+
+/** Whether commands that need privileges go through `sudo -n` for this SSH user (DEPLOY_SUDO). */
+export function usesSudo(config: Pick<Config, 'sudo'>, sshUser: string): boolean {
+  return config.sudo === 'auto' && sshUser !== 'root';
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()): Config {
   return {
     dbPath: path.resolve(cwd, env.DEPLOY_DB || 'operations.db'),
@@ -65,6 +83,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     keepRuns: readPositiveInt(env, 'DEPLOY_KEEP_RUNS', 200),
     keepDays: readPositiveInt(env, 'DEPLOY_KEEP_DAYS', 90),
     unitDir: env.DEPLOY_UNIT_DIR || '/etc/systemd/system',
+    sudo: readChoice(env, 'DEPLOY_SUDO', ['auto', 'never'] as const, 'auto'),
     jaegerUrl: env.DEPLOY_JAEGER_URL || undefined,
     webhookSecret: env.DEPLOY_WEBHOOK_SECRET || undefined,
     apiToken: env.DEPLOY_API_TOKEN || undefined,

@@ -27,15 +27,18 @@ export function maskKnownSecrets(text: string): string {
     .replace(TOKEN_SHAPES, '***');
 }
 
+/** Masks secrets in a text; `secrets` are the values it masks, for whoever must not cut one in two (output-sink.ts). */
+export type Redactor = ((text: string) => string) & { readonly secrets: readonly string[] };
+
 /**
  * Replaces every occurrence of the given secret values with `***` (longest first, so overlaps mask
  * whole), then whatever looks like a credential (maskKnownSecrets).
  */
-export function createRedactor(secrets: Iterable<string>): (text: string) => string {
+export function createRedactor(secrets: Iterable<string>): Redactor {
   const values = [...new Set(secrets)].filter((s) => s.length >= MIN_SECRET_LENGTH).sort((a, b) => b.length - a.length);
-  if (values.length === 0) return maskKnownSecrets;
+  if (values.length === 0) return Object.assign((text: string) => maskKnownSecrets(text), { secrets: values });
   const pattern = new RegExp(values.map((v) => v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'g');
-  return (text) => maskKnownSecrets(text.replace(pattern, '***'));
+  return Object.assign((text: string) => maskKnownSecrets(text.replace(pattern, '***')), { secrets: values });
 }
 
 /** Keeps the last `limit` bytes of a growing text. */
@@ -45,6 +48,6 @@ export function tail(text: string, limit: number): string {
 }
 
 /** The masking of everything about a target that leaves the server: its env values and the configured secrets. */
-export function createTargetRedactor(target: { env: Record<string, string> }, config: Config): (text: string) => string {
+export function createTargetRedactor(target: { env: Record<string, string> }, config: Config): Redactor {
   return createRedactor([...Object.values(target.env), ...configuredSecrets(config)]);
 }

@@ -4,9 +4,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { addServingApp, BUILD_SCRIPT, createOrigin, freePort, git, httpText, startDeployWorld, stepStatuses, writeAppSource, type DeployWorld } from '../helpers/deploy-fixture.ts';
-import { processAlive, skipWithoutSshd } from '../helpers/sshd.ts';
-import { runBin } from '../helpers/cli.ts';
+import { addServingApp, BUILD_SCRIPT, createOrigin, freePort, git, httpText, startDeployWorld, stepStatuses, writeAppSource, type DeployReport, type DeployWorld } from '../helpers/deploy-fixture.ts';
+import { processAlive, skipWithoutSshd, startSshdHarness } from '../helpers/sshd.ts';
+import { runBin, runCliInProcess } from '../helpers/cli.ts';
 import { until } from '../helpers/engine.ts';
 
 const skip = skipWithoutSshd();
@@ -108,7 +108,7 @@ test('docker-compose: git pull, compose pull and up -d with the extra files in o
   assert.deepEqual(calls.map((c) => c.line), [
     'docker compose -f docker-compose.yml -f prod.yml pull',
     'docker compose -f docker-compose.yml -f prod.yml up -d',
-    'docker compose -f docker-compose.yml -f prod.yml ps',
+    'docker compose -f docker-compose.yml -f prod.yml ps --all --format json',
   ]);
   assert.ok(calls.every((c) => c.cwd === remoteDir));
 });
@@ -143,14 +143,36 @@ test('a health check that never turns green fails the run at healthCheck with th
   assert.equal(run.error, 'health check http://127.0.0.1:***/health on testhost not green after 4 s: last answer HTTP 503: broken-v9');
 });
 
-test('an unreachable host fails at sshCheck within the connect timeout', { skip }, async () => {
-  fs.mkdirSync(path.join(world.registryRoot, 'apps', 'far'), { recursive: true });
-  await world.cli('target', 'add', '--app', 'far', '--host', 'unreachable', '--build', 'sleep 1; printf x > far');
-  const result = await world.deploy('far');
-  const [run] = result.runs;
+test('a refused connection fails at sshCheck at once', { skip }, async () => {
+  await world.cli('target', 'add', '--app', 'far', '--host', 'unreachable', '--strategy', 'systemd-remote');
+  const [run] = (await world.deploy('far')).runs;
   assert.equal(run.failed_step, 'sshCheck');
   assert.match(run.error!, /^cannot connect to unreachable \(deploytest@127\.0\.0\.1:\d+\): connect ECONNREFUSED/);
-  assert.ok(run.duration_ms! < 5000, `ended in ${run.duration_ms} ms, within DEPLOY_SSH_TIMEOUT`);
+  assert.ok(run.duration_ms! < 5000, `ended in ${run.duration_ms} ms`);
+});
+
+test('a host that accepts TCP and never answers fails at sshCheck within DEPLOY_SSH_TIMEOUT', { skip }, async () => {
+  const net = await import('node:net');
+  const sockets: import('node:net').Socket[] = [];
+  const silent = net.createServer((socket) => sockets.push(socket)).listen(0, '127.0.0.1');
+  await new Promise((resolve) => silent.once('listening', resolve));
+  const port = (silent.address() as import('node:net').AddressInfo).port;
+  fs.appendFileSync(world.harness.sshConfigFile, `\nHost silent\n  HostName 127.0.0.1\n  Port ${port}\n  User ${world.harness.user}\n  IdentityFile ${world.harness.identityFile}\n`);
+  try {
+    await world.cli('target', 'add', '--app', 'mute-host', '--host', 'silent', '--strategy', 'systemd-remote');
+    const env = { ...world.env, DEPLOY_SSH_TIMEOUT: '2' };
+    const result = await runCliInProcess(['deploy', 'mute-host', '--json'], env);
+    const [run] = JSON.parse(result.stdout) as DeployReport[];
+    assert.equal(sockets.length, 1, 'the TCP connection was accepted (and never answered)');
+    assert.deepEqual([run.status, run.failed_step], ['failure', 'sshCheck']);
+    assert.match(run.error!, /^cannot connect to silent \(deploytest@127\.0\.0\.1:\d+\): Timed out while waiting for handshake$/);
+    assert.ok(run.duration_ms! >= 2000 && run.duration_ms! < 6000, `failed after ${run.duration_ms} ms: DEPLOY_SSH_TIMEOUT is 2 s`);
+    assert.deepEqual(stepStatuses(run), { sshCheck: 'failure', gitPull: 'skipped', build: 'skipped', restart: 'skipped', healthCheck: 'skipped',
+      rollback: 'skipped', buildPrevious: 'skipped', restartPrevious: 'skipped', healthCheckPrevious: 'skipped' });
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    silent.close();
+  }
 });
 
 test('an unknown host key fails sshCheck with how to trust it', { skip }, async () => {
@@ -255,4 +277,95 @@ test('systemd with a requested commit builds exactly that commit (a worktree), w
   const manual = await world.deploy('pinned');
   assert.equal(manual.runs[0].status, 'success');
   assert.equal((await httpText(port, '/')).body, 'p3-uncommitted', 'without a commit, the CLI deploys the tree on disk');
+});
+
+test('--source-dir: the systemd build runs in that directory of the registry root, not apps/<app>', { skip }, async () => {
+  writeAppSource(path.join(world.registryRoot, 'services', 'billing-api'), 'from-source-dir');
+  writeAppSource(path.join(world.registryRoot, 'apps', 'billing'), 'from-apps-dir');
+  const { port } = await addServingApp(world, 'billing', { flags: ['--source-dir', 'services/billing-api'] });
+  const result = await world.deploy('billing');
+  assert.equal(result.runs[0].status, 'success', JSON.stringify(result.runs));
+  assert.equal((await httpText(port, '/')).body, 'from-source-dir');
+  assert.ok(fs.existsSync(path.join(world.registryRoot, 'services', 'billing-api', 'billing')), 'built in the source dir');
+});
+
+test('a deploy to two hosts runs both at once (each build waits for the other to arrive), one run per host', { skip }, async () => {
+  // The second host is a second sshd of its own (its own systemctl state), reached as `otherhost`.
+  const other = await startSshdHarness({ aliases: ['otherhost'] });
+  try {
+    fs.appendFileSync(world.harness.sshConfigFile, ['', 'Host otherhost', '  HostName 127.0.0.1', `  Port ${other.port}`, `  User ${other.user}`,
+      `  IdentityFile ${other.identityFile}`, `  UserKnownHostsFile ${other.knownHostsFile}`, ''].join('\n'));
+    const barrier = path.join(world.harness.workDir, 'twin-barrier');
+    fs.mkdirSync(barrier, { mode: 0o777 });
+    fs.chmodSync(barrier, 0o777);
+    const repo = createOrigin(world.harness, 'twin', { 'README': 'twin\n' });
+    // Each host's build announces itself and waits (at most 30 s) for the other: run one after the other, the first would fail.
+    const build = (me: string, them: string) => `touch '${barrier}/${me}'; i=0; while [ ! -e '${barrier}/${them}' ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; [ -e '${barrier}/${them}' ] && printf '#!/bin/sh\\nexec sleep 300\\n' > twin && chmod +x twin`;
+    for (const [host, them, workDir] of [['testhost', 'otherhost', world.harness.workDir], ['otherhost', 'testhost', other.workDir]]) {
+      const add = await world.cli('target', 'add', '--app', 'twin', '--host', host, '--strategy', 'systemd-remote', '--remote-dir', path.join(workDir, 'twin'),
+        '--repo', repo.origin, '--build', build(host, them));
+      assert.equal(add.code, 0, add.stderr);
+    }
+    assert.equal((await world.cli('setup', 'twin', '--host', 'testhost')).code, 0);
+    assert.equal((await runCliInProcess(['setup', 'twin', '--host', 'otherhost'], { ...world.env, DEPLOY_UNIT_DIR: other.unitDir })).code, 0);
+    const result = await runCliInProcess(['deploy', 'twin', '--json'], world.env);
+    const runs = JSON.parse(result.stdout) as DeployReport[];
+    assert.equal(result.code, 0, JSON.stringify(runs.map((r) => [r.host, r.status, r.error])));
+    assert.deepEqual(runs.map((r) => [r.host, r.status]).sort(), [['otherhost', 'success'], ['testhost', 'success']]);
+    const [a, b] = runs;
+    assert.ok(new Date(a.started_at!) < new Date(b.finished_at!) && new Date(b.started_at!) < new Date(a.finished_at!), 'the two runs overlapped');
+    assert.deepEqual([world.harness.calls().includes('systemctl restart twin'), other.calls().includes('systemctl restart twin')], [true, true], 'restarted on each host');
+  } finally {
+    await other.stop();
+  }
+});
+
+test('setup of a remote dir the SSH user cannot create goes through sudo -n install -d, owned by the SSH user', { skip }, async () => {
+  const parent = path.join(world.harness.tmpDir, 'root-owned');
+  fs.mkdirSync(parent, { mode: 0o755 });
+  const remoteDir = path.join(parent, 'vault');
+  assert.equal((await world.harness.ssh(`mkdir ${remoteDir}`)).code, 1, 'deploytest cannot create it itself');
+  const add = await world.cli('target', 'add', '--app', 'vault', '--host', world.harness.alias, '--strategy', 'docker-compose', '--remote-dir', remoteDir,
+    '--repo', createOrigin(world.harness, 'vault', { 'docker-compose.yml': 'services: {}\n' }).origin);
+  assert.equal(add.code, 0, add.stderr);
+  const setup = await world.cli('setup', 'vault', '--host', world.harness.alias);
+  assert.equal(setup.code, 0, setup.stdout + setup.stderr);
+  assert.match(setup.stdout, /✓ create .*vault\n/);
+  const uid = Number((await world.harness.ssh('id -u')).stdout);
+  assert.equal(fs.statSync(remoteDir).uid, uid, 'install -d -o gave it to the SSH user');
+  assert.ok(fs.existsSync(path.join(remoteDir, '.git')), 'and the clone went into it');
+});
+
+test('DEPLOY_SUDO=never: setup, restart and status reach systemctl as the SSH user, never through sudo', { skip }, async () => {
+  const env = { ...world.env, DEPLOY_SUDO: 'never' };
+  const cli = (...args: string[]) => runCliInProcess(args, env);
+  const port = await freePort();
+  writeAppSource(path.join(world.registryRoot, 'apps', 'nosudo'), 'n1');
+  const add = await cli('target', 'add', '--app', 'nosudo', '--host', world.harness.alias, '--remote-dir', path.join(world.harness.workDir, 'nosudo'),
+    '--build', 'sh build.sh nosudo', '--port', String(port), '--health', '/health', '--env', JSON.stringify({ PORT: String(port) }));
+  assert.equal(add.code, 0, add.stderr);
+  world.harness.allowUserSystemctl(true); // the host lets deploytest manage units (a polkit rule, say)
+  try {
+    world.harness.clearCalls();
+    const setup = await cli('setup', 'nosudo', '--host', world.harness.alias);
+    assert.equal(setup.code, 0, setup.stdout + setup.stderr);
+    const deployed = await runCliInProcess(['deploy', 'nosudo', '--json'], env);
+    assert.equal(JSON.parse(deployed.stdout)[0].status, 'success', deployed.stdout + deployed.stderr);
+    assert.deepEqual((await httpText(port, '/')).body, 'n1');
+    assert.equal((await cli('status', 'nosudo')).code, 0);
+    const calls = world.harness.callDetails();
+    assert.deepEqual(calls.map((c) => [c.line, c.user]), [
+      ['systemctl daemon-reload', 'deploytest'],
+      ['systemctl enable nosudo', 'deploytest'],
+      ['systemctl restart nosudo', 'deploytest'],
+      ['systemctl status --no-pager nosudo', 'deploytest'],
+    ]);
+    assert.equal(fs.statSync(path.join(world.harness.unitDir, 'nosudo.service')).uid, Number((await world.harness.ssh('id -u')).stdout), 'the unit written by the SSH user itself');
+  } finally {
+    world.harness.allowUserSystemctl(false);
+  }
+  // Without the host's permission, the restart is refused: it really was not run through sudo.
+  const refused = JSON.parse((await runCliInProcess(['deploy', 'nosudo', '--json', '--host', world.harness.alias], env)).stdout)[0];
+  assert.equal(refused.failed_step, 'restart');
+  assert.match(refused.error, /Interactive authentication required/);
 });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BUILD_SCRIPT, createOrigin, freePort, startDeployWorld, type DeployWorld } from '../helpers/deploy-fixture.ts';
-import { skipWithoutSshd } from '../helpers/sshd.ts';
+import { processAlive, skipWithoutSshd } from '../helpers/sshd.ts';
 import { startServe, stopChild } from '../helpers/cli.ts';
 import { sign } from '../helpers/api.ts';
 import { until } from '../helpers/engine.ts';
@@ -72,7 +72,9 @@ test('sshd killed in the middle of a step: the run fails at that step, the lock 
 });
 
 test('serve killed with SIGKILL in the middle of a run: restarted, that run is interrupted and everything before it is still there', { skip }, async () => {
-  await remoteApp('killed', 'sleep 30');
+  // The build records its remote shell's pid, which is its process group (sshd setsid()s): the test
+  // kills that group, the one it started, when serve's death leaves it behind.
+  await remoteApp('killed', 'echo $$ > build.pgid; sleep 30');
   await remoteApp('survivor', 'sh build.sh survivor');
   const env = { ...world.env, DEPLOY_WEBHOOK_SECRET: SECRET, DEPLOY_API_TOKEN: 'tok-fault', DEPLOY_API_READ_TOKEN: READ_TOKEN };
   const auth = { authorization: 'Bearer tok-fault', 'content-type': 'application/json' };
@@ -101,7 +103,16 @@ test('serve killed with SIGKILL in the middle of a run: restarted, that run is i
     assert.ok(before.steps.filter((s) => s.status === 'success').length >= 5, 'the earlier run and its steps are intact');
   } finally {
     await stopChild(again.child);
-    await world.harness.ssh('pkill -f "sleep 30" || true');
+    const pgidFile = path.join(world.harness.workDir, 'killed', 'build.pgid');
+    const pgid = fs.existsSync(pgidFile) ? Number(fs.readFileSync(pgidFile, 'utf8')) : 0;
+    if (pgid > 1) {
+      try {
+        process.kill(-pgid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      await until(() => !processAlive(pgid), 5000);
+    }
   }
 });
 
@@ -220,5 +231,100 @@ test('hostile signatures, bodies, refs, branches and file names: 4xx or 200-igno
     assert.equal((await world.harness.ssh(`test -e ${marker}; echo $?`)).stdout.trim(), '1');
   } finally {
     await stopChild(serve.child);
+  }
+});
+
+/** Reads the runs of an app straight from the database (after the process that ran them is gone). */
+async function runsOf(app: string): Promise<{ id: number; status: string; error: string | null }[]> {
+  const { openDatabase } = await import('../../src/db/orm.ts');
+  const { DeployRun } = await import('../../src/db/entities/DeployRun.ts');
+  const orm = await openDatabase({ dbPath: world.env.DEPLOY_DB! });
+  try {
+    return (await orm.em.fork().find(DeployRun, { app }, { orderBy: { id: 'asc' } })).map((r) => ({ id: r.id, status: r.status, error: r.error ?? null }));
+  } finally {
+    await orm.close();
+  }
+}
+
+/** The process group of a remote build that wrote `echo $$ > build.pgid` (its remote shell: sshd setsid()s). */
+function remotePgid(app: string): number {
+  const file = path.join(world.harness.workDir, app, 'build.pgid');
+  return fs.existsSync(file) ? Number(fs.readFileSync(file, 'utf8')) : 0;
+}
+
+test('SIGTERM on serve during a deploy: the running deploy finishes within DEPLOY_SHUTDOWN_TIMEOUT, the queued one is interrupted, the port closes', { skip }, async () => {
+  const gateFile = path.join(world.harness.workDir, 'graceful.gate');
+  await remoteApp('graceful', `echo $$ > build.pgid; i=0; while [ ! -e '${gateFile}' ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; sh build.sh graceful`);
+  const auth = { authorization: 'Bearer tok-term', 'content-type': 'application/json' };
+  const serve = await startServe({ ...world.env, DEPLOY_API_TOKEN: 'tok-term', DEPLOY_API_READ_TOKEN: READ_TOKEN, DEPLOY_SHUTDOWN_TIMEOUT: '60' });
+  let exited: Promise<unknown> | undefined;
+  try {
+    const deploy = async () => ((await (await fetch(`${serve.url}/api/deploy/graceful`, { method: 'POST', headers: auth, body: '{}' })).json()) as { queued: { run_id: number }[] }).queued[0].run_id;
+    const running = await deploy();
+    await until(async () => (await getRun(serve.url, running)).steps.some((s) => s.step === 'build' && s.status === 'running') && remotePgid('graceful') > 0, 20_000);
+    const queued = await deploy(); // waits behind the running one, in its target's slot
+    exited = new Promise((resolve) => serve.child.once('exit', (code) => resolve(code)));
+    serve.child.kill('SIGTERM');
+    await until(() => /SIGTERM: shutting down/.test(serve.output()), 10_000);
+    await until(async () => (await fetch(`${serve.url}/api/health`).then(() => false, () => true)), 10_000); // no new requests
+    assert.equal(serve.child.exitCode, null, 'serve waits for the running deploy');
+    fs.writeFileSync(gateFile, '');
+    assert.equal(await exited, 0, serve.output());
+    const runs = await runsOf('graceful');
+    assert.deepEqual(runs.map((r) => [r.id, r.status]), [[running, 'success'], [queued, 'interrupted']]);
+    assert.equal(runs[1].error, 'deploy_server shut down before this run started');
+  } finally {
+    fs.writeFileSync(gateFile, '');
+    if (serve.child.exitCode === null) await stopChild(serve.child, 'SIGKILL');
+  }
+});
+
+test('SIGTERM on serve past DEPLOY_SHUTDOWN_TIMEOUT: the running deploy is cancelled and its remote command killed', { skip }, async () => {
+  await remoteApp('stubborn-build', 'echo $$ > build.pgid; sleep 300');
+  const serve = await startServe({ ...world.env, DEPLOY_API_TOKEN: 'tok-term', DEPLOY_SHUTDOWN_TIMEOUT: '1' });
+  try {
+    const answer = await fetch(`${serve.url}/api/deploy/stubborn-build`, { method: 'POST', headers: { authorization: 'Bearer tok-term', 'content-type': 'application/json' }, body: '{}' });
+    const runId = ((await answer.json()) as { queued: { run_id: number }[] }).queued[0].run_id;
+    await until(() => remotePgid('stubborn-build') > 0, 20_000);
+    const pgid = remotePgid('stubborn-build');
+    assert.ok(processAlive(pgid));
+    const started = Date.now();
+    assert.equal(await stopChild(serve.child, 'SIGTERM'), 0, serve.output());
+    assert.ok(Date.now() - started < 10_000, `serve exited ${Date.now() - started} ms after SIGTERM (DEPLOY_SHUTDOWN_TIMEOUT=1)`);
+    const [run] = await runsOf('stubborn-build');
+    assert.deepEqual([run.id, run.status, run.error], [runId, 'cancelled', 'deploy_server shut down']);
+    await until(() => !processAlive(pgid), 5000);
+  } finally {
+    if (serve.child.exitCode === null) await stopChild(serve.child, 'SIGKILL');
+    const pgid = remotePgid('stubborn-build');
+    if (pgid > 1 && processAlive(pgid)) process.kill(-pgid, 'SIGKILL');
+  }
+});
+
+test('Ctrl-C (SIGINT) on a CLI deploy cancels the run and kills its remote command; the CLI exits 1', { skip }, async () => {
+  await remoteApp('interrupted-cli', 'echo $$ > build.pgid; sleep 300');
+  const { spawn } = await import('node:child_process');
+  const { BIN, CHILD_TIMEOUT_MS } = await import('../helpers/cli.ts');
+  const child = spawn(process.execPath, [BIN, 'deploy', 'interrupted-cli', '--json'], { env: { ...process.env, ...world.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout!.on('data', (chunk) => (stdout += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS);
+  try {
+    await until(() => remotePgid('interrupted-cli') > 0, 30_000);
+    const pgid = remotePgid('interrupted-cli');
+    assert.ok(processAlive(pgid));
+    child.kill('SIGINT');
+    assert.equal(await exited, 1);
+    const [run] = JSON.parse(stdout) as { status: string; failed_step: string | null; steps: { step: string; status: string }[] }[];
+    assert.equal(run.status, 'cancelled');
+    assert.equal(run.steps.find((s) => s.step === 'build')!.status, 'cancelled');
+    await until(() => !processAlive(pgid), 5000);
+    assert.deepEqual((await runsOf('interrupted-cli')).map((r) => r.status), ['cancelled']);
+  } finally {
+    clearTimeout(timer);
+    if (child.exitCode === null) child.kill('SIGKILL');
+    const pgid = remotePgid('interrupted-cli');
+    if (pgid > 1 && processAlive(pgid)) process.kill(-pgid, 'SIGKILL');
   }
 });

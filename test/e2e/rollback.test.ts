@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { addServingApp, BUILD_SCRIPT, createOrigin, git, httpText, startDeployWorld, stepStatuses, writeAppSource, type DeployWorld } from '../helpers/deploy-fixture.ts';
 import { skipWithoutSshd } from '../helpers/sshd.ts';
+import { until } from '../helpers/engine.ts';
 
 const skip = skipWithoutSshd();
 let world: DeployWorld;
@@ -133,23 +134,208 @@ test('--no-auto-rollback: a red deploy fails and stays, its rollback steps skipp
 test('a rollback from the CLI while another process deploys that target waits for it (one lock per target, across processes)', { skip }, async () => {
   await systemdApp('queued');
   await world.deploy('queued');
-  await world.cli('target', 'add', '--app', 'queued', '--host', world.harness.alias, '--build', 'sleep 2; sh build.sh queued');
+  // The deploy's build holds until the test opens the gate (bounded: 60 s), so the deploy is running
+  // for as long as the test needs, however fast or slow the CLI child is.
+  const gateFile = path.join(world.harness.tmpDir, 'queued.gate');
+  await world.cli('target', 'add', '--app', 'queued', '--host', world.harness.alias,
+    '--build', `i=0; while [ ! -e '${gateFile}' ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; sh build.sh queued`);
   const { startRuntime } = await import('../../src/engine/runtime.ts');
   const { loadConfig } = await import('../../src/support/config.ts');
   const { runBin } = await import('../helpers/cli.ts');
   const { orm, executor } = await startRuntime(loadConfig(world.env));
+  const sql = orm.em.getConnection();
+  // Every status change of a run, in order: the proof that the other process tried to claim the
+  // target (running) and stepped back to wait (queued) while the deploy held it.
+  await sql.execute('CREATE TABLE IF NOT EXISTS test_status_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER, status TEXT)');
+  await sql.execute(`CREATE TRIGGER IF NOT EXISTS test_status_log_trigger AFTER UPDATE OF status ON deploy_run
+    BEGIN INSERT INTO test_status_log (run_id, status) VALUES (NEW.id, NEW.status); END`);
   try {
+    const building: string[] = [];
+    executor.subscribe((e) => e.type === 'step' && e.status === 'running' && building.push(e.step));
     const deploy = await executor.requestDeploy({ app: 'queued', host: world.harness.alias, trigger: 'api' });
+    await until(() => building.includes('build'), 30_000);
     const rollback = runBin(['rollback', 'queued', '--json'], world.env); // another process, the same operations.db
+    const waited = async () => {
+      const rows = await sql.execute<{ status: string }[]>(
+        `SELECT l.status FROM test_status_log l JOIN deploy_run r ON r.id = l.run_id WHERE r.app = 'queued' AND r.trigger = 'rollback' ORDER BY l.seq`,
+      );
+      return rows.map((r) => r.status).join(' ').includes('running queued');
+    };
+    await until(waited, 60_000);
+    const { DeployRun } = await import('../../src/db/entities/DeployRun.ts');
+    const [deployRow] = await orm.em.fork().find(DeployRun, { id: deploy.runId });
+    assert.equal(deployRow.status, 'running', 'the deploy still held the target while the rollback waited');
+    fs.writeFileSync(gateFile, '');
     const [deployed, rolledBack] = await Promise.all([deploy.done, rollback]);
     assert.equal(deployed.status, 'success');
     const [rollbackRun] = JSON.parse(rolledBack.stdout);
     assert.equal(rollbackRun.status, 'success', rolledBack.stdout + rolledBack.stderr);
-    const { DeployRun } = await import('../../src/db/entities/DeployRun.ts');
     const rows = await orm.em.fork().find(DeployRun, { id: { $in: [deploy.runId, rollbackRun.id] } }, { orderBy: { id: 'asc' } });
     assert.equal(rows[1].trigger, 'rollback');
     assert.ok(rows[1].started_at! >= rows[0].finished_at!, 'the rollback started after the deploy ended');
   } finally {
+    fs.writeFileSync(gateFile, '');
+    await sql.execute('DROP TRIGGER IF EXISTS test_status_log_trigger');
     await orm.close();
   }
+});
+
+test('docker-compose: a service that exits after `up` fails healthCheck; auto-rollback resets the checkout and brings the previous files up', { skip }, async () => {
+  const repo = createOrigin(world.harness, 'harbor', { 'docker-compose.yml': 'services: {}\n' });
+  const remoteDir = path.join(world.harness.workDir, 'harbor');
+  const add = await world.cli('target', 'add', '--app', 'harbor', '--host', world.harness.alias, '--strategy', 'docker-compose', '--remote-dir', remoteDir, '--repo', repo.origin);
+  assert.equal(add.code, 0, add.stderr);
+  assert.equal((await world.cli('setup', 'harbor', '--host', world.harness.alias)).code, 0);
+  const good = repo.commit({ 'docker-compose.yml': 'services: {}\n# standin-service: web running healthy\n' }, 'good');
+  assert.equal((await world.deploy('harbor')).runs[0].status, 'success');
+  // The docker stand-in reports what the compose files last brought `up` declare (test/fixtures/standins/docker).
+  repo.commit({ 'docker-compose.yml': 'services: {}\n# standin-service: web exited\n# standin-service: db running unhealthy\n' }, 'bad');
+  const [run] = (await world.deploy('harbor')).runs;
+  assert.deepEqual([run.status, run.failed_step, run.rolled_back], ['failure', 'healthCheck', true]);
+  assert.equal(run.error, 'docker compose services on testhost not healthy after 2 s: web exited (Exited (1) 3 seconds ago), db unhealthy');
+  assert.deepEqual(stepStatuses(run), {
+    sshCheck: 'success', gitPull: 'success', pull: 'success', up: 'success', healthCheck: 'failure',
+    rollback: 'success', upPrevious: 'success', healthCheckPrevious: 'success',
+  });
+  assert.equal(git(remoteDir, 'rev-parse', 'HEAD'), good);
+  const ps = await world.harness.ssh(`cd '${remoteDir}' && docker compose ps --all --format json`);
+  assert.deepEqual(ps.stdout.trim().split('\n').map((line) => [JSON.parse(line).Service, JSON.parse(line).State]), [['web', 'running']]);
+});
+
+test('systemd: a restart that fails puts the previous release back and restarts it', { skip }, async () => {
+  const app = await systemdApp('reviver');
+  const v1 = (await world.deploy('reviver')).runs[0];
+  app.version('v2');
+  world.harness.failNextSystemctl('restart');
+  const [run] = (await world.deploy('reviver')).runs;
+  assert.deepEqual([run.status, run.failed_step, run.rolled_back], ['failure', 'restart', true]);
+  assert.match(run.error!, /^systemctl restart exited with 1: Job for reviver\.service failed/);
+  assert.deepEqual(stepStatuses(run), {
+    sshCheck: 'success', build: 'success', rsync: 'success', chmod: 'success', restart: 'failure',
+    healthCheck: 'skipped', rollback: 'success', restartPrevious: 'success', healthCheckPrevious: 'success',
+  });
+  assert.equal(app.current(), v1.id, 'the link is back on v1');
+  assert.equal(await app.serving(), 'v1');
+  assert.equal(world.harness.calls().filter((line) => line === 'systemctl restart reviver').length, 3, 'v1, the failed v2, v1 again');
+});
+
+/** A systemd-remote app on its own origin, deployed at three commits; returns the runs and commits. */
+async function remoteAppAtThreeCommits(app: string) {
+  const repo = createOrigin(world.harness, app, { 'build.sh': BUILD_SCRIPT, 'version.txt': 'c1' });
+  const { port, remoteDir } = await addServingApp(world, app, { strategy: 'systemd-remote', repo: repo.origin });
+  const commits = [git(repo.work, 'rev-parse', 'HEAD')];
+  const runs = [(await world.deploy(app)).runs[0]];
+  for (const version of ['c2', 'c3']) {
+    commits.push(repo.commit({ 'version.txt': version }, version));
+    runs.push((await world.deploy(app)).runs[0]);
+  }
+  assert.deepEqual(runs.map((r) => r.status), ['success', 'success', 'success']);
+  return { port, remoteDir, commits, runs };
+}
+
+test('systemd-remote: rollback goes back one good commit and rebuilds; --to names the run whose commit to go back to', { skip }, async () => {
+  const { port, remoteDir, commits, runs } = await remoteAppAtThreeCommits('yoyo');
+  const back = await world.cli('rollback', 'yoyo', '--json');
+  assert.equal(back.code, 0, back.stdout + back.stderr);
+  assert.equal(JSON.parse(back.stdout)[0].status, 'success');
+  assert.equal(git(remoteDir, 'rev-parse', 'HEAD'), commits[1]);
+  assert.equal((await httpText(port, '/')).body, 'c2');
+  const to = await world.cli('rollback', 'yoyo', '--to', String(runs[0].id), '--json');
+  assert.equal(JSON.parse(to.stdout)[0].status, 'success', to.stdout + to.stderr);
+  assert.equal(git(remoteDir, 'rev-parse', 'HEAD'), commits[0]);
+  assert.equal((await httpText(port, '/')).body, 'c1');
+});
+
+test('docker-compose: rollback brings the previous good commit\'s files up; --to names the run', { skip }, async () => {
+  const repo = createOrigin(world.harness, 'tide', { 'docker-compose.yml': 'services: {}\n# standin-service: web-c1 running\n' });
+  const remoteDir = path.join(world.harness.workDir, 'tide');
+  assert.equal((await world.cli('target', 'add', '--app', 'tide', '--host', world.harness.alias, '--strategy', 'docker-compose', '--remote-dir', remoteDir, '--repo', repo.origin)).code, 0);
+  assert.equal((await world.cli('setup', 'tide', '--host', world.harness.alias)).code, 0);
+  const commits = [git(repo.work, 'rev-parse', 'HEAD')];
+  const runs = [(await world.deploy('tide')).runs[0]];
+  for (const version of ['c2', 'c3']) {
+    commits.push(repo.commit({ 'docker-compose.yml': `services: {}\n# standin-service: web-${version} running\n` }, version));
+    runs.push((await world.deploy('tide')).runs[0]);
+  }
+  assert.deepEqual(runs.map((r) => r.status), ['success', 'success', 'success']);
+  const services = async () => (await world.harness.ssh(`cd '${remoteDir}' && docker compose ps --format json`)).stdout.trim().split('\n').map((line) => JSON.parse(line).Service);
+  assert.deepEqual(await services(), ['web-c3']);
+
+  const back = JSON.parse((await world.cli('rollback', 'tide', '--json')).stdout)[0];
+  assert.equal(back.status, 'success');
+  assert.deepEqual(back.steps.map((s: { step: string; status: string }) => [s.step, s.status]), [
+    ['sshCheck', 'success'], ['resetCheckout', 'success'], ['up', 'success'], ['healthCheck', 'success'],
+  ]);
+  assert.equal(git(remoteDir, 'rev-parse', 'HEAD'), commits[1]);
+  assert.deepEqual(await services(), ['web-c2'], 'the services of the c2 files are up');
+
+  const to = JSON.parse((await world.cli('rollback', 'tide', '--to', String(runs[0].id), '--json')).stdout)[0];
+  assert.equal(to.status, 'success');
+  assert.equal(git(remoteDir, 'rev-parse', 'HEAD'), commits[0]);
+  assert.deepEqual(await services(), ['web-c1']);
+});
+
+test('POST /api/rollback/:app: the token is required, `host` picks the host, `to` the release', { skip }, async () => {
+  const app = await systemdApp('boomerang');
+  const runs = [(await world.deploy('boomerang')).runs[0]];
+  for (const v of ['v2', 'v3']) {
+    app.version(v);
+    runs.push((await world.deploy('boomerang')).runs[0]);
+  }
+  assert.equal(await app.serving(), 'v3');
+  const { startServe, stopChild } = await import('../helpers/cli.ts');
+  const serve = await startServe({ ...world.env, DEPLOY_API_TOKEN: 'tok-rollback' });
+  const post = (body: object, token: string | null = 'tok-rollback') => fetch(`${serve.url}/api/rollback/boomerang`, {
+    method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+  });
+  const finished = async (id: number) => {
+    let run: { status: string; trigger: string } | undefined;
+    await until(async () => {
+      run = (await (await fetch(`${serve.url}/api/runs/${id}`, { headers: { authorization: 'Bearer tok-rollback' } })).json()) as { status: string; trigger: string };
+      return !['queued', 'running'].includes(run.status);
+    }, 60_000);
+    return run!;
+  };
+  try {
+    assert.equal((await post({}, null)).status, 401);
+    assert.equal((await post({}, 'wrong')).status, 401);
+    assert.equal(await app.serving(), 'v3', 'a refused request changes nothing');
+    const wrongHost = await post({ host: 'elsewhere' });
+    assert.deepEqual([wrongHost.status, await wrongHost.json()], [404, { error: 'no target for app "boomerang" on host "elsewhere"' }]);
+
+    const one = await post({ host: 'testhost' });
+    assert.equal(one.status, 202);
+    const { queued } = (await one.json()) as { queued: { app: string; host: string; run_id: number }[] };
+    assert.deepEqual(queued.map((q) => [q.app, q.host]), [['boomerang', 'testhost']]);
+    assert.deepEqual(await finished(queued[0].run_id).then((r) => [r.status, r.trigger]), ['success', 'rollback']);
+    assert.equal(await app.serving(), 'v2');
+
+    const to = await post({ to: runs[0].id });
+    assert.equal(to.status, 202);
+    const [{ run_id }] = ((await to.json()) as { queued: { run_id: number }[] }).queued;
+    assert.equal((await finished(run_id)).status, 'success');
+    assert.equal(await app.serving(), 'v1');
+    assert.equal(app.current(), runs[0].id);
+    assert.equal((await post({ to: 'yesterday' })).status, 400);
+  } finally {
+    await stopChild(serve.child);
+  }
+});
+
+test('systemd: a chmod that fails puts the previous release back before anything restarts', { skip }, async () => {
+  const app = await systemdApp('sealed');
+  const v1 = (await world.deploy('sealed')).runs[0];
+  app.version('v2');
+  world.harness.failNextCommand('chmod', "chmod: changing permissions of 'sealed': Operation not permitted");
+  world.harness.clearCalls();
+  const [run] = (await world.deploy('sealed')).runs;
+  assert.deepEqual([run.status, run.failed_step, run.rolled_back], ['failure', 'chmod', true]);
+  assert.equal(run.error, "chmod exited with 1: chmod: changing permissions of 'sealed': Operation not permitted");
+  assert.deepEqual(stepStatuses(run), {
+    sshCheck: 'success', build: 'success', rsync: 'success', chmod: 'failure', restart: 'skipped',
+    healthCheck: 'skipped', rollback: 'success', restartPrevious: 'success', healthCheckPrevious: 'success',
+  });
+  assert.equal(app.current(), v1.id, 'the link is back on v1');
+  assert.equal(await app.serving(), 'v1');
+  assert.deepEqual(world.harness.calls(), ['systemctl restart sealed'], 'only the restart of the previous release');
 });

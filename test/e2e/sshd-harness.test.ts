@@ -107,7 +107,7 @@ test('sshd harness: a real sshd, the deploytest user, and the systemctl and dock
     fs.writeFileSync(
       path.join(appDir, 'server.cjs'),
       `require('node:http').createServer((req, res) => {
-        if (req.url === '/info') return res.end(JSON.stringify({ pid: process.pid, uid: process.getuid(), cwd: process.cwd(), greeting: process.env.GREETING, home: process.env.HOME }));
+        if (req.url === '/info') return res.end(JSON.stringify({ pid: process.pid, uid: process.getuid(), cwd: process.cwd(), greeting: process.env.GREETING, motto: process.env.MOTTO, home: process.env.HOME }));
         res.end('ok');
       }).listen(Number(process.env.PORT), '127.0.0.1');\n`,
     );
@@ -121,6 +121,7 @@ Type=simple
 User=deploytest
 WorkingDirectory=${appDir}
 Environment=PORT=${port} "GREETING=hello world"
+Environment="MOTTO=one \\"two\\"\\nthree 100%%"
 ExecStart=${process.execPath} ${appDir}/server.cjs
 
 [Install]
@@ -134,10 +135,11 @@ WantedBy=multi-user.target
     const restarted = await h.ssh('sudo -n systemctl restart smoke', { timeoutMs: 10_000 });
     assert.deepEqual(restarted, { code: 0, stdout: '', stderr: '' });
     assert.equal(await getWhenUp(url), 'ok');
-    const info: { pid: number; uid: number; cwd: string; greeting: string; home: string } = JSON.parse(await getWhenUp(`${url}/info`));
+    const info: { pid: number; uid: number; cwd: string; greeting: string; motto: string; home: string } = JSON.parse(await getWhenUp(`${url}/info`));
     const deploytestUid = Number((await h.ssh('id -u')).stdout);
     assert.equal(h.servicePid('smoke'), info.pid);
-    assert.deepEqual(info, { pid: info.pid, uid: deploytestUid, cwd: appDir, greeting: 'hello world', home: '/home/deploytest' });
+    // Environment= unquoted like systemd, with the escapes renderUnit writes (\\" \\n %%).
+    assert.deepEqual(info, { pid: info.pid, uid: deploytestUid, cwd: appDir, greeting: 'hello world', motto: 'one "two"\nthree 100%', home: '/home/deploytest' });
     servicePids.push(info.pid);
 
     const active = await h.ssh('systemctl is-active smoke.service');

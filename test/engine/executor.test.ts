@@ -124,6 +124,47 @@ test('per-host limit 1 serializes two apps on one host while a second host runs 
   assert.ok(!seenTogether.some((keys) => keys.includes('one@h1') && keys.includes('two@h1')), 'never both h1 apps at once');
 });
 
+test('DEPLOY_MAX_CONCURRENCY bounds the runs at once across all hosts; the others start as places free up', async (t) => {
+  const active = new Set<string>();
+  let most = 0;
+  const holds = new Map<string, { open: () => void }>();
+  const pipeline = definePipeline({
+    work: {
+      run: async ({ deploy }: StepContext) => {
+        const key = deploy.target.app;
+        const hold = gate<void>();
+        holds.set(key, hold);
+        active.add(key);
+        most = Math.max(most, active.size);
+        await hold.promise;
+        active.delete(key);
+      },
+    },
+  });
+  const { loadConfig } = await import('../../src/support/config.ts');
+  const { maxConcurrency } = loadConfig({ DEPLOY_MAX_CONCURRENCY: '2' });
+  const apps = ['a', 'b', 'c', 'd'];
+  const { executor } = await createTestExecutor(t, {
+    pipeline,
+    config: { maxConcurrency, hostConcurrency: 4 },
+    targets: apps.map((app, i) => ({ app, host: `h${i}` })),
+  });
+  const runs = [];
+  for (const [i, app] of apps.entries()) runs.push(await executor.requestDeploy({ app, host: `h${i}`, trigger: 'manual' }));
+  await until(() => active.size === 2);
+  const first = [...active];
+  const waiting = apps.filter((app) => !first.includes(app));
+  assert.ok(waiting.every((app) => !holds.has(app)), 'two are waiting, on four different hosts');
+  holds.get(first[0])!.open();
+  await until(() => active.size === 2 && waiting.some((app) => active.has(app)));
+  for (const app of apps) {
+    await until(() => holds.has(app), 5000);
+    holds.get(app)!.open();
+  }
+  assert.deepEqual((await Promise.all(runs.map((r) => r.done))).map((r) => r.status), ['success', 'success', 'success', 'success']);
+  assert.equal(most, 2);
+});
+
 test('ten requests for one busy target give exactly one follow-up run, carrying the last commit', async (t) => {
   const firstRunning = gate();
   const releaseFirst = gate();
@@ -237,6 +278,30 @@ test('step output is stored as its last 64 KiB with env values and configured se
   assert.equal(outcome.error, 'auth failed for ***');
   const everything = JSON.stringify([rows, events, lines]);
   assert.ok(!everything.includes('hunter2-token') && !everything.includes('tok-3'), 'no secret anywhere');
+});
+
+test('a configured secret that contains a newline is masked in the live output too (across the lines it spans) and in the stored tail', async (t) => {
+  const secret = 'whsec-part-one\npart-two';
+  const pipeline = definePipeline({
+    talk: {
+      run: async ({ output }: StepContext) => {
+        output('signing with whsec-part');
+        output('-one\npart-two and going on\n');
+        output('x'.repeat(70 * 1024) + 'whsec-part-o');
+        output('ne\npart-two\n');
+      },
+    },
+  });
+  const { executor, steps } = await createTestExecutor(t, { pipeline, config: { webhookSecret: secret } });
+  const lines: string[] = [];
+  executor.subscribe((event) => event.type === 'output' && lines.push(event.line));
+  const { runId, done } = await executor.requestDeploy({ app: 'app', host: 'h1', trigger: 'manual' });
+  assert.equal((await done).status, 'success');
+  assert.equal(lines[0], 'signing with *** and going on');
+  assert.equal(lines.join('').replace(/x+/, 'x…'), 'signing with *** and going onx…***');
+  const stored = (await steps(runId)).talk.output;
+  assert.ok(stored.endsWith('xxx***\n'), stored.slice(-40));
+  for (const piece of ['whsec-part', 'part-one', 'part-two']) assert.ok(!JSON.stringify([lines, stored]).includes(piece), piece);
 });
 
 test('at start-up, runs left running or queued by a dead process become interrupted; live ones are left', async (t) => {

@@ -112,6 +112,18 @@ export interface SshdHarness {
   clearCalls(): void;
   /** Docker subcommands (compose subcommands for `docker compose`, e.g. 'pull', 'up') that should fail with exit 1. */
   setDockerFail(subcommands: string[]): void;
+  /** Docker subcommands (as for setDockerFail) that hang until killed; the pid of the last one that hung is `dockerHangPid()`. */
+  setDockerHang(subcommands: string[]): void;
+  /** The next `systemctl <verb>` (e.g. 'restart') fails with exit 1; the one after works again. */
+  failNextSystemctl(verb: string): void;
+  /**
+   * The next call of the command `name` (e.g. 'chmod') on the remote PATH fails with exit 1 and
+   * `message` on stderr; the calls after it run the real command (a wrapper first on PATH).
+   */
+  failNextCommand(name: string, message: string): void;
+  /** Lets the SSH user manage units without sudo (like a polkit rule), or (false) not. */
+  allowUserSystemctl(allowed: boolean): void;
+  dockerHangPid(): number | null;
   /** Writes `<unitDir>/<name>.service`. */
   writeUnit(name: string, content: string): string;
   /** The live main pid of a unit started by the systemctl stand-in, or null. */
@@ -407,6 +419,9 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
   const logFile = path.join(tmpDir, 'standin-calls.log');
   const dockerFailFile = path.join(tmpDir, 'docker-fail');
   const hostKeyFile = (type: HostKeyType) => path.join(tmpDir, `ssh_host_${type}_key`);
+  const dockerHangFile = path.join(tmpDir, 'docker-hang');
+  const systemctlFailFile = path.join(tmpDir, 'systemctl-fail-once');
+  const systemctlUserOkFile = path.join(tmpDir, 'systemctl-user-ok');
   const authorizedKeys = path.join(tmpDir, 'authorized_keys');
   const sshdConfig = path.join(tmpDir, 'sshd_config');
   const sshdLogFile = path.join(tmpDir, 'sshd.log');
@@ -423,6 +438,15 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
         .map((f) => path.join(unitDir, f))
         .map(startedBy)
         .filter((pid): pid is number => pid !== null);
+    } catch {
+      return [];
+    }
+  };
+  /** A docker stand-in call left hanging (setDockerHang) by a test that failed before it was killed. */
+  const hungDocker = (): number[] => {
+    try {
+      const pid = Number(fs.readFileSync(`${dockerHangFile}.pid`, 'utf8').trim());
+      return pid > 0 && processAlive(pid) && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8') === 'sleep\u00003600\u0000' ? [pid] : [];
     } catch {
       return [];
     }
@@ -451,7 +475,7 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
       fs.chownSync(dir, uid, gid);
       fs.chmodSync(dir, 0o775);
     }
-    for (const file of [logFile, `${logFile}.ctx`, dockerFailFile]) {
+    for (const file of [logFile, `${logFile}.ctx`, dockerFailFile, dockerHangFile, `${dockerHangFile}.pid`, systemctlFailFile, systemctlUserOkFile]) {
       fs.writeFileSync(file, '');
       fs.chmodSync(file, 0o666);
     }
@@ -473,6 +497,9 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
     STANDIN_LOG: logFile,
     STANDIN_UNIT_DIR: unitDir,
     STANDIN_DOCKER_FAIL_FILE: dockerFailFile,
+    STANDIN_DOCKER_HANG_FILE: dockerHangFile,
+    STANDIN_SYSTEMCTL_FAIL_ONCE_FILE: systemctlFailFile,
+    STANDIN_SYSTEMCTL_USER_OK_FILE: systemctlUserOkFile,
   };
 
   const writeSshdConfig = (port: number) => {
@@ -660,6 +687,22 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
       fs.writeFileSync(`${logFile}.ctx`, '');
     },
     setDockerFail: (subcommands) => fs.writeFileSync(dockerFailFile, subcommands.join('\n')),
+    allowUserSystemctl: (allowed) => fs.writeFileSync(systemctlUserOkFile, allowed ? 'yes\n' : ''),
+    failNextCommand: (name, message) => {
+      if (!/^[a-z][a-z0-9_-]*$/.test(name)) throw new Error(`not a command name: ${name}`);
+      const real = ['/usr/bin', '/bin'].map((dir) => path.join(dir, name)).find((file) => fs.existsSync(file));
+      if (!real) throw new Error(`no ${name} in /usr/bin or /bin`);
+      const flag = path.join(tmpDir, `fail-next-${name}`);
+      fs.writeFileSync(flag, `${message}\n`);
+      fs.chmodSync(flag, 0o666);
+      const wrapper = path.join(standinsDir, name);
+      const script = `#!/bin/sh\n# Written by failNextCommand (test/helpers/sshd.ts): fails once, then is ${real}.\nif [ -s '${flag}' ]; then cat '${flag}' >&2; : > '${flag}'; exit 1; fi\nexec ${real} "$@"\n`;
+      fs.writeFileSync(wrapper, script, { mode: 0o755 });
+      fs.chmodSync(wrapper, 0o755);
+    },
+    failNextSystemctl: (verb) => fs.writeFileSync(systemctlFailFile, `${verb}\n`),
+    setDockerHang: (subcommands) => fs.writeFileSync(dockerHangFile, subcommands.join('\n')),
+    dockerHangPid: () => Number(fs.readFileSync(`${dockerHangFile}.pid`, 'utf8').trim()) || null,
     writeUnit: (name, content) => {
       const file = path.join(unitDir, `${name.replace(/\.service$/, '')}.service`);
       fs.writeFileSync(file, content, { mode: 0o644 });
@@ -677,6 +720,7 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
       if (stopped) return;
       stopped = true;
       await terminate(servicePids(), true);
+      await terminate(hungDocker(), true);
       await killSshd(false);
       emergencyCleanups.delete(onExit);
       // SSHD_HARNESS_KEEP_TMP=1 keeps sshd.log, the stand-in log and the units for a post-mortem.

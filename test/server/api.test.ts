@@ -397,3 +397,23 @@ test('GET /api/status/:app five times at once: one read per host (a short cache,
   assert.ok(answers.every((answer) => answer.status === 200 && answer.body.length === 2));
   assert.equal(reads, 2, 'one SSH read per host, not one per request');
 });
+
+test('an API body over 1 MB is refused with 413 before it reaches a route; a deploy request during shutdown gets 409', async (t) => {
+  const api = await startTestApi(t, { pipeline: noopPipeline, targets: TARGETS, config: { apiToken: TOKEN }, insecureApi: false });
+  const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+  const big = JSON.stringify({ host: 'vps1', padding: 'x'.repeat(1024 * 1024) });
+  for (const route of ['/api/deploy/my_app', '/api/rollback/my_app']) {
+    const response = await fetch(`${api.url}${route}`, { method: 'POST', headers: auth, body: big });
+    assert.deepEqual([response.status, await response.json()], [413, { error: 'request body too large' }], route);
+  }
+  const justUnder = JSON.stringify({ host: 'x'.repeat(1000 * 1000) });
+  assert.equal((await fetch(`${api.url}/api/deploy/my_app`, { method: 'POST', headers: auth, body: justUnder })).status, 404, 'a body under 1 MB is read (and its host not found)');
+  assert.equal((await api.runs()).length, 0);
+
+  await api.executor.shutdown(0);
+  for (const route of ['/api/deploy/my_app', '/api/rollback/my_app']) {
+    const response = await fetch(`${api.url}${route}`, { method: 'POST', headers: auth, body: '{}' });
+    assert.deepEqual([response.status, await response.json()], [409, { error: 'deploy_server is shutting down: no new deploys are accepted' }], route);
+  }
+  assert.equal((await api.runs()).length, 0, 'nothing queued');
+});

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { shellQuote, shellJoin } from '../../src/transport/shell.ts';
 import { gitClone, gitHead, gitPull } from '../../src/transport/remote/git.ts';
 import { enableService, isServiceActive, reloadUnits, renderUnit, restartService, serviceStatus, writeUnitFile } from '../../src/transport/remote/systemd.ts';
-import { composePull, composeStatus, composeUp } from '../../src/transport/remote/compose.ts';
+import { composePull, composeServiceStates, composeStatus, composeUp } from '../../src/transport/remote/compose.ts';
 import { lacksGitCheckout, makeDirectory, makeExecutable, swapInFile } from '../../src/transport/remote/fs.ts';
 import { remoteBuild } from '../../src/transport/remote/build.ts';
 import { parseTarget } from '../../src/domain/target-schema.ts';
@@ -99,10 +99,11 @@ test('docker compose commands list docker-compose.yml and then the extra files i
   assert.equal(composePull(target).command, "cd /opt/apps/chat && docker compose -f docker-compose.yml -f docker-compose.prod.yml -f 'my override.yml' pull");
   assert.equal(composeUp(target).command, "cd /opt/apps/chat && docker compose -f docker-compose.yml -f docker-compose.prod.yml -f 'my override.yml' up -d");
   assert.equal(composeStatus(parseTarget({ app: 'chat', host: 'h' })).command, 'cd /opt/apps/chat && docker compose -f docker-compose.yml ps');
+  assert.equal(composeServiceStates(target).command, "cd /opt/apps/chat && docker compose -f docker-compose.yml -f docker-compose.prod.yml -f 'my override.yml' ps --all --format json");
 });
 
 test('file commands', () => {
-  assert.equal(makeDirectory('/srv/my app', 'root').command, "mkdir -p '/srv/my app'");
+  assert.equal(makeDirectory('/srv/my app', null).command, "mkdir -p '/srv/my app'");
   assert.equal(makeDirectory('/opt/apps/x', 'deploy').command, 'mkdir -p /opt/apps/x 2>/dev/null || sudo -n install -d -o deploy /opt/apps/x');
   assert.equal(makeExecutable('/srv/a/b').command, 'chmod +x /srv/a/b');
   assert.equal(
@@ -127,4 +128,27 @@ test('every command has a name without its arguments, for spans and logs', () =>
     ].map((c) => c.name),
     ['git pull', 'git rev-parse', 'git clone', 'systemctl restart', 'write unit', 'docker compose up', 'build', 'swap in', 'mkdir', 'test git checkout'],
   );
+});
+
+test('compose health: every container running and none unhealthy or starting; both ps JSON shapes read', async () => {
+  const { composeProblems, parseComposePs } = await import('../../src/steps/service.ts');
+  const lines = '{"Service":"web","State":"running","Health":"","Status":"Up 2 seconds"}\n{"Service":"db","State":"running","Health":"healthy","Status":"Up"}\n';
+  assert.deepEqual(parseComposePs(lines).map((c) => c.Service), ['web', 'db']);
+  assert.deepEqual(parseComposePs('[{"Service":"web","State":"exited"}]').map((c) => c.State), ['exited'], 'Compose before 2.21: one array');
+  assert.equal(composeProblems(parseComposePs(lines)), null);
+  assert.equal(composeProblems([]), 'no container');
+  assert.equal(
+    composeProblems([{ Service: 'web', State: 'exited', Status: 'Exited (1) 3 seconds ago' }, { Service: 'db', State: 'running', Health: 'unhealthy' }, { Service: 'q', State: 'running', Health: 'starting' }]),
+    'web exited (Exited (1) 3 seconds ago), db unhealthy, q starting',
+  );
+});
+
+test('renderUnit escapes a newline in an env value as \\n, so a value can never start a directive of its own', () => {
+  // Built by hand: the target schema may refuse such a value at the entry; the unit must be safe anyway.
+  const target = { ...parseTarget({ app: 'my_app', host: 'vps1' }), env: { MOTD: 'hello\nExecStartPre=/bin/sh -c "touch /pwned"', PEM: '-----BEGIN-----\nMIIB\n-----END-----' } };
+  const unit = renderUnit(target);
+  assert.ok(unit.includes('Environment="MOTD=hello\\nExecStartPre=/bin/sh -c \\"touch /pwned\\""\n'), unit);
+  assert.ok(unit.includes('Environment="PEM=-----BEGIN-----\\nMIIB\\n-----END-----"\n'), unit);
+  assert.deepEqual(unit.split('\n').filter((line) => /^ExecStart/.test(line)), ['ExecStart="/opt/apps/my_app/my_app"']);
+  assert.equal(unit.split('\n').length, renderUnit({ ...target, env: { MOTD: 'x', PEM: 'y' } }).split('\n').length, 'no extra line');
 });

@@ -27,7 +27,7 @@ export class SetupCommand extends DeployCommand {
     const [{ connectTo }, { applySetup }] = await Promise.all([import('../../transport/ssh/connect.ts'), import('../../domain/setup.ts')]);
     const host = await connectTo(this.host, config);
     try {
-      await applySetup(target, host, config.unitDir, (progress) => {
+      await applySetup(target, host, config, (progress) => {
         this.context.stdout.write(progress.done ? `✓ ${progress.action.title}\n` : `- ${progress.action.title} (${progress.skipped})\n`);
       });
     } finally {

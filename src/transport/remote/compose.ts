@@ -19,3 +19,8 @@ export function composeUp(target: Pick<TargetFields, 'remote_dir' | 'compose_fil
 export function composeStatus(target: Pick<TargetFields, 'remote_dir' | 'compose_files'>): ShellCommand {
   return compose(target, 'ps');
 }
+
+/** Every container of the project, stopped ones too, one JSON object per line (or one array, before Compose 2.21): what the health check reads. */
+export function composeServiceStates(target: Pick<TargetFields, 'remote_dir' | 'compose_files'>): ShellCommand {
+  return compose(target, 'ps', '--all', '--format', 'json');
+}

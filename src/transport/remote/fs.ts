@@ -2,9 +2,10 @@ import { shellQuote as q } from '../shell.ts';
 import type { ShellCommand } from './shell-command.ts';
 
 /** `mkdir -p`; when that is not allowed (/opt as a non-root user), through sudo, owned by the SSH user. */
-export function makeDirectory(dir: string, sshUser: string): ShellCommand {
-  if (sshUser === 'root') return { name: 'mkdir', command: `mkdir -p ${q(dir)}` };
-  return { name: 'mkdir', command: `mkdir -p ${q(dir)} 2>/dev/null || sudo -n install -d -o ${q(sshUser)} ${q(dir)}` };
+/** `mkdir -p`; with `sudoFor` (the SSH user), falls back to `sudo -n install -d` owned by that user. */
+export function makeDirectory(dir: string, sudoFor: string | null): ShellCommand {
+  if (sudoFor === null) return { name: 'mkdir', command: `mkdir -p ${q(dir)}` };
+  return { name: 'mkdir', command: `mkdir -p ${q(dir)} 2>/dev/null || sudo -n install -d -o ${q(sudoFor)} ${q(dir)}` };
 }
 
 export function makeExecutable(path: string): ShellCommand {

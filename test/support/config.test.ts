@@ -1,0 +1,31 @@
+// The environment read at the edge (src/support/config.ts): DEPLOY_SUDO and how the privileged
+// commands are reached.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConfigError, loadConfig, usesSudo } from '../../src/support/config.ts';
+import { planSetup } from '../../src/domain/setup.ts';
+import { parseTarget } from '../../src/domain/target-schema.ts';
+
+test('DEPLOY_SUDO: auto by default (sudo -n unless the SSH user is root), never on request, nothing else', () => {
+  assert.equal(loadConfig({}).sudo, 'auto');
+  assert.equal(loadConfig({ DEPLOY_SUDO: 'never' }).sudo, 'never');
+  assert.throws(() => loadConfig({ DEPLOY_SUDO: 'sometimes' }), new ConfigError('DEPLOY_SUDO must be auto or never (got "sometimes")'));
+  assert.deepEqual([usesSudo({ sudo: 'auto' }, 'deploy'), usesSudo({ sudo: 'auto' }, 'root'), usesSudo({ sudo: 'never' }, 'deploy')], [true, false, false]);
+});
+
+test('setup with DEPLOY_SUDO=never: no sudo anywhere in its commands, for a non-root SSH user', () => {
+  const target = parseTarget({ app: 'my_app', host: 'vps1', env: { K: 'v' } });
+  const commands = (sudo: 'auto' | 'never') => planSetup(target, 'deploy', { unitDir: '/etc/systemd/system', sudo }).flatMap((a) => a.commands.map((c) => c.command));
+  assert.deepEqual(commands('never'), [
+    'mkdir -p /opt/apps/my_app',
+    "tee /etc/systemd/system/my_app.service > /dev/null",
+    'systemctl daemon-reload',
+    'systemctl enable my_app',
+  ]);
+  assert.deepEqual(commands('auto'), [
+    'mkdir -p /opt/apps/my_app 2>/dev/null || sudo -n install -d -o deploy /opt/apps/my_app',
+    "sudo -n tee /etc/systemd/system/my_app.service > /dev/null",
+    'sudo -n systemctl daemon-reload',
+    'sudo -n systemctl enable my_app',
+  ]);
+});
