@@ -143,26 +143,21 @@ test('a rollback from the CLI while another process deploys that target waits fo
   const { loadConfig } = await import('../../src/support/config.ts');
   const { runBin } = await import('../helpers/cli.ts');
   const { orm, executor } = await startRuntime(loadConfig(world.env));
-  const sql = orm.em.getConnection();
-  // Every status change of a run, in order: the proof that the other process tried to claim the
-  // target (running) and stepped back to wait (queued) while the deploy held it.
-  await sql.execute('CREATE TABLE IF NOT EXISTS test_status_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER, status TEXT)');
-  await sql.execute(`CREATE TRIGGER IF NOT EXISTS test_status_log_trigger AFTER UPDATE OF status ON deploy_run
-    BEGIN INSERT INTO test_status_log (run_id, status) VALUES (NEW.id, NEW.status); END`);
+  const { DeployRun } = await import('../../src/db/entities/DeployRun.ts');
   try {
     const building: string[] = [];
     executor.subscribe((e) => e.type === 'step' && e.status === 'running' && building.push(e.step));
     const deploy = await executor.requestDeploy({ app: 'queued', host: world.harness.alias, trigger: 'api' });
     await until(() => building.includes('build'), 30_000);
     const rollback = runBin(['rollback', 'queued', '--json'], world.env); // another process, the same operations.db
-    const waited = async () => {
-      const rows = await sql.execute<{ status: string }[]>(
-        `SELECT l.status FROM test_status_log l JOIN deploy_run r ON r.id = l.run_id WHERE r.app = 'queued' AND r.trigger = 'rollback' ORDER BY l.seq`,
-      );
-      return rows.map((r) => r.status).join(' ').includes('running queued');
-    };
-    await until(waited, 60_000);
-    const { DeployRun } = await import('../../src/db/entities/DeployRun.ts');
+    // Gated on the rollback's own row, not on how fast the CLI child starts: once it is queued, its
+    // process tries the target every 500 ms (an atomic claim that leaves it queued while the deploy
+    // holds a live lease). Four tries' worth later it must still be queued: a broken lock would have
+    // started it at once, and the start-after-end check below would fail.
+    const rollbackRow = async () => (await orm.em.fork().find(DeployRun, { app: 'queued', trigger: 'rollback' }))[0];
+    await until(async () => (await rollbackRow())?.status === 'queued', 60_000);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    assert.equal((await rollbackRow()).status, 'queued', 'the rollback waited while the deploy held the target');
     const [deployRow] = await orm.em.fork().find(DeployRun, { id: deploy.runId });
     assert.equal(deployRow.status, 'running', 'the deploy still held the target while the rollback waited');
     fs.writeFileSync(gateFile, '');
@@ -175,7 +170,6 @@ test('a rollback from the CLI while another process deploys that target waits fo
     assert.ok(rows[1].started_at! >= rows[0].finished_at!, 'the rollback started after the deploy ended');
   } finally {
     fs.writeFileSync(gateFile, '');
-    await sql.execute('DROP TRIGGER IF EXISTS test_status_log_trigger');
     await orm.close();
   }
 });
