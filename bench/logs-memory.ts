@@ -4,11 +4,12 @@
 //
 //   node --import tsx bench/logs-memory.ts                 # this tree
 //   node --import tsx bench/logs-memory.ts /tmp/before     # another checkout (the "before")
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openDatabase } from '../src/db/orm.ts';
+import { serveCheckout } from './serve-checkout.ts';
 
 const root = path.resolve(process.argv[2] ?? new URL('..', import.meta.url).pathname);
 const bin = path.join(root, 'src/cli/bin.js');
@@ -32,31 +33,18 @@ for (let run = 1; run <= 200; run++) {
 await connection.execute('commit');
 await orm.close();
 
-const serve = spawn(process.execPath, [bin, 'serve', '--port', '0', '--bind', '127.0.0.1'], { env, cwd: root, stdio: ['ignore', 'pipe', 'ignore'] });
-const url = await new Promise<string>((resolve, reject) => {
-  let out = '';
-  serve.stdout.on('data', (chunk) => {
-    out += chunk;
-    const match = /listening on (http:\/\/[^ ]+)/.exec(out);
-    if (match) resolve(match[1]);
-  });
-  serve.once('exit', () => reject(new Error(`serve exited: ${out}`)));
-});
-const memory = (field: 'VmRSS' | 'VmHWM') => {
-  const status = fs.readFileSync(`/proc/${serve.pid}/status`, 'utf8');
-  return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)![1]) / 1024;
-};
+const { url, child: serve, memoryMiB } = await serveCheckout(root, env);
 const logs = async () => {
   const response = await fetch(`${url}/api/logs?limit=200`, { headers: { authorization: `Bearer ${TOKEN}` } });
   const body = (await response.json()) as unknown[];
   if (response.status !== 200 || body.length !== 200) throw new Error(`GET /api/logs: ${response.status}`);
 };
 
-const idle = memory('VmRSS');
+const idle = memoryMiB('VmRSS');
 for (let i = 0; i < 3; i++) await logs();
-const sequential = memory('VmHWM');
+const sequential = memoryMiB('VmHWM');
 await Promise.all([logs(), logs(), logs()]);
-const parallel = memory('VmHWM');
+const parallel = memoryMiB('VmHWM');
 
 serve.kill('SIGTERM');
 await new Promise((resolve) => serve.once('exit', resolve));

@@ -7,12 +7,13 @@
 //
 // Needs root and /usr/sbin/sshd (test/helpers/sshd.ts). The "before": git archive of main's HEAD in a
 // temp dir with this tree's node_modules linked in.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createOrigin } from '../test/helpers/deploy-fixture.ts';
 import { startSshdHarness } from '../test/helpers/sshd.ts';
+import { serveCheckout } from './serve-checkout.ts';
 
 const root = path.resolve(process.argv[2] ?? new URL('..', import.meta.url).pathname);
 const bin = path.join(root, 'src/cli/bin.js');
@@ -29,20 +30,10 @@ cli('target', 'add', '--app', 'loud', '--host', 'loudhost', '--strategy', 'syste
   '--repo', repo.origin, '--build', `head -c ${OUTPUT} /dev/zero | tr '\\0' x | fold -w 199`);
 cli('setup', 'loud', '--host', 'loudhost');
 
-const serve = spawn(process.execPath, [bin, 'serve', '--port', '0', '--bind', '127.0.0.1'], { env, cwd: root, stdio: ['ignore', 'pipe', 'ignore'] });
+const { url, child: serve, memoryMiB } = await serveCheckout(root, env);
 try {
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    serve.stdout.on('data', (chunk) => {
-      out += chunk;
-      const match = /listening on (http:\/\/[^ ]+)/.exec(out);
-      if (match) resolve(match[1]);
-    });
-    serve.once('exit', () => reject(new Error(`serve exited: ${out}`)));
-  });
-  const memory = (field: 'VmRSS' | 'VmHWM') => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${serve.pid}/status`, 'utf8'))![1]) / 1024;
   const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
-  const idle = memory('VmRSS');
+  const idle = memoryMiB('VmRSS');
   const started = performance.now();
   const queued = (await (await fetch(`${url}/api/deploy/loud`, { method: 'POST', headers, body: '{}' })).json()) as { queued: { run_id: number }[] };
   const runId = queued.queued[0].run_id;
@@ -56,7 +47,7 @@ try {
   if (run.steps.find((step) => step.step === 'build')?.status !== 'success') throw new Error(`run #${runId} ${run.status}: ${run.error}`);
   const seconds = (performance.now() - started) / 1000;
   console.log(`checkout: ${root}`);
-  console.log(`serve RSS idle ${idle.toFixed(0)} MB; peak while a build printed ${OUTPUT / MiB} MiB over SSH ${memory('VmHWM').toFixed(0)} MB; after ${memory('VmRSS').toFixed(0)} MB (deploy ${seconds.toFixed(1)} s)`);
+  console.log(`serve RSS idle ${idle.toFixed(0)} MB; peak while a build printed ${OUTPUT / MiB} MiB over SSH ${memoryMiB('VmHWM').toFixed(0)} MB; after ${memoryMiB('VmRSS').toFixed(0)} MB (deploy ${seconds.toFixed(1)} s)`);
 } finally {
   serve.kill('SIGTERM');
   await new Promise((resolve) => serve.once('exit', resolve));

@@ -4,10 +4,11 @@
 //
 //   node --import tsx bench/status-logins.ts                 # this tree
 //   node --import tsx bench/status-logins.ts /tmp/before     # another checkout (the "before")
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startSshdHarness } from '../test/helpers/sshd.ts';
+import { serveCheckout } from './serve-checkout.ts';
 
 const root = path.resolve(process.argv[2] ?? new URL('..', import.meta.url).pathname);
 const bin = path.join(root, 'src/cli/bin.js');
@@ -18,17 +19,8 @@ const harness = await startSshdHarness({ aliases: ['vps1'] });
 try {
   const env = { ...process.env, HOME: harness.home, DEPLOY_DB: path.join(harness.tmpDir, 'operations.db'), DEPLOY_API_TOKEN: TOKEN };
   execFileSync(process.execPath, [bin, 'target', 'add', '--app', 'web', '--host', 'vps1'], { env, cwd: root });
-  const serve = spawn(process.execPath, [bin, 'serve', '--port', '0', '--bind', '127.0.0.1'], { env, cwd: root, stdio: ['ignore', 'pipe', 'ignore'] });
+  const { url, child: serve } = await serveCheckout(root, env);
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      serve.stdout.on('data', (chunk) => {
-        out += chunk;
-        const match = /listening on (http:\/\/[^ ]+)/.exec(out);
-        if (match) resolve(match[1]);
-      });
-      serve.once('exit', () => reject(new Error(`serve exited: ${out}`)));
-    });
     const logins = () => (fs.readFileSync(harness.sshdLogFile, 'utf8').match(/Accepted publickey/g) ?? []).length;
     const status = async () => {
       const response = await fetch(`${url}/api/status/web`, { headers: { authorization: `Bearer ${TOKEN}` } });

@@ -4,12 +4,13 @@
 //
 //   node --import tsx bench/webhook-stalled-origin.ts                 # this tree
 //   node --import tsx bench/webhook-stalled-origin.ts /work/main      # another checkout (the "before")
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { serveCheckout } from './serve-checkout.ts';
 
 const root = path.resolve(process.argv[2] ?? new URL('..', import.meta.url).pathname);
 const bin = path.join(root, 'src/cli/bin.js');
@@ -38,16 +39,7 @@ git('remote', 'add', 'origin', `git://127.0.0.1:${originPort}/registry.git`);
 
 const env = { ...process.env, DEPLOY_DB: path.join(dir, 'operations.db'), DEPLOY_REGISTRY_ROOT: registry, DEPLOY_WEBHOOK_SECRET: SECRET, DEPLOY_API_TOKEN: 'bench-token' };
 execFileSync(process.execPath, [bin, 'target', 'add', '--app', 'my_app', '--host', 'nowhere'], { env, cwd: root });
-const serve = spawn(process.execPath, [bin, 'serve', '--port', '0', '--bind', '127.0.0.1'], { env, cwd: root, stdio: ['ignore', 'pipe', 'ignore'] });
-const url = await new Promise<string>((resolve, reject) => {
-  let out = '';
-  serve.stdout.on('data', (chunk) => {
-    out += chunk;
-    const match = /listening on (http:\/\/[^ ]+)/.exec(out);
-    if (match) resolve(match[1]);
-  });
-  serve.once('exit', () => reject(new Error(`serve exited: ${out}`)));
-});
+const { url, child: serve } = await serveCheckout(root, env);
 
 const times: number[] = [];
 const statuses: number[] = [];
