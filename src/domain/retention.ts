@@ -2,9 +2,11 @@
 // attempts) beyond the newest DEPLOY_KEEP_RUNS of their target AND older than DEPLOY_KEEP_DAYS are
 // deleted — a run goes only when both say so — and webhook deliveries older than DEPLOY_KEEP_DAYS (a
 // replay of one is recognised by its delivery id that long). Never pruned: a queued or running run,
-// a target's last successful run (what it runs now), a run whose release another run names.
+// a target's last successful run (what it runs now), a run whose release ANOTHER run names (a systemd
+// deploy names its own: that alone keeps nothing).
 import fs from 'node:fs';
 import type { MikroORM } from '@mikro-orm/sqlite';
+import { RunStore } from '../engine/run-store.ts';
 
 export interface RetentionPolicy {
   /** Runs kept per target whatever their age. */
@@ -48,7 +50,7 @@ async function prunableRuns(orm: MikroORM, policy: RetentionPolicy, now: number)
      ) r
      where r.rank > ? and r.queued_at < ? and r.status not in ('queued', 'running')
        and r.id not in (select max(id) from deploy_run where status = 'success' group by app, host)
-       and r.id not in (select release from deploy_run where release is not null)
+       and r.id not in (select "release" from deploy_run where "release" is not null and "release" <> id)
      order by r.id`,
     [policy.keepRuns, now - policy.keepDays * DAY_MS],
   );
@@ -67,15 +69,7 @@ export async function pruneHistory(orm: MikroORM, dbPath: string, policy: Retent
     const marks = batch.map(() => '?').join(', ');
     const [{ count }] = await connection.execute<{ count: number }[]>(`select count(*) as count from step_run where run_id in (${marks})`, batch);
     steps += Number(count);
-    if (dryRun) continue;
-    // Steps and attempts cascade from the run (foreign keys are on); deleted here too so the count is
-    // what went, whatever the connection's pragmas.
-    await orm.em.fork().transactional(async (em) => {
-      await em.execute(`delete from step_run where run_id in (${marks})`, batch, 'run');
-      await em.execute(`delete from notification_attempt where run_id in (${marks})`, batch, 'run');
-      // Re-checked at delete time: a run that another process just re-queued is not touched.
-      await em.execute(`delete from deploy_run where id in (${marks}) and status not in ('queued', 'running')`, batch, 'run');
-    });
+    if (!dryRun) await new RunStore(orm).deleteFinishedRuns(batch);
   }
   const where = `received_at < ? and status <> 'resolving'`;
   const [{ count: deliveries }] = await connection.execute<{ count: number }[]>(`select count(*) as count from webhook_delivery where ${where}`, [deliveryCutoff]);

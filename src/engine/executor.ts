@@ -17,7 +17,7 @@ import { RunEvents, type RunEvent } from './events.ts';
 import type { Pipeline } from './pipeline.ts';
 import { InProcessRunQueue, type RunQueue } from './queue.ts';
 import { executeRun, type DeployRequest, type PendingRun } from './run.ts';
-import type { RunResult, RunStore } from './run-store.ts';
+import { endedResult, type NewRun, type RunResult, type RunStore } from './run-store.ts';
 import { DEFAULT_STEP_TIMEOUT_MS, describe } from './step-runner.ts';
 
 export type { DeployRequest } from './run.ts';
@@ -101,14 +101,7 @@ export class Executor {
     if (this.closing) throw new ExecutorClosedError();
     if (items.length === 0) return [];
     const targets = await Promise.all(items.map(({ request, target }) => target ?? this.deps.findTarget(request.app, request.host)));
-    const runIds = await this.deps.store.queue(
-      items.map(({ request }, i) => ({
-        app: targets[i].app, host: targets[i].host, strategy: targets[i].strategy, trigger: request.trigger,
-        ref: request.ref ?? null, commit: request.commit ?? null, rollback_to: request.rollbackTo ?? null,
-        forced: request.forced ?? false, repository: request.repository ?? null,
-      })),
-      process.pid,
-    );
+    const runIds = await this.deps.store.queue(items.map(({ request }, i) => newRunOf(request, targets[i])), process.pid);
     const ended: Unstarted[] = [];
     const queued = items.map(({ request }, i): QueuedRun => {
       const runId = runIds[i];
@@ -120,7 +113,7 @@ export class Executor {
       const pending: PendingRun = { runId, request, target, links: [] };
       if (this.closing) {
         // shutdown() began while the rows were written: it will not wait for this run, so end it now.
-        ended.push({ pending, status: 'interrupted', reason: 'deploy_server shut down before this run started' });
+        ended.push({ pending, status: 'interrupted', reason: SHUT_DOWN_BEFORE_START });
       } else {
         this.admit(pending, ended);
       }
@@ -135,13 +128,9 @@ export class Executor {
    * `skipped` runs with their reason, so that nothing asked for disappears from the history.
    */
   async recordSkipped(items: { request: DeployRequest; target: TargetFields; reason: string }[]): Promise<number[]> {
-    const runIds = await this.deps.store.recordSkipped(items.map(({ request, target, reason }) => ({
-      app: target.app, host: target.host, strategy: target.strategy, trigger: request.trigger,
-      ref: request.ref ?? null, commit: request.commit ?? null, rollback_to: request.rollbackTo ?? null,
-      repository: request.repository ?? null, reason,
-    })));
+    const runIds = await this.deps.store.recordSkipped(items.map(({ request, target, reason }) => ({ ...newRunOf(request, target), reason })));
     items.forEach(({ request, target, reason }, i) => {
-      const result: RunResult = { id: runIds[i], status: 'skipped', failed_step: null, error: reason, duration_ms: 0, trace_id: null, rolled_back: false };
+      const result = endedResult(runIds[i], 'skipped', reason);
       this.events.emit({ type: 'run', run_id: runIds[i], app: target.app, host: target.host, status: 'skipped', strategy: target.strategy, trigger: request.trigger, result });
     });
     return runIds;
@@ -191,11 +180,12 @@ export class Executor {
    */
   async shutdown(graceMs: number): Promise<void> {
     this.closing = true;
+    const queued: Unstarted[] = [];
     for (const slot of this.slots.values()) {
-      const pending = slot.pending;
+      if (slot.pending) queued.push({ pending: slot.pending, status: 'interrupted', reason: SHUT_DOWN_BEFORE_START });
       slot.pending = null;
-      if (pending) await this.endUnstarted([{ pending, status: 'interrupted', reason: 'deploy_server shut down before this run started' }]);
     }
+    await this.endUnstarted(queued); // one write for all
     const running = [...this.results.values()].map((d) => d.promise);
     const timer = setTimeout(() => {
       for (const slot of this.slots.values()) slot.running?.abort.abort(new Error('deploy_server shut down'));
@@ -258,7 +248,7 @@ export class Executor {
       const message = `internal error: ${describe(error)}`;
       // The run must not stay `running` in the database: its end is written as soon as a write succeeds again.
       this.recordFailure(pending.runId, message);
-      return { id: pending.runId, status: 'failure', failed_step: null, error: message, duration_ms: null, trace_id: null, rolled_back: false };
+      return endedResult(pending.runId, 'failure', message, null);
     }
   }
 
@@ -298,7 +288,7 @@ export class Executor {
       await this.deps.store.endUnstarted(runs.map(({ pending, status, reason }) => ({ id: pending.runId, status, reason })));
     } finally {
       for (const { pending, status, reason } of runs) {
-        this.settle({ id: pending.runId, status, failed_step: null, error: reason, duration_ms: 0, trace_id: null, rolled_back: false }, pending.target);
+        this.settle(endedResult(pending.runId, status, reason), pending.target);
       }
     }
   }
@@ -310,6 +300,17 @@ export class Executor {
     this.events.emit({ type: 'run', run_id: result.id, app: target.app, host: target.host, status: result.status, trace_id: result.trace_id, result });
     this.events.release(result.id);
   }
+}
+
+const SHUT_DOWN_BEFORE_START = 'deploy_server shut down before this run started';
+
+/** The row a request becomes, for the target it names. */
+function newRunOf(request: DeployRequest, target: TargetFields): NewRun {
+  return {
+    app: target.app, host: target.host, strategy: target.strategy, trigger: request.trigger,
+    ref: request.ref ?? null, commit: request.commit ?? null, rollback_to: request.rollbackTo ?? null,
+    forced: request.forced ?? false, repository: request.repository ?? null,
+  };
 }
 
 interface Deferred<T> {

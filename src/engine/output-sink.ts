@@ -1,5 +1,5 @@
 import { tail, type Redactor } from '../support/redact.ts';
-import { OUTPUT_LIMIT_BYTES } from './run-store.ts';
+import { appendTail, OUTPUT_LIMIT_BYTES } from '../transport/output-tail.ts';
 
 export interface OutputSink {
   write(chunk: string): void;
@@ -57,7 +57,8 @@ export function createOutputSink(redact: Redactor | ((text: string) => string), 
   return {
     write(chunk) {
       // A margin beyond the limit, so a secret cut at the edge is still whole when it is masked.
-      kept = tail(kept + chunk, OUTPUT_LIMIT_BYTES + 4096);
+      // Characters, not bytes (cheap per chunk; at least as many bytes); close() cuts by bytes.
+      kept = appendTail(kept, chunk, OUTPUT_LIMIT_BYTES + 4096);
       pending += chunk;
       for (;;) {
         const safe = holdFrom(pending);

@@ -6,6 +6,7 @@ import type { EntityManager, MikroORM } from '@mikro-orm/sqlite';
 import { DeployRun, type RunStatus, type Trigger } from '../db/entities/DeployRun.ts';
 import type { Strategy } from '../db/entities/DeployTarget.ts';
 import { StepRun, type StepStatus } from '../db/entities/StepRun.ts';
+import { NotificationAttempt } from '../db/entities/NotificationAttempt.ts';
 import type { PastRun, RunRecord } from './pipeline.ts';
 
 /**
@@ -15,8 +16,7 @@ import type { PastRun, RunRecord } from './pipeline.ts';
 export const LEASE_MS = 30_000;
 export const LEASE_RENEW_MS = 10_000;
 
-/** The most of a step's output that is kept (the tail), shown or sent anywhere. */
-export const OUTPUT_LIMIT_BYTES = 64 * 1024;
+export { OUTPUT_LIMIT_BYTES } from '../transport/output-tail.ts';
 
 export interface StepView {
   step: string;
@@ -91,6 +91,11 @@ export interface RunChange {
 
 /** One run of a target's recent history (the dashboard's grid): no steps. */
 export type HistoryRun = Pick<RunView, 'id' | 'app' | 'host' | 'trigger' | 'status' | 'commit' | 'error' | 'duration_ms' | 'queued_at' | 'finished_at' | 'rolled_back'>;
+
+/** The result of a run that ended without running a step (superseded, cancelled, skipped, shut down, failed to record). */
+export function endedResult(id: number, status: RunStatus, error: string, duration_ms: number | null = 0): RunResult {
+  return { id, status, failed_step: null, error, duration_ms, trace_id: null, rolled_back: false };
+}
 
 export function isFinished(status: string): boolean {
   return !['queued', 'running'].includes(status);
@@ -216,9 +221,10 @@ export class RunStore {
   }
 
   async pastRuns(app: string, host: string, before: number): Promise<PastRun[]> {
-    return (await this.runsOf(app, host, { before })).map((r) => ({
-      id: r.id, trigger: r.trigger, status: r.status, commit_after: r.commit_after, release: r.release, rolled_back: r.rolled_back,
-    }));
+    const runs = await this.em().find(DeployRun, { app, host, id: { $lt: before } }, {
+      orderBy: { id: 'desc' }, fields: ['id', 'trigger', 'status', 'commit_after', 'release', 'rolled_back'],
+    });
+    return runs.map((r) => ({ id: r.id, trigger: r.trigger, status: r.status, commit_after: r.commit_after ?? null, release: r.release ?? null, rolled_back: r.rolled_back }));
   }
 
   /** The newest run id, and the runs not yet ended: where a watcher of every run starts. */
@@ -256,12 +262,14 @@ export class RunStore {
 
   /** Queues runs in one statement; their ids, in the order given. */
   async queue(runs: NewRun[], ownerPid: number): Promise<number[]> {
-    if (runs.length === 0) return [];
     const queuedAt = new Date();
-    const inserted = await this.em()
-      .createQueryBuilder(DeployRun)
-      .insert(runs.map((run) => ({ ...run, status: 'queued' as const, queued_at: queuedAt, owner_pid: ownerPid })))
-      .execute('run');
+    return this.insertRuns(runs.map((run) => ({ ...run, status: 'queued' as const, queued_at: queuedAt, owner_pid: ownerPid })));
+  }
+
+  /** Inserts runs in one statement; their ids, in the order given. */
+  private async insertRuns(rows: (NewRun & Pick<DeployRun, 'status' | 'queued_at'> & Partial<Pick<DeployRun, 'error' | 'finished_at' | 'duration_ms' | 'owner_pid'>>)[]): Promise<number[]> {
+    if (rows.length === 0) return [];
+    const inserted = await this.em().createQueryBuilder(DeployRun).insert(rows).execute('run');
     // Ids grow in insertion order, whatever order RETURNING lists them in.
     return (inserted.rows as { id: number }[]).map((row) => row.id).sort((a, b) => a - b);
   }
@@ -271,13 +279,25 @@ export class RunStore {
    * reason as their error, in one statement; their ids, in the order given.
    */
   async recordSkipped(runs: (NewRun & { reason: string })[]): Promise<number[]> {
-    if (runs.length === 0) return [];
     const now = new Date();
-    const inserted = await this.em()
-      .createQueryBuilder(DeployRun)
-      .insert(runs.map(({ reason, ...run }) => ({ ...run, status: 'skipped' as const, error: reason, queued_at: now, finished_at: now, duration_ms: 0 })))
-      .execute('run');
-    return (inserted.rows as { id: number }[]).map((row) => row.id).sort((a, b) => a - b);
+    return this.insertRuns(runs.map(({ reason, ...run }) => ({ ...run, status: 'skipped' as const, error: reason, queued_at: now, finished_at: now, duration_ms: 0 })));
+  }
+
+  /**
+   * Deletes finished runs with their steps and notification attempts, in one transaction (retention).
+   * Re-checked at delete time: a run another process has just re-queued is not touched.
+   */
+  async deleteFinishedRuns(ids: number[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.em().transactional(async (em) => {
+      const finished = await em.find(DeployRun, { id: { $in: ids }, status: { $nin: ['queued', 'running'] } }, { fields: ['id'] });
+      const gone = finished.map((run) => run.id);
+      if (gone.length === 0) return;
+      // Steps and attempts cascade from the run when foreign keys are on; deleted here whatever the pragmas.
+      await em.nativeDelete(StepRun, { run: { $in: gone } });
+      await em.nativeDelete(NotificationAttempt, { run: { $in: gone } });
+      await em.nativeDelete(DeployRun, { id: { $in: gone } });
+    });
   }
 
   /** Ends runs that never started: one write for all. */
@@ -308,16 +328,15 @@ export class RunStore {
   async failUnfinished(id: number, error: string, finishedAt: Date): Promise<void> {
     await this.em().transactional(async (em) => {
       const changed = await em.nativeUpdate(DeployRun, { id, status: { $in: ['queued', 'running'] } }, { status: 'failure', error, finished_at: finishedAt, lease_until: null });
-      if (!changed) return;
-      await em.nativeUpdate(StepRun, { run: id, status: 'running' }, { status: 'failure', error });
-      await em.nativeUpdate(StepRun, { run: id, status: 'pending' }, { status: 'skipped', error: 'skipped: the run failed' });
+      if (changed) await endSteps(em, [id], { running: 'failure', error, skipped: 'skipped: the run failed' });
     });
   }
 
   /** Marks a run running and writes its steps as `pending`; returns each step's row id. */
   async start(id: number, startedAt: Date, traceId: string | null, steps: readonly string[]): Promise<Map<string, number>> {
     const em = this.em();
-    await em.nativeUpdate(DeployRun, { id }, { status: 'running', started_at: startedAt, trace_id: traceId });
+    // Already `running` (tryClaim took it): the start time and the trace are what is new.
+    await em.nativeUpdate(DeployRun, { id }, { started_at: startedAt, trace_id: traceId });
     await em.insertMany(StepRun, steps.map((step) => ({ run: id, step, status: 'pending' as const, output: '' })));
     const rows = await em.find(StepRun, { run: id }, { fields: ['id', 'step'] });
     return new Map(rows.map((row) => [row.step, row.id]));
@@ -356,12 +375,11 @@ export class RunStore {
   }
 
   /**
-   * Running runs of a target older than `id` that other processes own and whose lease holds (or that
-   * have none: a process of an earlier version): their owner pids.
+   * Owner pids of the target's older `running` runs that hold no lease: written by a process of an
+   * earlier version, they hold the target while that process lives.
    */
-  async olderRunningOwners(app: string, host: string, id: number, ownPid: number, options: { leaseless?: boolean } = {}): Promise<(number | null)[]> {
-    const lease = options.leaseless ? { lease_until: null } : { $or: [{ lease_until: null }, { lease_until: { $gt: new Date() } }] };
-    const others = await this.em().find(DeployRun, { app, host, status: 'running', id: { $lt: id }, owner_pid: { $ne: ownPid }, ...lease }, { fields: ['owner_pid'] });
+  async leaselessRunningOwners(app: string, host: string, id: number): Promise<(number | null)[]> {
+    const others = await this.em().find(DeployRun, { app, host, status: 'running', id: { $lt: id }, lease_until: null }, { fields: ['owner_pid'] });
     return others.map((run) => run.owner_pid ?? null);
   }
 
@@ -375,9 +393,17 @@ export class RunStore {
     const ids = unfinished.filter((run) => !isOwnerAlive(run.owner_pid ?? null)).map((run) => run.id);
     if (ids.length === 0) return [];
     const why = 'interrupted: the deploy_server process running it stopped';
-    await em.nativeUpdate(DeployRun, { id: { $in: ids } }, { status: 'interrupted', finished_at: new Date(), error: why });
-    await em.nativeUpdate(StepRun, { run: { $in: ids }, status: 'running' }, { status: 'cancelled', error: why });
-    await em.nativeUpdate(StepRun, { run: { $in: ids }, status: 'pending' }, { status: 'skipped', error: 'skipped: run interrupted' });
+    // One transaction: a crash half-way must not leave steps `running` under an interrupted run.
+    await em.transactional(async (tx) => {
+      await tx.nativeUpdate(DeployRun, { id: { $in: ids } }, { status: 'interrupted', finished_at: new Date(), error: why });
+      await endSteps(tx, ids, { running: 'cancelled', error: why, skipped: 'skipped: run interrupted' });
+    });
     return ids;
   }
+}
+
+/** The steps of runs that ended mid-way: running ones end as `running` says, pending ones are skipped. */
+async function endSteps(em: EntityManager, runs: number[], how: { running: 'failure' | 'cancelled'; error: string; skipped: string }): Promise<void> {
+  await em.nativeUpdate(StepRun, { run: { $in: runs }, status: 'running' }, { status: how.running, error: how.error });
+  await em.nativeUpdate(StepRun, { run: { $in: runs }, status: 'pending' }, { status: 'skipped', error: how.skipped });
 }

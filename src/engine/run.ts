@@ -10,7 +10,7 @@ import { ATTR, endSpan, traceIdOf } from '../support/telemetry.ts';
 import type { RemoteHost } from '../transport/remote-host.ts';
 import type { RunEvents } from './events.ts';
 import type { DeployContext, Pipeline } from './pipeline.ts';
-import { LEASE_RENEW_MS, type RunResult, type RunStore } from './run-store.ts';
+import { endedResult, LEASE_RENEW_MS, type RunResult, type RunStore } from './run-store.ts';
 import { describe, recordStep, runStep, type StepRunContext } from './step-runner.ts';
 import { claimTarget } from './target-claim.ts';
 import { walkPipeline } from './walk.ts';
@@ -55,13 +55,12 @@ export interface RunDeps {
 }
 
 export async function executeRun(pending: PendingRun, signal: AbortSignal, deps: RunDeps): Promise<RunResult> {
-  const { runId, request, target } = pending;
-  const { store, events, tracer } = deps;
-  const pipeline = deps.pipelines[target.strategy][request.trigger === 'rollback' ? 'rollback' : 'deploy'];
+  const { runId, target } = pending;
+  const { store } = deps;
   if (!(await claimTarget(store, { runId, app: target.app, host: target.host }, signal))) {
     const reason = `cancelled while another process ran ${target.app}@${target.host}`;
     await store.endUnstarted([{ id: runId, status: 'cancelled', reason }]);
-    return { id: runId, status: 'cancelled', failed_step: null, error: reason, duration_ms: 0, trace_id: null, rolled_back: false };
+    return endedResult(runId, 'cancelled', reason);
   }
   // The lease says this run is alive to other processes: renewed while it runs; a failed renewal (the
   // database failing) lets it lapse.

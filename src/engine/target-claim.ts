@@ -12,7 +12,7 @@ const CLAIM_POLL_MS = 500;
 export async function claimTarget(store: RunStore, run: { runId: number; app: string; host: string }, signal: AbortSignal): Promise<boolean> {
   for (;;) {
     if (signal.aborted) return false;
-    const legacyOwners = await store.olderRunningOwners(run.app, run.host, run.runId, process.pid, { leaseless: true });
+    const legacyOwners = await store.leaselessRunningOwners(run.app, run.host, run.runId);
     if (!legacyOwners.some(isProcessAlive) && (await store.tryClaim(run.runId, run.app, run.host))) return true;
     await sleep(CLAIM_POLL_MS, undefined, { signal }).catch(() => undefined);
   }

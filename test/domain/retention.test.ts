@@ -77,6 +77,23 @@ test('prune: a run goes only when it is beyond the newest N of its target and ol
   assert.deepEqual((({ runs, steps, deliveries }) => ({ runs, steps, deliveries }))(await pruneHistory(orm, dbPath, policy)), { runs: 0, steps: 0, deliveries: 0 });
 });
 
+test('prune: a systemd deploy names its own release (rsync records it); that alone does not keep it', async (t) => {
+  const dbPath = path.join(makeTempDir(t), 'operations.db');
+  const orm = await openDatabase({ dbPath });
+  t.after(() => orm.close());
+  const shipped: number[] = [];
+  for (const days of [300, 250, 200]) {
+    const id = await addRun(orm, { days, status: 'failure' });
+    await orm.em.getConnection().execute('update deploy_run set "release" = id where id = ?', [id]);
+    shipped.push(id);
+  }
+  // A rollback that went back to the oldest release names it: that one is kept.
+  const rollback = await addRun(orm, { days: 1, status: 'failure', release: shipped[0] });
+  const report = await pruneHistory(orm, dbPath, { keepRuns: 1, keepDays: 90 });
+  assert.equal(report.runs, 2);
+  assert.deepEqual(await ids(orm, 'deploy_run'), [shipped[0], rollback]);
+});
+
 /** 300 old runs with 64 KiB of output per step: ~38 MB of history. */
 async function bigHistory(orm: MikroORM) {
   const output = 'z'.repeat(64 * 1024);

@@ -26,7 +26,7 @@ export const DeployRun = defineEntity({
     started_at: p.datetime().nullable(),
     finished_at: p.datetime().nullable(),
     trace_id: p.string().nullable(),
-    /** The checkout's commit before and after `gitPull` (remote strategies). */
+    /** The commit the run moved from and to: `gitPull` (remote strategies), the build's worktree (systemd, `commit_after`), a rollback's reset. */
     commit_before: p.string().nullable(),
     commit_after: p.string().nullable(),
     /** The release (the id of the run that shipped it) this run left current (systemd). */
