@@ -1,5 +1,6 @@
 // Gitea commit statuses: each deploy marks its commit pending, then success or failure, under the
 // context `deploy/<app>@<host>`, so a push in Gitea shows whether it reached the host.
+import { isCommitId } from './commit-id.ts';
 import type { GiteaSink, RunFacts, SinkRequest } from './notification-config.ts';
 
 /** Gitea's states: a run's status mapped onto them. */
@@ -17,7 +18,7 @@ export function commitState(facts: Pick<RunFacts, 'event' | 'status'>): 'pending
  */
 export function commitStatusRequest(sink: GiteaSink, facts: RunFacts, repository: string | null): SinkRequest | undefined {
   const [owner, repo, ...more] = (repository ?? '').split('/');
-  if (!owner || !repo || more.length > 0 || !facts.commit || !/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(facts.commit)) return undefined;
+  if (!owner || !repo || more.length > 0 || !facts.commit || !isCommitId(facts.commit)) return undefined;
   const state = commitState(facts);
   const description = state === 'pending' ? `deploying (run #${facts.run_id})` : `${facts.status}${facts.failed_step ? ` at ${facts.failed_step}` : ''} (run #${facts.run_id})`;
   return {

@@ -99,7 +99,7 @@ export async function lockTarget(em: EntityManager, input: LockInput, now = new 
 
 /**
  * Lifts the lock of one host (`host` given: exactly that lock) or every lock of the app (no host).
- * Returns how many were lifted; throws NoLockError when none held.
+ * Returns the locks it lifted; throws NoLockError when none held.
  */
 export async function unlockTarget(em: EntityManager, app: string, host?: string, now = new Date()): Promise<LockView[]> {
   const where = host ? { app, host } : { app };

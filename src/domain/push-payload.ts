@@ -96,8 +96,13 @@ function describePayloadIssue(issue: v.BaseIssue<unknown>): string {
   return issue.input === undefined ? `${where} is required` : `${where} ${issue.message}`;
 }
 
-/** Parses and validates the fields of a push payload we use; throws WebhookError(400) naming the problem. */
+/** Parses and validates the fields of a push payload we use; throws InvalidPushError naming the problem. */
 export function parsePushPayload(raw: Buffer): PushPayload {
+  return readPushBody(raw).payload;
+}
+
+/** parsePushPayload, and the parsed JSON for the fields read leniently elsewhere (the head commit's message). */
+export function readPushBody(raw: Buffer): { payload: PushPayload; json: object } {
   let json: unknown;
   try {
     json = JSON.parse(raw.toString('utf8'));
@@ -110,7 +115,7 @@ export function parsePushPayload(raw: Buffer): PushPayload {
   }
   const result = v.safeParse(PushPayloadSchema, json);
   if (!result.success) throw new InvalidPushError(`not a push payload: ${describePayloadIssue(result.issues[0])}`);
-  return result.output;
+  return { payload: result.output, json };
 }
 
 export type PushDecision =

@@ -15,7 +15,7 @@ import type { RunStore } from '../engine/run-store.ts';
 import type { Config } from '../support/config.ts';
 import { changedFilesFromGit } from './changed-files.ts';
 import { matchPushToTargets } from './push-matching.ts';
-import { decidePush, listedFiles, parsePushPayload, type PushPayload } from './push-payload.ts';
+import { decidePush, listedFiles, readPushBody, type PushPayload } from './push-payload.ts';
 import { listTargets, toTargetFields } from './targets.ts';
 import { listLocks } from './locks.ts';
 import { isOlderThanDeployed, olderCommitReason } from './older-commit.ts';
@@ -66,9 +66,15 @@ interface PendingPush {
   headMessage: string;
 }
 
-function replayReason(delivery: WebhookDelivery): string {
-  const still = delivery.status === 'resolving' ? ' (its changed files are still being resolved)' : '';
-  return `already received: ${delivery.ref} at ${delivery.after} (replayed delivery)${still}, nothing queued again`;
+function replayReason(push: { ref: string; after: string }, stillResolving: boolean): string {
+  const still = stillResolving ? ' (its changed files are still being resolved)' : '';
+  return `already received: ${push.ref} at ${push.after} (replayed delivery)${still}, nothing queued again`;
+}
+
+/** What a delivery row records of a receipt: its status, the runs it queued, or why none. */
+function deliveryFields(receipt: PushReceipt): Pick<WebhookDelivery, 'status' | 'run_ids' | 'reason'> {
+  if (receipt.outcome === 'queued') return { status: 'queued', run_ids: receipt.queued, reason: null };
+  return { status: 'ignored', run_ids: [], reason: 'reason' in receipt ? receipt.reason : null };
 }
 
 export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
@@ -89,11 +95,15 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
       const request = { app: target.app, host: target.host, trigger: 'webhook' as const, ref: payload.ref, commit: payload.after, repository: payload.repository.full_name, telemetry };
       return { request, target, reason: whyNotDeploy(target, { headMessage, locks }) };
     });
-    // A commit older than the one a target runs (a late or replayed delivery) is not deployed either.
-    for (const plan of planned) {
-      if (plan.reason !== undefined) continue;
-      const deployed = await store.deployedCommit(plan.target.app, plan.target.host);
-      if (deployed && (await isOlderThanDeployed(config.registryRoot, payload.after, deployed))) plan.reason = olderCommitReason(payload.after, deployed, plan.target);
+    // A commit older than the one a target runs (a late or replayed delivery) is not deployed either:
+    // one query for every target's running commit, one git check per distinct commit, all at once.
+    const candidates = planned.filter((plan) => plan.reason === undefined);
+    const deployed = await store.deployedCommits(candidates.map((plan) => plan.target));
+    const commits = [...new Set(deployed.values())];
+    const older = new Set((await Promise.all(commits.map(async (c) => ((await isOlderThanDeployed(config.registryRoot, payload.after, c)) ? [c] : [])))).flat());
+    for (const plan of candidates) {
+      const commit = deployed.get(`${plan.target.app}@${plan.target.host}`);
+      if (commit && older.has(commit)) plan.reason = olderCommitReason(payload.after, commit, plan.target);
     }
     const toRun = planned.filter((p) => p.reason === undefined);
     const toSkip = planned.flatMap((p) => (p.reason === undefined ? [] : [{ ...p, reason: p.reason }]));
@@ -123,11 +133,9 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
       logger.warn({ delivery: id, err: { message: (error as Error).message } }, 'changed files from git failed: using the files the payload lists');
     }
     try {
-      const { queued, reason } = await queueRuns(pending, files, telemetry);
-      await orm.em.fork().nativeUpdate(WebhookDelivery, { id }, queued.length
-        ? { status: 'queued', run_ids: queued, payload: null }
-        : { status: 'ignored', reason, payload: null });
-      logger.info({ delivery: id, queued: queued.length }, 'push resolved');
+      const receipt = receiptOf(await queueRuns(pending, files, telemetry));
+      await orm.em.fork().nativeUpdate(WebhookDelivery, { id }, { ...deliveryFields(receipt), payload: null });
+      logger.info({ delivery: id, queued: receipt.queued.length }, 'push resolved');
     } catch (error) {
       // Shutting down: the delivery stays `resolving`, and the next start resolves it.
       if (error instanceof ExecutorClosedError) return;
@@ -153,7 +161,7 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
       { $or: [...(deliveryId ? [{ delivery_id: deliveryId }] : []), { ...key, received_at: { $gt: new Date(Date.now() - REPLAY_WINDOW_MS) } }] },
       { orderBy: { id: 'desc' } },
     );
-    if (earlier) return { outcome: 'replayed', queued: earlier.run_ids ?? [], reason: replayReason(earlier) };
+    if (earlier) return { outcome: 'replayed', queued: earlier.run_ids ?? [], reason: replayReason(earlier, earlier.status === 'resolving') };
 
     if (truncated) {
       const delivery = em.create(WebhookDelivery, { ...key, delivery_id: deliveryId ?? null, status: 'resolving', payload: pending });
@@ -161,9 +169,8 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
       inBackground(resolve(delivery.id, pending, telemetry));
       return { outcome: 'resolving', queued: [], delivery: delivery.id };
     }
-    const result = await queueRuns(pending, listedFiles(payload), telemetry);
-    const receipt = receiptOf(result);
-    em.create(WebhookDelivery, { ...key, delivery_id: deliveryId ?? null, status: result.queued.length ? 'queued' : 'ignored', run_ids: result.queued, reason: receipt.outcome === 'queued' ? null : (receipt as { reason: string }).reason });
+    const receipt = receiptOf(await queueRuns(pending, listedFiles(payload), telemetry));
+    em.create(WebhookDelivery, { ...key, delivery_id: deliveryId ?? null, ...deliveryFields(receipt) });
     // The runs are queued (and durable) whatever happens to this record: a failed write only loses replay protection.
     await em.flush().catch((error) => logger.error({ err: { name: (error as Error).name } }, 'recording a delivery failed'));
     return receipt;
@@ -171,7 +178,7 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
 
   return {
     async receive(body, options = {}) {
-      const payload = parsePushPayload(body);
+      const { payload, json } = readPushBody(body);
       const decision = decidePush(payload);
       if (decision.action === 'ignore') return { outcome: 'ignored', queued: [], reason: decision.reason };
 
@@ -183,10 +190,9 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
         // A replay that arrives while the first delivery fails gets that failure (nothing was queued).
         const receipt = await earlier.receipt;
         if (receipt.outcome === 'replayed') return receipt;
-        const still = receipt.outcome === 'resolving' ? ' (its changed files are still being resolved)' : '';
-        return { outcome: 'replayed', queued: receipt.queued, reason: `already received: ${payload.ref} at ${payload.after} (replayed delivery)${still}, nothing queued again` };
+        return { outcome: 'replayed', queued: receipt.queued, reason: replayReason(payload, receipt.outcome === 'resolving') };
       }
-      const pending = { payload, branch: decision.branch, headMessage: headCommitMessage(body, payload.after) };
+      const pending = { payload, branch: decision.branch, headMessage: headCommitMessage(json, payload.after) };
       const work = handle(pending, decision.truncated, options.deliveryId, options.telemetry);
       work.catch(() => undefined); // handled below when no replay ever awaits it
       seen.set(key, { at: now, receipt: work });

@@ -15,15 +15,18 @@ const Commits = v.object({
 });
 
 /**
- * The head commit's message of a push body already accepted by parsePushPayload: `head_commit`, else
- * the listed commit whose id is `after` (Gitea lists newest first), else the last listed. '' if none.
+ * The head commit's message of a push body already accepted by parsePushPayload (the raw body, or
+ * the JSON readPushBody parsed): `head_commit`, else the listed commit whose id is `after` (Gitea
+ * lists newest first), else the last listed. '' if none.
  */
-export function headCommitMessage(body: Buffer, after: string): string {
-  let json: unknown;
-  try {
-    json = JSON.parse(body.toString('utf8'));
-  } catch {
-    return '';
+export function headCommitMessage(body: Buffer | object, after: string): string {
+  let json: unknown = body;
+  if (Buffer.isBuffer(body)) {
+    try {
+      json = JSON.parse(body.toString('utf8'));
+    } catch {
+      return '';
+    }
   }
   const parsed = v.safeParse(Commits, json);
   if (!parsed.success) return '';

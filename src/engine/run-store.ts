@@ -214,10 +214,24 @@ export class RunStore {
     return runs.map((run) => viewRun(run, [], new Map()));
   }
 
-  /** The commit a target runs: that of its last successful run (`commit_after`, else the requested `commit`), or null. */
-  async deployedCommit(app: string, host: string): Promise<string | null> {
-    const run = await this.em().findOne(DeployRun, { app, host, status: 'success' }, { orderBy: { id: 'desc' }, fields: ['commit', 'commit_after'] });
-    return run?.commit_after ?? run?.commit ?? null;
+  /**
+   * The commit each target runs — that of its last successful run (`commit_after`, else the requested
+   * `commit`) — by `app@host`, in one query; targets that run no known commit are absent.
+   */
+  async deployedCommits(targets: readonly { app: string; host: string }[]): Promise<Map<string, string>> {
+    if (targets.length === 0) return new Map();
+    const apps = [...new Set(targets.map((t) => t.app))];
+    const rows = await this.em().getConnection().execute<{ app: string; host: string; commit: string | null; commit_after: string | null }[]>(
+      `select app, host, "commit", commit_after from deploy_run where id in (
+         select max(id) from deploy_run where status = 'success' and app in (${apps.map(() => '?').join(', ')}) group by app, host)`,
+      apps,
+    );
+    const wanted = new Set(targets.map((t) => `${t.app}@${t.host}`));
+    return new Map(rows.flatMap((row) => {
+      const key = `${row.app}@${row.host}`;
+      const commit = row.commit_after ?? row.commit;
+      return wanted.has(key) && commit ? [[key, commit] as const] : [];
+    }));
   }
 
   async pastRuns(app: string, host: string, before: number): Promise<PastRun[]> {
