@@ -15,9 +15,10 @@ import { createStatusCache } from '../domain/status-cache.ts';
 import type { TargetFields } from '../domain/target-schema.ts';
 import { requireBearerToken } from './auth.ts';
 import { errorHandler, HttpError } from './errors.ts';
+import { describeBodyIssue, parseBody, parseLimit, parseRunId, queryHost } from './params.ts';
 import { streamRunEvents } from './run-events.ts';
 import { createWebhookHandler } from './webhook-route.ts';
-import { mountDashboard } from './dashboard.ts';
+import { createDashboardRouter } from './dashboard.ts';
 import { createLockRoutes } from './lock-routes.ts';
 import { checkLocks } from '../domain/locks.ts';
 import { createMetrics, createMetricsRoute, type Metrics } from './metrics.ts';
@@ -46,8 +47,7 @@ export interface AppDeps {
 
 const LOG_OUTPUT_BYTES = 4 * 1024;
 
-const describeBodyIssue = (issue: v.BaseIssue<unknown>) =>
-  issue.expected === 'never' ? `unknown field "${String(issue.path?.[0]?.key)}"` : 'the body must be a JSON object';
+const describeBody = describeBodyIssue();
 const HostField = v.optional(v.pipe(v.string('host must be a string'), v.nonEmpty('host must not be empty')));
 
 const DeployBody = v.strictObject(
@@ -57,40 +57,13 @@ const DeployBody = v.strictObject(
     commit: v.optional(v.pipe(v.string('commit must be a string'), v.regex(COMMIT_ID, 'commit must be a full commit id (40 or 64 hex digits)'))),
     force: v.optional(v.boolean('force must be true or false')),
   },
-  describeBodyIssue,
+  describeBody,
 );
 
 const RollbackBody = v.strictObject(
   { host: HostField, to: v.optional(v.pipe(v.number('to must be a run id'), v.integer('to must be a run id'), v.minValue(1, 'to must be a run id'))), force: v.optional(v.boolean('force must be true or false')) },
-  describeBodyIssue,
+  describeBody,
 );
-
-function parseBody<T extends v.GenericSchema>(schema: T, input: unknown): v.InferOutput<T> {
-  const result = v.safeParse(schema, input ?? {});
-  if (!result.success) throw new HttpError(400, result.issues[0].message);
-  return result.output;
-}
-
-function parseLimit(raw: unknown): number {
-  if (raw === undefined) return 20;
-  if (typeof raw !== 'string' || !/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 200) {
-    throw new HttpError(400, 'limit must be a whole number from 1 to 200');
-  }
-  return Number(raw);
-}
-
-/** `?host=`: absent, or exactly one host name; an empty or repeated one must not widen a request to every host. */
-function queryHost(req: Request): string | undefined {
-  const raw = req.query.host;
-  if (raw === undefined) return undefined;
-  if (typeof raw !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(raw)) throw new HttpError(400, 'host must be one host name');
-  return raw;
-}
-
-function parseRunId(raw: string): number {
-  if (!/^\d+$/.test(raw)) throw new HttpError(400, `run id must be a number (got "${raw}")`);
-  return Number(raw);
-}
 
 /**
  * The HTTP API and the webhook, built from explicit dependencies so that tests and `serve` share it.
@@ -131,20 +104,25 @@ export function createApp(deps: AppDeps): Express {
     next();
   });
 
-  const auth = requireBearerToken([config.apiToken], { allowWithoutToken: deps.insecureApi, what: 'write', variables: 'DEPLOY_API_TOKEN' });
+  // --insecure-api opens the API only where no token at all is set: a read token alone keeps writes closed.
+  const openApi = deps.insecureApi === true && !config.apiToken && !config.apiReadToken;
+  const auth = requireBearerToken([config.apiToken], { allowWithoutToken: openApi, what: 'write', variables: 'DEPLOY_API_TOKEN' });
   // Reads show targets (repositories, build commands), run output and host status: a token too. The
   // write token reads as well; a read-only one may be given besides it.
   const readAuth = requireBearerToken([config.apiToken, config.apiReadToken], {
-    allowWithoutToken: deps.insecureApi,
+    allowWithoutToken: openApi,
     what: 'read',
     variables: 'DEPLOY_API_READ_TOKEN or DEPLOY_API_TOKEN',
   });
-  if (!config.apiToken && deps.insecureApi) logger.warn('the API routes need NO token (--insecure-api): for development only');
+  if (openApi) logger.warn('the API routes need NO token (--insecure-api): for development only');
   const json = express.json({ limit: '1mb', strict: false });
 
   const metrics = deps.metrics ?? createMetrics();
   metrics.observe((listener) => executor.subscribe(listener));
-  app.get('/metrics', createMetricsRoute(metrics, [config.metricsToken, config.apiToken]));
+  // A scrape needs DEPLOY_METRICS_TOKEN or DEPLOY_API_TOKEN when either is set; with neither, /metrics
+  // is open (a scraper on a private network), unlike the /api reads.
+  const metricsAuth = requireBearerToken([config.metricsToken, config.apiToken], { allowWithoutToken: true, what: 'metrics', variables: 'DEPLOY_METRICS_TOKEN or DEPLOY_API_TOKEN' });
+  app.get('/metrics', metricsAuth, createMetricsRoute(metrics));
   app.post('/webhook/push', metrics.countWebhookDeliveries);
 
   const pushes = deps.pushes ?? createPushReceiver({ orm, store, config, executor, logger });
@@ -234,7 +212,7 @@ export function createApp(deps: AppDeps): Express {
     res.status(202).json({ run_id: id, cancelling: true });
   });
 
-  mountDashboard(app, { store, executor, logger, readAuth });
+  app.use(createDashboardRouter({ store, executor, logger, readAuth }));
   app.use(createLockRoutes({ orm, auth, json, readAuth }));
 
   app.use((_req, res) => {

@@ -1,19 +1,21 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
-import { Router, type Express, type Request, type RequestHandler, type Response } from 'express';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { RunEvent } from '../engine/events.ts';
 import type { Executor } from '../engine/executor.ts';
 import { describePipeline, type Pipeline } from '../engine/pipeline.ts';
-import type { RunChange, RunStore } from '../engine/run-store.ts';
+import { isFinished, type RunChange, type RunStore } from '../engine/run-store.ts';
+import { parseLimit } from './params.ts';
+import { openEventStream, sendEvent } from './sse.ts';
 
 export interface DashboardDeps {
   store: RunStore;
   executor: Executor;
   logger?: Logger;
   /** Guards the dashboard's own read routes like the API's reads (a read token, once there is one). */
-  readAuth?: RequestHandler;
+  readAuth: RequestHandler;
   /** How often the live runs stream looks in the database for runs of other processes (CLI deploys). */
   pollMs?: number;
 }
@@ -134,7 +136,14 @@ class RunChangeFeed {
   async add(client: (change: RunChange) => void): Promise<() => void> {
     this.clients.add(client);
     this.starting ??= this.start();
-    await this.starting;
+    try {
+      await this.starting;
+    } catch (error) {
+      // The database failed at start: unsubscribe and forget, so that the next client starts afresh.
+      this.clients.delete(client);
+      if (this.clients.size === 0) this.stop();
+      throw error;
+    }
     return () => {
       this.clients.delete(client);
       if (this.clients.size === 0) this.stop();
@@ -145,7 +154,7 @@ class RunChangeFeed {
     if (this.known.get(change.run_id) === change.status) return;
     this.known.set(change.run_id, change.status);
     this.maxId = Math.max(this.maxId, change.run_id);
-    if (!['queued', 'running'].includes(change.status)) this.known.delete(change.run_id);
+    if (isFinished(change.status)) this.known.delete(change.run_id);
     for (const client of this.clients) client(change);
   }
 
@@ -182,17 +191,19 @@ class RunChangeFeed {
  */
 export function createDashboardRouter(deps: DashboardDeps): Router {
   const router = Router();
-  const readAuth: RequestHandler = deps.readAuth ?? ((_req, _res, next) => next());
+  const { readAuth } = deps;
   const feed = new RunChangeFeed(deps);
   // Built by the first request for the page, once per router: a server nobody browses never loads
   // esbuild or holds the bundle (idle RSS), and neither do the API tests.
   let bundling: Promise<DashboardBundle> | undefined;
   const bundleDashboard = () => {
-    bundling ??= buildDashboard();
-    bundling.catch((error) => {
-      deps.logger?.error({ err: { name: (error as Error)?.name, message: (error as Error)?.message } }, 'dashboard bundle failed');
-      bundling = undefined; // the next request tries again
-    });
+    if (!bundling) {
+      bundling = buildDashboard();
+      bundling.catch((error) => {
+        deps.logger?.error({ err: { name: (error as Error)?.name, message: (error as Error)?.message } }, 'dashboard bundle failed');
+        bundling = undefined; // the next request tries again
+      });
+    }
     return bundling;
   };
 
@@ -218,17 +229,14 @@ export function createDashboardRouter(deps: DashboardDeps): Router {
   });
 
   router.get('/api/target-history', readAuth, async (req, res) => {
-    const raw = String(req.query.limit ?? '20');
-    const limit = /^\d+$/.test(raw) && Number(raw) >= 1 && Number(raw) <= 100 ? Number(raw) : 20;
-    res.json(await deps.store.targetHistory(limit));
+    res.json(await deps.store.targetHistory(parseLimit(req.query.limit, 100)));
   });
 
   router.get('/api/events', readAuth, async (req, res) => {
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-    res.flushHeaders();
+    openEventStream(res);
     res.write(': run changes\n\n');
     let open = true;
-    const stop = await feed.add((change) => open && res.write(`event: run\ndata: ${JSON.stringify(change)}\n\n`));
+    const stop = await feed.add((change) => open && sendEvent(res, 'run', change));
     const ping = setInterval(() => open && res.write(': ping\n\n'), 15_000);
     const close = () => {
       if (!open) return;
@@ -244,7 +252,3 @@ export function createDashboardRouter(deps: DashboardDeps): Router {
   return router;
 }
 
-/** Mounts the dashboard on the app (before its 404 handler). */
-export function mountDashboard(app: Express, deps: DashboardDeps): void {
-  app.use(createDashboardRouter(deps));
-}

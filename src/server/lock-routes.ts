@@ -3,20 +3,19 @@ import { Router, type RequestHandler } from 'express';
 import type { MikroORM } from '@mikro-orm/sqlite';
 import * as v from 'valibot';
 import { listLocks, lockTarget, unlockTarget } from '../domain/locks.ts';
-import { HttpError } from './errors.ts';
+import { describeBodyIssue, HOST_NAME, parseBody, queryHost } from './params.ts';
 
 const LockBody = v.strictObject(
   {
-    host: v.optional(v.pipe(v.string('host must be a string'), v.regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'host must be one host name'))),
+    host: v.optional(v.pipe(v.string('host must be a string'), v.regex(HOST_NAME, 'host must be one host name'))),
     reason: v.string('reason is required (a string)'),
     for: v.optional(v.string('for must be a duration like "2h"')),
   },
-  (issue) => (issue.expected === 'never' ? `unknown field "${String(issue.path?.[0]?.key)}"` : 'the body must be a JSON object with a "reason"'),
+  describeBodyIssue('a JSON object with a "reason"'),
 );
 
-export function createLockRoutes(deps: { orm: MikroORM; auth: RequestHandler; json: RequestHandler; readAuth?: RequestHandler }): Router {
-  const { orm, auth, json } = deps;
-  const readAuth: RequestHandler = deps.readAuth ?? ((_req, _res, next) => next());
+export function createLockRoutes(deps: { orm: MikroORM; auth: RequestHandler; json: RequestHandler; readAuth: RequestHandler }): Router {
+  const { orm, auth, json, readAuth } = deps;
   const router = Router();
 
   router.get('/api/locks', readAuth, async (_req, res) => {
@@ -25,16 +24,12 @@ export function createLockRoutes(deps: { orm: MikroORM; auth: RequestHandler; js
 
   /** `{"reason", "host"?, "for"?}`: 201 with the lock; who locked it is "api". */
   router.post('/api/locks/:app', auth, json, async (req, res) => {
-    const parsed = v.safeParse(LockBody, req.body ?? {});
-    if (!parsed.success) throw new HttpError(400, parsed.issues[0].message);
-    res.status(201).json(await lockTarget(orm.em.fork(), { ...parsed.output, app: String(req.params.app), by: 'api' }));
+    res.status(201).json(await lockTarget(orm.em.fork(), { ...parseBody(LockBody, req.body), app: String(req.params.app), by: 'api' }));
   });
 
   /** `?host=H`: that host's lock; without: every lock of the app. 404 when none held. */
   router.delete('/api/locks/:app', auth, async (req, res) => {
-    const host = req.query.host;
-    if (host !== undefined && (typeof host !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(host))) throw new HttpError(400, 'host must be one host name');
-    res.json({ unlocked: await unlockTarget(orm.em.fork(), String(req.params.app), host) });
+    res.json({ unlocked: await unlockTarget(orm.em.fork(), String(req.params.app), queryHost(req)) });
   });
 
   return router;

@@ -3,12 +3,11 @@ import type { RunEvent } from '../engine/events.ts';
 import type { Executor } from '../engine/executor.ts';
 import { isFinished, OUTPUT_LIMIT_BYTES, type RunResult, type RunStore, type RunView } from '../engine/run-store.ts';
 import { HttpError } from './errors.ts';
+import { openEventStream, sendEvent } from './sse.ts';
 
 const POLL_MS = 500;
 
-function send(res: Response, event: string, data: unknown): void {
-  res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-}
+const send = sendEvent;
 
 function resultOf({ id, status, failed_step, error, duration_ms, trace_id, rolled_back }: RunView): RunResult {
   return { id, status, failed_step, error, duration_ms, trace_id, rolled_back };
@@ -23,8 +22,7 @@ export async function streamRunEvents(deps: { store: RunStore; executor: Executo
   // Without outputs: the polls below read a step's output once, when it has finished.
   const initial = await deps.store.findRun(runId, 0);
   if (!initial) throw new HttpError(404, `no run #${runId}`);
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-  res.flushHeaders();
+  openEventStream(res);
 
   let ended = false;
   const end = () => {

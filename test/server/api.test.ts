@@ -417,3 +417,11 @@ test('an API body over 1 MB is refused with 413 before it reaches a route; a dep
   }
   assert.equal((await api.runs()).length, 0, 'nothing queued');
 });
+
+test('--insecure-api opens the API only where no token is set: a read token alone keeps the writes closed', async (t) => {
+  const api = await startTestApi(t, { pipeline: noopPipeline, targets: TARGETS, insecureApi: true, config: { apiReadToken: 'read-only-token' } });
+  assert.equal((await postJson(`${api.url}/api/deploy/my_app`, {})).status, 401);
+  assert.equal((await fetch(`${api.url}/api/targets`)).status, 401);
+  assert.equal((await fetch(`${api.url}/api/targets`, { headers: { authorization: 'Bearer read-only-token' } })).status, 200);
+  assert.equal((await api.runs()).length, 0, 'nothing was queued');
+});
