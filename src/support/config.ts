@@ -99,7 +99,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
 /** This process's environment without the server's own secrets: what child processes (builds, rsync, git) get. */
 export function childEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const { DEPLOY_API_TOKEN, DEPLOY_API_READ_TOKEN, DEPLOY_WEBHOOK_SECRET, DEPLOY_METRICS_TOKEN, DEPLOY_GITEA_TOKEN, ...rest } = env;
-  return rest;
+  // And git, in every child (fetch, worktrees, diffs, a build that calls git): a GIT_DIR of the
+  // server's environment must not point it at another repository, and it never waits for a password.
+  const { GIT_DIR, GIT_WORK_TREE, GIT_INDEX_FILE, ...withoutGit } = rest;
+  return { ...withoutGit, GIT_TERMINAL_PROMPT: '0' };
 }
 
 /** Values that must never appear in output, logs or spans. */

@@ -67,8 +67,8 @@ function firstLine(text: string): string {
 
 /**
  * Runs a local program (argv, no shell) for its whole standard output, within `timeoutMs`: a failure
- * is an Error naming the command, the directory and the first line of its stderr. git never waits for
- * a password nobody will type, and a GIT_DIR in the server's environment cannot redirect it.
+ * is an Error naming the command, the directory and the first line of its stderr. Its environment is
+ * childEnvironment(), as for runLocal.
  */
 export async function readLocal(argv: readonly string[], options: { cwd: string; timeoutMs: number; signal?: AbortSignal }): Promise<string> {
   const { cwd, timeoutMs, signal } = options;
@@ -76,13 +76,12 @@ export async function readLocal(argv: readonly string[], options: { cwd: string;
   signal?.throwIfAborted();
   if (timeoutMs <= 0) throw new Error(`${command} timed out`);
   const timeout = AbortSignal.timeout(timeoutMs);
-  const { GIT_DIR, GIT_WORK_TREE, GIT_INDEX_FILE, ...env } = childEnvironment();
   try {
     return await new Promise<string>((resolve, reject) => {
       execFile(
         argv[0],
         argv.slice(1),
-        { cwd, signal: signal ? AbortSignal.any([signal, timeout]) : timeout, env: { ...env, GIT_TERMINAL_PROMPT: '0' }, encoding: 'utf8', maxBuffer: READ_MAX_BUFFER },
+        { cwd, signal: signal ? AbortSignal.any([signal, timeout]) : timeout, env: childEnvironment(), encoding: 'utf8', maxBuffer: READ_MAX_BUFFER },
         (error, stdout, stderr) => (error ? reject(Object.assign(error, { stderr })) : resolve(stdout)),
       );
     });

@@ -29,3 +29,9 @@ test('setup with DEPLOY_SUDO=never: no sudo anywhere in its commands, for a non-
     'sudo -n systemctl enable my_app',
   ]);
 });
+
+test("childEnvironment: every child loses the server's secrets and git variables, and git never prompts", async () => {
+  const { childEnvironment } = await import('../../src/support/config.ts');
+  const env = childEnvironment({ PATH: '/bin', DEPLOY_API_TOKEN: 't', DEPLOY_WEBHOOK_SECRET: 's', GIT_DIR: '/elsewhere/.git', GIT_WORK_TREE: '/elsewhere', GIT_INDEX_FILE: '/i' });
+  assert.deepEqual(env, { PATH: '/bin', GIT_TERMINAL_PROMPT: '0' });
+});

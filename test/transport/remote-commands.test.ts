@@ -5,7 +5,7 @@ import { shellQuote, shellJoin } from '../../src/transport/shell.ts';
 import { gitClone, gitHead, gitPull } from '../../src/transport/remote/git.ts';
 import { enableService, isServiceActive, reloadUnits, renderUnit, restartService, serviceStatus, writeUnitFile } from '../../src/transport/remote/systemd.ts';
 import { composePull, composeServiceStates, composeStatus, composeUp } from '../../src/transport/remote/compose.ts';
-import { lacksGitCheckout, makeDirectory, makeExecutable, swapInFile } from '../../src/transport/remote/fs.ts';
+import { lacksGitCheckout, makeDirectory, makeExecutable } from '../../src/transport/remote/fs.ts';
 import { remoteBuild } from '../../src/transport/remote/build.ts';
 import { parseTarget } from '../../src/domain/target-schema.ts';
 
@@ -106,10 +106,6 @@ test('file commands', () => {
   assert.equal(makeDirectory('/srv/my app', null).command, "mkdir -p '/srv/my app'");
   assert.equal(makeDirectory('/opt/apps/x', 'deploy').command, 'mkdir -p /opt/apps/x 2>/dev/null || sudo -n install -d -o deploy /opt/apps/x');
   assert.equal(makeExecutable('/srv/a/b').command, 'chmod +x /srv/a/b');
-  assert.equal(
-    swapInFile('/srv/x/.my_app.upload', '/srv/x/my_app').command,
-    'if [ -e /srv/x/my_app ]; then ln -f /srv/x/my_app /srv/x/my_app.prev; fi && mv -f /srv/x/.my_app.upload /srv/x/my_app',
-  );
   assert.equal(lacksGitCheckout("/srv/it's").command, "test ! -d '/srv/it'\\''s/.git'");
 });
 
@@ -124,9 +120,9 @@ test('every command has a name without its arguments, for spans and logs', () =>
     [
       gitPull('/srv/s3cret-dir', 's3cret-branch'), gitHead('/srv/s3cret-dir'), gitClone('s3cret-repo', 'main', '/srv/x'),
       restartService('a', true), writeUnitFile('/etc/systemd/system', 'a', true, 'Environment=S3CRET'), composeUp(target),
-      remoteBuild('/srv/x', 'make s3cret'), swapInFile('/a', '/b'), makeDirectory('/srv/s3cret-dir', 'u'), lacksGitCheckout('/x'),
+      remoteBuild('/srv/x', 'make s3cret'), makeDirectory('/srv/s3cret-dir', 'u'), lacksGitCheckout('/x'),
     ].map((c) => c.name),
-    ['git pull', 'git rev-parse', 'git clone', 'systemctl restart', 'write unit', 'docker compose up', 'build', 'swap in', 'mkdir', 'test git checkout'],
+    ['git pull', 'git rev-parse', 'git clone', 'systemctl restart', 'write unit', 'docker compose up', 'build', 'mkdir', 'test git checkout'],
   );
 });
 

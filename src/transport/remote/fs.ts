@@ -1,7 +1,6 @@
 import { shellQuote as q } from '../shell.ts';
 import type { ShellCommand } from './shell-command.ts';
 
-/** `mkdir -p`; when that is not allowed (/opt as a non-root user), through sudo, owned by the SSH user. */
 /** `mkdir -p`; with `sudoFor` (the SSH user), falls back to `sudo -n install -d` owned by that user. */
 export function makeDirectory(dir: string, sudoFor: string | null): ShellCommand {
   if (sudoFor === null) return { name: 'mkdir', command: `mkdir -p ${q(dir)}` };
@@ -10,14 +9,6 @@ export function makeDirectory(dir: string, sudoFor: string | null): ShellCommand
 
 export function makeExecutable(path: string): ShellCommand {
   return { name: 'chmod', command: `chmod +x ${q(path)}` };
-}
-
-/**
- * Puts an uploaded file in place: the current one stays beside it as `<path>.prev` (a hard link, for
- * rollback), then a rename replaces it atomically — there is never a moment without a binary.
- */
-export function swapInFile(uploaded: string, path: string): ShellCommand {
-  return { name: 'swap in', command: `if [ -e ${q(path)} ]; then ln -f ${q(path)} ${q(`${path}.prev`)}; fi && mv -f ${q(uploaded)} ${q(path)}` };
 }
 
 /** Exits 0 when a directory is not (yet) a git checkout. */

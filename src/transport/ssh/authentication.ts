@@ -76,11 +76,17 @@ function agentKeys(socket: string, timeoutMs: number): Promise<ParsedKey[]> {
 export async function planKeys(sources: KeySources, timeoutMs: number): Promise<KeyPlan> {
   const notes: string[] = [];
   let agent: KeyPlan['agent'];
+  // Each identity's public half, read at most once (its .pub file, or the key when unencrypted).
+  const publicBlobs = new Map<string, Buffer | undefined>();
+  const publicBlob = (file: string) => {
+    if (!publicBlobs.has(file)) publicBlobs.set(file, publicBlobOf(file));
+    return publicBlobs.get(file);
+  };
   if (sources.agentSocket !== undefined) {
     try {
       let keys = await agentKeys(sources.agentSocket, timeoutMs);
       if (sources.identitiesOnly) {
-        const allowed = sources.identityFiles.map(publicBlobOf).filter((blob): blob is Buffer => blob !== undefined);
+        const allowed = sources.identityFiles.map(publicBlob).filter((blob): blob is Buffer => blob !== undefined);
         keys = keys.filter((key) => allowed.some((blob) => blob.equals(key.getPublicSSH())));
       }
       if (keys.length > 0) agent = { socket: sources.agentSocket, keys };
@@ -92,7 +98,8 @@ export async function planKeys(sources: KeySources, timeoutMs: number): Promise<
     const fileNotes: string[] = [];
     const key = readIdentity(file, fileNotes);
     // A passphrase-protected key the agent holds (ssh-add) is offered by the agent: nothing to say.
-    const inAgent = key === undefined && agent !== undefined && agent.keys.some((held) => held.getPublicSSH().equals(publicBlobOf(file) ?? Buffer.alloc(0)));
+    const blob = key === undefined && agent !== undefined ? publicBlob(file) : undefined;
+    const inAgent = blob !== undefined && agent!.keys.some((held) => held.getPublicSSH().equals(blob));
     if (!inAgent) notes.push(...fileNotes);
     return key === undefined ? [] : [{ file, key }];
   });

@@ -3,7 +3,7 @@
 // say what to do in words that never teach deleting a real warning.
 import { shellJoin, shellQuote } from '../shell.ts';
 import { HostKeyError } from './errors.ts';
-import { checkHostKey, hostKeyAlgorithmsFor, knownHostsName, readKnownHosts, type HostKeyCheck, type KnownHostsLookup } from './known-hosts.ts';
+import { blobType, checkHostKey, hostKeyAlgorithmsFor, knownHostsName, readKnownHosts, type HostKeyCheck, type KnownHostsLookup } from './known-hosts.ts';
 
 /** Where a host key is looked up. */
 export interface HostKeyTarget {
@@ -18,11 +18,6 @@ export interface HostKeyTarget {
   reachedVia?: string;
 }
 
-/** The type name an SSH public key blob starts with. */
-function blobType(blob: Buffer): string {
-  const length = blob.length >= 4 ? blob.readUInt32BE(0) : 0;
-  return length > 0 && 4 + length <= blob.length ? blob.subarray(4, 4 + length).toString('latin1') : 'unknown';
-}
 
 /** The command that adds the host's current keys to known_hosts, under the name they are looked up by. */
 export function keyscanCommand(target: Omit<HostKeyTarget, 'knownHostsFiles'>): string {
@@ -68,7 +63,7 @@ export class HostKeyCheckState {
 
   /** ssh2's `hostVerifier`: the raw key blob the server presented. */
   readonly verify = (blob: Buffer): boolean => {
-    this.presentedType = blobType(blob);
+    this.presentedType = blobType(blob) ?? 'unknown';
     this.verdict = checkHostKey(this.lookup, blob);
     return this.verdict.status === 'trusted';
   };

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileIfExists } from '../read-if-exists.ts';
 import { matchHostname } from './ssh-patterns.ts';
 
 /** One key a known_hosts line holds for the host looked up. */
@@ -63,7 +63,7 @@ function splitMarker(line: string): { marker: Marker; rest: string } | undefined
 }
 
 /** The type name an SSH public key blob starts with (a uint32 length and the name). */
-function blobType(blob: Buffer): string | undefined {
+export function blobType(blob: Buffer): string | undefined {
   if (blob.length < 4) return undefined;
   const length = blob.readUInt32BE(0);
   return length > 0 && 4 + length <= blob.length ? blob.subarray(4, 4 + length).toString('latin1') : undefined;
@@ -117,12 +117,8 @@ export function lookUpKnownHosts(files: KnownHostsFile[], name: string): KnownHo
 /** {@link lookUpKnownHosts} over files on disk; a missing file holds nothing. */
 export function readKnownHosts(files: string[], name: string): KnownHostsLookup {
   const existing = files.flatMap((file) => {
-    try {
-      return [{ file, text: readFileSync(file, 'utf8') }];
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw error;
-    }
+    const text = readFileIfExists(file);
+    return text === undefined ? [] : [{ file, text }];
   });
   return lookUpKnownHosts(existing, name);
 }

@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { readFileIfExists } from '../read-if-exists.ts';
 import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -141,14 +142,6 @@ const DEFAULT_USER_KNOWN_HOSTS = ['~/.ssh/known_hosts', '~/.ssh/known_hosts2'];
 const DEFAULT_GLOBAL_KNOWN_HOSTS = ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'];
 const MAX_INCLUDE_DEPTH = 16;
 
-function readFileOrUndefined(file: string): string | undefined {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-}
 
 function readDirectoryOrUndefined(directory: string): string[] | undefined {
   try {
@@ -164,7 +157,7 @@ function withDefaults(options: SshConfigSources): Sources {
     localUser: options.localUser,
     configFile: options.configFile,
     systemConfigFile: options.systemConfigFile !== undefined ? options.systemConfigFile : options.configFile === undefined ? '/etc/ssh/ssh_config' : null,
-    readFile: options.readFile ?? readFileOrUndefined,
+    readFile: options.readFile ?? readFileIfExists,
     readDirectory: options.readDirectory ?? readDirectoryOrUndefined,
     env: options.env ?? process.env,
     localHostname: options.localHostname ?? os.hostname(),
