@@ -50,5 +50,5 @@ serve.kill('SIGTERM');
 await new Promise((resolve) => serve.once('exit', resolve));
 fs.rmSync(dir, { recursive: true, force: true });
 console.log(`checkout: ${root}`);
-console.log(`serve RSS idle ${idle.toFixed(0)} MB; peak after 3 × /api/logs?limit=200 ${sequential.toFixed(0)} MB; peak after 3 more at once ${parallel.toFixed(0)} MB`);
+console.log(`serve RSS idle ${idle.toFixed(0)} MiB; peak after 3 × /api/logs?limit=200 ${sequential.toFixed(0)} MiB; peak after 3 more at once ${parallel.toFixed(0)} MiB`);
 process.exit(0);

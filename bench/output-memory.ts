@@ -47,7 +47,7 @@ try {
   if (run.steps.find((step) => step.step === 'build')?.status !== 'success') throw new Error(`run #${runId} ${run.status}: ${run.error}`);
   const seconds = (performance.now() - started) / 1000;
   console.log(`checkout: ${root}`);
-  console.log(`serve RSS idle ${idle.toFixed(0)} MB; peak while a build printed ${OUTPUT / MiB} MiB over SSH ${memoryMiB('VmHWM').toFixed(0)} MB; after ${memoryMiB('VmRSS').toFixed(0)} MB (deploy ${seconds.toFixed(1)} s)`);
+  console.log(`serve RSS idle ${idle.toFixed(0)} MiB; peak while a build printed ${OUTPUT / MiB} MiB over SSH ${memoryMiB('VmHWM').toFixed(0)} MiB; after ${memoryMiB('VmRSS').toFixed(0)} MiB (deploy ${seconds.toFixed(1)} s)`);
 } finally {
   serve.kill('SIGTERM');
   await new Promise((resolve) => serve.once('exit', resolve));

@@ -3,7 +3,8 @@
 // one) as a child process, so a before/after is one command per checkout:
 //
 //   node --import tsx bench/webhook-stalled-origin.ts                 # this tree
-//   node --import tsx bench/webhook-stalled-origin.ts /work/main      # another checkout (the "before")
+//   mkdir /tmp/before && git archive 9ac449a | tar -x -C /tmp/before && (cd /tmp/before && npm ci)
+//   node --import tsx bench/webhook-stalled-origin.ts /tmp/before     # the "before": this change's base
 import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import fs from 'node:fs';

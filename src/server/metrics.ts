@@ -55,7 +55,7 @@ export function createMetrics(options: { registry?: Registry; processMetrics?: b
   const running = new Gauge({ name: 'deploy_server_runs_running', help: 'Runs running now.', registers });
   const deliveries = new Counter({
     name: 'deploy_server_webhook_deliveries_total',
-    help: 'Webhook deliveries by outcome: queued, skipped, ignored, replayed, unauthorized, invalid, too_large, error.',
+    help: 'Webhook deliveries by outcome: queued, resolving, skipped, ignored, replayed, unauthorized, invalid, too_large, error.',
     labelNames: ['outcome'] as const,
     registers,
   });

@@ -12,15 +12,17 @@ function countingRead(ms = 30) {
   const logins: string[] = [];
   const open = new Map<string, number>();
   let maxOpenPerHost = 0;
+  let maxOpen = 0;
   const read = async (target: { app: string; host: string; strategy: string }): Promise<ServiceStatus> => {
     logins.push(`${target.app}@${target.host}`);
     open.set(target.host, (open.get(target.host) ?? 0) + 1);
     maxOpenPerHost = Math.max(maxOpenPerHost, open.get(target.host)!);
+    maxOpen = Math.max(maxOpen, [...open.values()].reduce((sum, n) => sum + n, 0));
     await new Promise((resolve) => setTimeout(resolve, ms));
     open.set(target.host, open.get(target.host)! - 1);
     return { host: target.host, strategy: target.strategy, active: true, output: `${target.app} ok` } as unknown as ServiceStatus;
   };
-  return { read: read as never, logins, maxOpenPerHost: () => maxOpenPerHost };
+  return { read: read as never, logins, maxOpenPerHost: () => maxOpenPerHost, maxOpen: () => maxOpen };
 }
 
 test('five requests at once for one target: one login; within the TTL: none; after it: one more', async () => {
@@ -46,6 +48,7 @@ test('targets on one host are read one login at a time; other hosts in parallel'
   await Promise.all([...targets, parseTarget({ app: 'a', host: 'vps2' })].map((target) => cached(target, config)));
   assert.equal(host.logins.length, 4);
   assert.equal(host.maxOpenPerHost(), 1);
+  assert.equal(host.maxOpen(), 2, 'vps2 was read while vps1 was');
 });
 
 test('a failed read is not cached', async () => {

@@ -12,11 +12,12 @@ import { addServingApp, createOrigin, startDeployWorld, writeAppSource, type Dep
 import { processAlive, skipWithoutSshd } from '../helpers/sshd.ts';
 import { makeTempDir, runCliInProcess, startServe, stopChild } from '../helpers/cli.ts';
 import { until } from '../helpers/engine.ts';
+import { skipUnlessAllowed } from '../helpers/skip.ts';
 import { browserUnavailable, launchBrowser, openPage, pageWidth, type WatchedPage } from '../helpers/browser.ts';
 import { seedOrphanedRun, seedRuns } from '../helpers/run-seed.ts';
 import { buildDashboard, DASHBOARD_CSP } from '../../src/server/dashboard.ts';
 
-const skip = skipWithoutSshd() || (browserUnavailable() ?? false);
+const skip = skipWithoutSshd() || skipUnlessAllowed(browserUnavailable());
 const TOKEN = 'dashboard-test-token-5d1f0c';
 const WIDE = { width: 1280, height: 900 };
 const NARROW = { width: 390, height: 844 };
@@ -299,7 +300,7 @@ test('at 390 px wide the targets and the runs fit the screen', { skip }, async (
   });
 });
 
-test('budget: the first render of / with 1,000 runs in the database, on loopback', { skip: browserUnavailable() ?? false }, async (t) => {
+test('budget: the first render of / with 1,000 runs in the database, on loopback', { skip: skipUnlessAllowed(browserUnavailable()) }, async (t) => {
   const dbPath = path.join(makeTempDir(t), 'operations.db');
   const env = { DEPLOY_DB: dbPath };
   for (const [app, host, strategy] of [['shop', 'vps1', 'systemd'], ['shop', 'vps2', 'systemd'], ['api', 'vps1', 'systemd-remote'], ['chat', 'vps3', 'docker-compose']]) {

@@ -156,12 +156,20 @@ function checkHistogram(family: Family): void {
   }
 }
 
-/** The value of the sample `name` whose labels include `labels` (0 when there is none). */
+/**
+ * The value of the sample `name` whose labels include `labels`: 0 when the metric is exposed but no
+ * sample has those labels (a labelled counter not incremented yet). A name no family exposes throws,
+ * so that an assertion of 0 cannot pass on a misspelt or removed metric.
+ */
 export function sampleValue(families: Map<string, Family>, name: string, labels: Record<string, string> = {}): number {
+  let exposed = false;
   for (const family of families.values()) {
+    if (name !== family.name && !name.startsWith(`${family.name}_`)) continue;
+    exposed = true;
     for (const sample of family.samples) {
       if (sample.name === name && Object.entries(labels).every(([k, v]) => sample.labels[k] === v)) return sample.value;
     }
   }
+  if (!exposed) throw new Error(`no metric family exposes ${name}`);
   return 0;
 }

@@ -18,6 +18,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
+import { skipUnlessAllowed } from './skip.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export const DEPLOY_USER = 'deploytest';
@@ -394,8 +395,7 @@ export function sshdHarnessUnavailable(): string | null {
  * DEPLOY_TESTS_ALLOW_SKIP=1 says a skip is wanted (then they are skipped, with the reason).
  */
 export function skipWithoutSshd(env: NodeJS.ProcessEnv = process.env): string | false {
-  const reason = sshdHarnessUnavailable();
-  return reason && env.DEPLOY_TESTS_ALLOW_SKIP === '1' ? `${reason} (DEPLOY_TESTS_ALLOW_SKIP=1)` : false;
+  return skipUnlessAllowed(sshdHarnessUnavailable(), env);
 }
 
 // ---------------------------------------------------------------------------------------------------

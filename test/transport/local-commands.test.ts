@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { localBuildCommand } from '../../src/transport/local/build.ts';
 import { gitAllFiles, gitChangedFiles, gitFetch, gitWorktreeAdd, gitWorktreePrune, gitWorktreeRemove } from '../../src/transport/local/git.ts';
 import { rsyncFile, rsyncShell, rsyncSshConfig, RsyncQuotingError } from '../../src/transport/local/rsync.ts';
+import { skipUnlessAllowed } from '../helpers/skip.ts';
 
 const A = 'a'.repeat(40);
 const B = 'b'.repeat(40);
@@ -83,7 +84,7 @@ test("rsync's ssh config: a chain of jump hosts, an agent, HostKeyAlias; each ho
   assert.match(blocks[3], /^Host deploy-target\n  HostName 10\.2\.0\.9\n  Port 2200\n[^]*  ProxyJump deploy-jump-2\n$/);
 });
 
-test("rsync's ssh config reads back through ssh -G as written: quoted paths, %% tokens, the jump", { skip: spawnSync('ssh', ['-V']).error ? 'no ssh here' : false }, () => {
+test("rsync's ssh config reads back through ssh -G as written: quoted paths, %% tokens, the jump", { skip: skipUnlessAllowed(spawnSync('ssh', ['-V']).error ? 'no ssh client here' : null) }, () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'rsync-ssh-config-'));
   try {
     const file = path.join(dir, 'ssh_config');
