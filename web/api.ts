@@ -2,9 +2,12 @@
 // The rest of web/ sees only the types below (snake_case, as after the house issue's one shape of a run).
 import { readToken } from './auth.ts';
 
-export type RunStatus = 'queued' | 'running' | 'success' | 'failure' | 'cancelled' | 'interrupted' | 'skipped';
-export type StepStatus = 'pending' | 'running' | 'success' | 'failure' | 'skipped' | 'cancelled';
-export type Trigger = 'manual' | 'api' | 'webhook' | 'rollback';
+// The server's own types (src/engine/run-view.ts, src/domain/vocabulary.ts: no dependencies), so that
+// the page cannot drift from what the API sends.
+import type { RunStatus, StepStatus, Trigger } from '../src/domain/vocabulary.ts';
+import type { HistoryRun, RunView as ServerRunView, StepView } from '../src/engine/run-view.ts';
+
+export type { RunStatus, StepStatus, StepView, Trigger };
 
 export interface TargetView {
   app: string;
@@ -18,39 +21,11 @@ export interface TargetView {
   build_cmd: string;
 }
 
-export interface StepView {
-  step: string;
-  status: StepStatus;
-  started_at: string | null;
-  duration_ms: number | null;
-  exit_code: number | null;
-  error: string | null;
-  output: string;
-}
-
-export interface RunView {
-  id: number;
-  app: string;
-  host: string;
-  strategy: string;
-  trigger: Trigger;
-  status: RunStatus;
-  ref: string | null;
-  commit: string | null;
-  error: string | null;
-  failed_step: string | null;
-  duration_ms: number | null;
-  queued_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  trace_id: string | null;
-  trace_url: string | null;
-  rolled_back: boolean;
-  steps: StepView[];
-}
+/** A run as /api/logs and /api/runs/:id send it: the server's RunView and its trace link. */
+export type RunView = ServerRunView & { trace_url: string | null };
 
 /** A run without its steps (`/api/target-history`: the grid's last runs of each target). */
-export type RunSummary = Pick<RunView, 'id' | 'app' | 'host' | 'trigger' | 'status' | 'commit' | 'error' | 'duration_ms' | 'queued_at' | 'finished_at' | 'rolled_back'>;
+export type RunSummary = HistoryRun;
 
 export interface PipelineGraph {
   steps: { id: string; needs: string[]; onFailureOf?: string[] }[];

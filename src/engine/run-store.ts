@@ -3,11 +3,11 @@
 // the database.
 import { raw } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/sqlite';
-import { DeployRun, type RunStatus, type Trigger } from '../db/entities/DeployRun.ts';
-import type { Strategy } from '../db/entities/DeployTarget.ts';
-import { StepRun, type StepStatus } from '../db/entities/StepRun.ts';
+import { DeployRun, type RunStatus } from '../db/entities/DeployRun.ts';
+import { StepRun } from '../db/entities/StepRun.ts';
 import { NotificationAttempt } from '../db/entities/NotificationAttempt.ts';
 import type { PastRun, RunRecord } from './pipeline.ts';
+import type { HistoryRun, RunChange, RunResult, RunView, StepView } from './run-view.ts';
 
 /**
  * A running run's lease: its owner renews it every LEASE_RENEW_MS while the run lives; once it has
@@ -18,49 +18,7 @@ export const LEASE_RENEW_MS = 10_000;
 
 export { OUTPUT_LIMIT_BYTES } from '../transport/output-tail.ts';
 
-export interface StepView {
-  step: string;
-  status: StepStatus;
-  started_at: string | null;
-  duration_ms: number | null;
-  exit_code: number | null;
-  error: string | null;
-  output: string;
-}
-
-/** How a run ended: what `done` resolves with, the SSE `result` event, and the head of a RunView. */
-export interface RunResult {
-  id: number;
-  status: RunStatus;
-  failed_step: string | null;
-  error: string | null;
-  duration_ms: number | null;
-  trace_id: string | null;
-  /** The deploy failed and its compensation path put the previous release back. */
-  rolled_back: boolean;
-}
-
-/** A run as everything outside the engine sees it. */
-export interface RunView extends RunResult {
-  app: string;
-  host: string;
-  strategy: Strategy;
-  trigger: Trigger;
-  ref: string | null;
-  commit: string | null;
-  commit_before: string | null;
-  commit_after: string | null;
-  release: number | null;
-  rollback_to: number | null;
-  /** Went ahead although a lock held (`--force`). */
-  forced: boolean;
-  /** The pushed repository (`owner/name`) of a webhook run. */
-  repository: string | null;
-  queued_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  steps: StepView[];
-}
+export type { HistoryRun, RunChange, RunResult, RunView, StepView } from './run-view.ts';
 
 /** What a new run is queued with. */
 export type NewRun = Pick<RunView, 'app' | 'host' | 'strategy' | 'trigger' | 'ref' | 'commit' | 'rollback_to'> & Partial<Pick<RunView, 'forced' | 'repository'>>;
@@ -79,18 +37,6 @@ function isoOfRaw(value: unknown): string | null {
   if (value === null || value === undefined) return null;
   return new Date(typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : (value as string | number)).toISOString();
 }
-
-/** A run's status as the live lists see it. */
-export interface RunChange {
-  run_id: number;
-  app: string;
-  host: string;
-  status: RunStatus;
-  trace_id: string | null;
-}
-
-/** One run of a target's recent history (the dashboard's grid): no steps. */
-export type HistoryRun = Pick<RunView, 'id' | 'app' | 'host' | 'trigger' | 'status' | 'commit' | 'error' | 'duration_ms' | 'queued_at' | 'finished_at' | 'rolled_back'>;
 
 /** The result of a run that ended without running a step (superseded, cancelled, skipped, shut down, failed to record). */
 export function endedResult(id: number, status: RunStatus, error: string, duration_ms: number | null = 0): RunResult {

@@ -1,10 +1,9 @@
 import { defineEntity, type InferEntity } from '@mikro-orm/core';
 import type { Strategy } from './DeployTarget.ts';
 
-export const TRIGGERS = ['manual', 'api', 'webhook', 'rollback'] as const;
-export type Trigger = (typeof TRIGGERS)[number];
-export const RUN_STATUSES = ['queued', 'running', 'success', 'failure', 'cancelled', 'interrupted', 'skipped'] as const;
-export type RunStatus = (typeof RUN_STATUSES)[number];
+import type { RunStatus, Trigger } from '../../domain/vocabulary.ts';
+
+export { RUN_STATUSES, TRIGGERS, type RunStatus, type Trigger } from '../../domain/vocabulary.ts';
 
 /** One execution of a target's strategy pipeline. */
 export const DeployRun = defineEntity({

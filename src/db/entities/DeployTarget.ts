@@ -1,7 +1,8 @@
 import { defineEntity, type InferEntity } from '@mikro-orm/core';
 
-export const STRATEGIES = ['systemd', 'systemd-remote', 'docker-compose'] as const;
-export type Strategy = (typeof STRATEGIES)[number];
+import type { Strategy } from '../../domain/vocabulary.ts';
+
+export { STRATEGIES, type Strategy } from '../../domain/vocabulary.ts';
 
 /** How one app is deployed to one host (SPEC §2). Field names are the API's and the JSON output's. */
 export const DeployTarget = defineEntity({

@@ -1,8 +1,9 @@
 import { defineEntity, type InferEntity } from '@mikro-orm/core';
 import { DeployRun } from './DeployRun.ts';
 
-export const STEP_STATUSES = ['pending', 'running', 'success', 'failure', 'skipped', 'cancelled'] as const;
-export type StepStatus = (typeof STEP_STATUSES)[number];
+import type { StepStatus } from '../../domain/vocabulary.ts';
+
+export { STEP_STATUSES, type StepStatus } from '../../domain/vocabulary.ts';
 
 /** One step of a run: its status, timing, exit code and the tail of its output. */
 export const StepRun = defineEntity({
