@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { addServingApp, BUILD_SCRIPT, createOrigin, freePort, git, httpText, startDeployWorld, stepStatuses, writeAppSource, type DeployReport, type DeployWorld } from '../helpers/deploy-fixture.ts';
-import { processAlive, skipWithoutSshd, startSshdHarness } from '../helpers/sshd.ts';
+import { processAlive, skipWithoutSshd, skipWithoutSudo, startSshdHarness } from '../helpers/sshd.ts';
 import { runBin, runCliInProcess } from '../helpers/cli.ts';
 import { until } from '../helpers/engine.ts';
 
@@ -49,7 +49,7 @@ test('systemd: setup, then build locally, rsync, restart, health check; a second
   assert.match(fs.readFileSync(path.join(remoteDir, '.releases', String(firstRun), 'shop'), 'utf8'), /const v = "v1"/, 'the previous release is kept for rollback');
   const restarts = world.harness.callDetails().filter((c) => c.line === 'systemctl restart shop');
   assert.equal(restarts.length, 2);
-  assert.equal(restarts[0].user, 'root', 'systemctl through sudo -n for a non-root SSH user');
+  assert.equal(restarts[0].user, world.harness.systemctlUser, 'systemctl through sudo -n for an SSH user with sudo, as the user itself with DEPLOY_SUDO=never');
   const logs = await world.cli('status', 'shop');
   assert.equal(logs.code, 0, logs.stderr);
   assert.match(logs.stdout, /== shop on testhost \(systemd\) — last deploy: run #\d+ success/);
@@ -147,7 +147,7 @@ test('a refused connection fails at sshCheck at once', { skip }, async () => {
   await world.cli('target', 'add', '--app', 'far', '--host', 'unreachable', '--strategy', 'systemd-remote');
   const [run] = (await world.deploy('far')).runs;
   assert.equal(run.failed_step, 'sshCheck');
-  assert.match(run.error!, /^cannot connect to unreachable \(deploytest@127\.0\.0\.1:\d+\): connect ECONNREFUSED/);
+  assert.match(run.error!, new RegExp(`^cannot connect to unreachable \\(${world.harness.user}@127\\.0\\.0\\.1:\\d+\\): connect ECONNREFUSED`));
   assert.ok(run.duration_ms! < 5000, `ended in ${run.duration_ms} ms`);
 });
 
@@ -165,7 +165,7 @@ test('a host that accepts TCP and never answers fails at sshCheck within DEPLOY_
     const [run] = JSON.parse(result.stdout) as DeployReport[];
     assert.equal(sockets.length, 1, 'the TCP connection was accepted (and never answered)');
     assert.deepEqual([run.status, run.failed_step], ['failure', 'sshCheck']);
-    assert.match(run.error!, /^cannot connect to silent \(deploytest@127\.0\.0\.1:\d+\): Timed out while waiting for handshake$/);
+    assert.match(run.error!, new RegExp(`^cannot connect to silent \\(${world.harness.user}@127\\.0\\.0\\.1:\\d+\\): Timed out while waiting for handshake$`));
     assert.ok(run.duration_ms! >= 2000 && run.duration_ms! < 6000, `failed after ${run.duration_ms} ms: DEPLOY_SSH_TIMEOUT is 2 s`);
     assert.deepEqual(stepStatuses(run), { sshCheck: 'failure', gitPull: 'skipped', build: 'skipped', restart: 'skipped', healthCheck: 'skipped',
       rollback: 'skipped', buildPrevious: 'skipped', restartPrevious: 'skipped', healthCheckPrevious: 'skipped' });
@@ -320,11 +320,11 @@ test('a deploy to two hosts runs both at once (each build waits for the other to
   }
 });
 
-test('setup of a remote dir the SSH user cannot create goes through sudo -n install -d, owned by the SSH user', { skip }, async () => {
+test('setup of a remote dir the SSH user cannot create goes through sudo -n install -d, owned by the SSH user', { skip: skip || skipWithoutSudo('sudo -n install -d') }, async () => {
   const parent = path.join(world.harness.tmpDir, 'root-owned');
   fs.mkdirSync(parent, { mode: 0o755 });
   const remoteDir = path.join(parent, 'vault');
-  assert.equal((await world.harness.ssh(`mkdir ${remoteDir}`)).code, 1, 'deploytest cannot create it itself');
+  assert.equal((await world.harness.ssh(`mkdir ${remoteDir}`)).code, 1, 'the SSH user cannot create it itself');
   const add = await world.cli('target', 'add', '--app', 'vault', '--host', world.harness.alias, '--strategy', 'docker-compose', '--remote-dir', remoteDir,
     '--repo', createOrigin(world.harness, 'vault', { 'docker-compose.yml': 'services: {}\n' }).origin);
   assert.equal(add.code, 0, add.stderr);
@@ -344,7 +344,7 @@ test('DEPLOY_SUDO=never: setup, restart and status reach systemctl as the SSH us
   const add = await cli('target', 'add', '--app', 'nosudo', '--host', world.harness.alias, '--remote-dir', path.join(world.harness.workDir, 'nosudo'),
     '--build', 'sh build.sh nosudo', '--port', String(port), '--health', '/health', '--env', JSON.stringify({ PORT: String(port) }));
   assert.equal(add.code, 0, add.stderr);
-  world.harness.allowUserSystemctl(true); // the host lets deploytest manage units (a polkit rule, say)
+  world.harness.allowUserSystemctl(true); // the host lets the SSH user manage units (a polkit rule, say)
   try {
     world.harness.clearCalls();
     const setup = await cli('setup', 'nosudo', '--host', world.harness.alias);
@@ -354,18 +354,23 @@ test('DEPLOY_SUDO=never: setup, restart and status reach systemctl as the SSH us
     assert.deepEqual((await httpText(port, '/')).body, 'n1');
     assert.equal((await cli('status', 'nosudo')).code, 0);
     const calls = world.harness.callDetails();
+    const user = world.harness.user;
     assert.deepEqual(calls.map((c) => [c.line, c.user]), [
-      ['systemctl daemon-reload', 'deploytest'],
-      ['systemctl enable nosudo', 'deploytest'],
-      ['systemctl restart nosudo', 'deploytest'],
-      ['systemctl status --no-pager nosudo', 'deploytest'],
+      ['systemctl daemon-reload', user],
+      ['systemctl enable nosudo', user],
+      ['systemctl restart nosudo', user],
+      ['systemctl status --no-pager nosudo', user],
     ]);
     assert.equal(fs.statSync(path.join(world.harness.unitDir, 'nosudo.service')).uid, Number((await world.harness.ssh('id -u')).stdout), 'the unit written by the SSH user itself');
   } finally {
     world.harness.allowUserSystemctl(false);
   }
-  // Without the host's permission, the restart is refused: it really was not run through sudo.
-  const refused = JSON.parse((await runCliInProcess(['deploy', 'nosudo', '--json', '--host', world.harness.alias], env)).stdout)[0];
-  assert.equal(refused.failed_step, 'restart');
-  assert.match(refused.error, /Interactive authentication required/);
+  try {
+    // Without the host's permission, the restart is refused: it really was not run through sudo.
+    const refused = JSON.parse((await runCliInProcess(['deploy', 'nosudo', '--json', '--host', world.harness.alias], env)).stdout)[0];
+    assert.equal(refused.failed_step, 'restart');
+    assert.match(refused.error, /Interactive authentication required/);
+  } finally {
+    world.harness.allowUserSystemctl(!world.harness.sudo); // the harness's own setting back, for any test after this one
+  }
 });

@@ -106,7 +106,7 @@ function deployEnv(harness: SshdHarness) {
   const registryRoot = path.join(harness.tmpDir, 'registry');
   fs.mkdirSync(registryRoot, { recursive: true });
   const env = {
-    HOME: harness.home,
+    ...harness.env,
     DEPLOY_DB: path.join(harness.tmpDir, 'operations.db'),
     DEPLOY_REGISTRY_ROOT: registryRoot,
     DEPLOY_UNIT_DIR: harness.unitDir,
@@ -212,7 +212,7 @@ describe('authentication as OpenSSH: agent first, then each key file', { skip },
   test('only a passphrase-protected key: one clear error, no passphrase or key material in it', async () => {
     await assert.rejects(run(harness, 'locked-only'), (error: Error) => {
       assert.ok(error instanceof SshConnectError);
-      assert.match(error.message, /^cannot connect to locked-only \(deploytest@127\.0\.0\.1:\d+\): no key to offer .*; skipped key \S+\/id_locked: it is passphrase-protected/);
+      assert.match(error.message, new RegExp(`^cannot connect to locked-only \\(${harness.user}@127\\.0\\.0\\.1:\\d+\\): no key to offer .*; skipped key \\S+/id_locked: it is passphrase-protected`));
       assert.doesNotMatch(error.message, /horse|PRIVATE KEY/);
       return true;
     });
@@ -266,7 +266,7 @@ describe('ProxyJump: a host reached through a bastion, chains and `none`', { ski
   test('with the bastion down the host cannot be reached, and the error names the jump host', async () => {
     await bastion.stopSshd();
     try {
-      await assert.rejects(run(target, 'behind'), /^SshConnectError: cannot connect to jump host bastion \(deploytest@127\.0\.0\.1:\d+\): connect ECONNREFUSED/);
+      await assert.rejects(run(target, 'behind'), new RegExp(`^SshConnectError: cannot connect to jump host bastion \\(${bastion.user}@127\\.0\\.0\\.1:\\d+\\): connect ECONNREFUSED`));
     } finally {
       await bastion.startSshd();
     }

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -48,30 +49,33 @@ function run(file: string, args: string[]): Promise<{ code: number; stdout: stri
   });
 }
 
-test('sshd harness: a real sshd, the deploytest user, and the systemctl and docker stand-ins', { skip: skipWithoutSshd() }, async (t) => {
+test('sshd harness: a real sshd, its SSH user (deploytest as root, else the user running the tests), and the systemctl and docker stand-ins', { skip: skipWithoutSshd() }, async (t) => {
   const h = await startSshdHarness({ aliases: ['testhost', 'otherhost'] });
   t.after(() => h.stop());
   const sshdPid = Number(fs.readFileSync(path.join(h.tmpDir, 'sshd.pid'), 'utf8'));
   const servicePids: number[] = [];
 
-  await t.test('logs in as deploytest with the stand-ins first on PATH, through every alias', async () => {
+  await t.test('logs in as its SSH user with the stand-ins first on PATH, through every alias', async () => {
     const who = await h.ssh('whoami');
-    assert.deepEqual(who, { code: 0, stdout: 'deploytest\n', stderr: '' });
+    assert.deepEqual(who, { code: 0, stdout: `${h.user}\n`, stderr: '' });
+    assert.equal(h.user, process.getuid!() === 0 ? 'deploytest' : os.userInfo().username);
     const other = await h.ssh('command -v systemctl docker', { alias: 'otherhost' });
     assert.equal(other.code, 0, other.stderr);
     assert.equal(other.stdout, `${h.standinsDir}/systemctl\n${h.standinsDir}/docker\n`);
     const config = fs.readFileSync(h.sshConfigFile, 'utf8');
-    assert.match(config, new RegExp(`Host testhost\\n  HostName 127\\.0\\.0\\.1\\n  Port ${h.port}\\n  User deploytest\\n`));
+    assert.match(config, new RegExp(`Host testhost\\n  HostName 127\\.0\\.0\\.1\\n  Port ${h.port}\\n  User ${h.user}\\n`));
     assert.match(fs.readFileSync(h.knownHostsFile, 'utf8'), new RegExp(`^\\[127\\.0\\.0\\.1\\]:${h.port} ssh-ed25519 `));
   });
 
-  await t.test('sudo -n keeps PATH and the STANDIN_* settings', async () => {
-    const reload = await h.ssh('sudo -n systemctl daemon-reload');
+  await t.test(h.sudo ? 'sudo -n keeps PATH and the STANDIN_* settings' : 'without sudo, the SSH user manages units while the host lets it', async () => {
+    const reload = await h.ssh(h.privileged('systemctl daemon-reload'));
     assert.deepEqual(reload, { code: 0, stdout: '', stderr: '' });
     assert.deepEqual(h.calls(), ['systemctl daemon-reload']);
-    assert.deepEqual(h.callDetails(), [{ user: 'root', cwd: '/home/deploytest', line: 'systemctl daemon-reload' }]);
-    // Without sudo, like the real one, systemctl refuses to change state.
+    assert.deepEqual(h.callDetails(), [{ user: h.systemctlUser, cwd: h.userHome, line: 'systemctl daemon-reload' }]);
+    // Without sudo (or the host's permission), like the real one, systemctl refuses to change state.
+    h.allowUserSystemctl(false);
     const denied = await h.ssh('systemctl daemon-reload');
+    h.allowUserSystemctl(!h.sudo);
     assert.equal(denied.code, 1);
     assert.match(denied.stderr, /Interactive authentication required/);
   });
@@ -80,7 +84,7 @@ test('sshd harness: a real sshd, the deploytest user, and the systemctl and dock
     const client = new NodeSSH();
     await client.connect({ host: '127.0.0.1', port: h.port, username: h.user, privateKeyPath: h.identityFile });
     try {
-      assert.equal((await client.execCommand('whoami')).stdout, 'deploytest');
+      assert.equal((await client.execCommand('whoami')).stdout, h.user);
       const local = path.join(h.tmpDir, 'upload.txt');
       fs.writeFileSync(local, 'via sftp\n');
       await client.putFile(local, `${h.workDir}/upload.txt`);
@@ -90,7 +94,7 @@ test('sshd harness: a real sshd, the deploytest user, and the systemctl and dock
     }
   });
 
-  await t.test('rsync over the real ssh client writes into workDir as deploytest', async () => {
+  await t.test('rsync over the real ssh client writes into workDir as the SSH user', async () => {
     const source = path.join(h.tmpDir, 'rsync-src');
     fs.mkdirSync(source);
     fs.writeFileSync(path.join(source, 'a.txt'), 'A');
@@ -118,7 +122,7 @@ Description=Harness smoke service
 
 [Service]
 Type=simple
-User=deploytest
+User=${h.user}
 WorkingDirectory=${appDir}
 Environment=PORT=${port} "GREETING=hello world"
 Environment="MOTTO=one \\"two\\"\\nthree 100%%"
@@ -132,14 +136,14 @@ WantedBy=multi-user.target
     h.clearCalls();
 
     // The session closes although the service keeps running: the stand-in detached it.
-    const restarted = await h.ssh('sudo -n systemctl restart smoke', { timeoutMs: 10_000 });
+    const restarted = await h.ssh(h.privileged('systemctl restart smoke'), { timeoutMs: 10_000 });
     assert.deepEqual(restarted, { code: 0, stdout: '', stderr: '' });
     assert.equal(await getWhenUp(url), 'ok');
     const info: { pid: number; uid: number; cwd: string; greeting: string; motto: string; home: string } = JSON.parse(await getWhenUp(`${url}/info`));
-    const deploytestUid = Number((await h.ssh('id -u')).stdout);
+    const userUid = Number((await h.ssh('id -u')).stdout);
     assert.equal(h.servicePid('smoke'), info.pid);
     // Environment= unquoted like systemd, with the escapes renderUnit writes (\\" \\n %%).
-    assert.deepEqual(info, { pid: info.pid, uid: deploytestUid, cwd: appDir, greeting: 'hello world', motto: 'one "two"\nthree 100%', home: '/home/deploytest' });
+    assert.deepEqual(info, { pid: info.pid, uid: userUid, cwd: appDir, greeting: 'hello world', motto: 'one "two"\nthree 100%', home: h.userHome });
     servicePids.push(info.pid);
 
     const active = await h.ssh('systemctl is-active smoke.service');
@@ -150,7 +154,7 @@ WantedBy=multi-user.target
     assert.match(status.stdout, /Active: active \(running\)/);
     assert.match(status.stdout, new RegExp(`Main PID: ${info.pid} `));
 
-    const again = await h.ssh('sudo -n systemctl restart smoke', { timeoutMs: 10_000 });
+    const again = await h.ssh(h.privileged('systemctl restart smoke'), { timeoutMs: 10_000 });
     assert.equal(again.code, 0, again.stderr);
     const newPid: number = JSON.parse(await getWhenUp(`${url}/info`)).pid;
     servicePids.push(newPid);
@@ -158,7 +162,7 @@ WantedBy=multi-user.target
     assert.equal(processAlive(info.pid), false);
     assert.equal(h.servicePid('smoke'), newPid);
 
-    const stopped = await h.ssh('sudo -n systemctl stop smoke', { timeoutMs: 10_000 });
+    const stopped = await h.ssh(h.privileged('systemctl stop smoke'), { timeoutMs: 10_000 });
     assert.equal(stopped.code, 0, stopped.stderr);
     assert.equal(processAlive(newPid), false);
     assert.equal(await isRefused(url), true);
@@ -177,7 +181,7 @@ WantedBy=multi-user.target
   });
 
   await t.test('unknown units fail like systemd', async () => {
-    const restart = await h.ssh('sudo -n systemctl restart nope');
+    const restart = await h.ssh(h.privileged('systemctl restart nope'));
     assert.equal(restart.code, 5);
     assert.equal(restart.stderr, 'Failed to restart nope.service: Unit nope.service not found.\n');
     assert.equal((await h.ssh('systemctl status nope')).code, 4);
@@ -188,7 +192,7 @@ WantedBy=multi-user.target
     h.clearCalls();
     const pull = await h.ssh(`cd ${h.workDir} && docker compose -f a.yml -f b.yml pull`);
     assert.deepEqual(pull, { code: 0, stdout: '', stderr: '' });
-    assert.equal((await h.ssh('sudo -n docker compose --file a.yml -p shop up -d')).code, 0);
+    assert.equal((await h.ssh(h.privileged('docker compose --file a.yml -p shop up -d'))).code, 0);
     const ps = await h.ssh('docker compose -p shop ps');
     assert.match(ps.stdout, /^NAME\s+IMAGE\s+COMMAND\s+SERVICE\s+CREATED\s+STATUS\s+PORTS\nshop-app-1 /);
     assert.match((await h.ssh('docker --version')).stdout, /^Docker version /);
@@ -206,7 +210,7 @@ WantedBy=multi-user.target
     ]);
     assert.deepEqual(
       h.callDetails().slice(0, 2).map(({ user, cwd }) => ({ user, cwd })),
-      [{ user: 'deploytest', cwd: h.workDir }, { user: 'root', cwd: '/home/deploytest' }],
+      [{ user: h.user, cwd: h.workDir }, { user: h.systemctlUser, cwd: h.userHome }],
     );
   });
 
@@ -216,12 +220,12 @@ WantedBy=multi-user.target
     assert.equal(down.code, 255);
     assert.match(down.stderr, /Connection refused/);
     await h.startSshd();
-    assert.deepEqual(await h.ssh('whoami'), { code: 0, stdout: 'deploytest\n', stderr: '' });
+    assert.deepEqual(await h.ssh('whoami'), { code: 0, stdout: `${h.user}\n`, stderr: '' });
   });
 
   await t.test('stop() leaves no sshd, no service and no temp dir behind', async () => {
     h.writeUnit('leftover', `[Service]\nExecStart=/bin/sleep 300\n`);
-    assert.equal((await h.ssh('sudo -n systemctl start leftover', { timeoutMs: 10_000 })).code, 0);
+    assert.equal((await h.ssh(h.privileged('systemctl start leftover'), { timeoutMs: 10_000 })).code, 0);
     const leftover = h.servicePid('leftover');
     assert.ok(leftover !== null);
     const currentSshd = Number(fs.readFileSync(path.join(h.tmpDir, 'sshd.pid'), 'utf8'));

@@ -70,7 +70,7 @@ test('status of a systemd service is the real `systemctl status` from the host, 
   assert.match(status.output, /Active: active \(running\)/);
   assert.match(status.output, /starting with key \*\*\*\n/, 'the journal line is there, its secret masked');
   assert.ok(!status.output.includes(KEY));
-  assert.ok(world.harness.callDetails().some((c) => c.line === 'systemctl status --no-pager teller' && c.user === 'root'), 'through sudo -n');
+  assert.ok(world.harness.callDetails().some((c) => c.line === 'systemctl status --no-pager teller' && c.user === world.harness.systemctlUser), 'through sudo -n when the SSH user has sudo');
 
   const cli = await world.cli('status', 'teller');
   assert.equal(cli.code, 0, cli.stderr);
@@ -119,7 +119,7 @@ test('an unreachable host: status says so; `status <app>` and `status --all` exi
 
   const status = await readStatus('yonder');
   assert.equal(status.active, false);
-  assert.match(status.error!, /^cannot connect to unreachable \(deploytest@127\.0\.0\.1:\d+\): connect ECONNREFUSED/);
+  assert.match(status.error!, new RegExp(`^cannot connect to unreachable \\(${world.harness.user}@127\\.0\\.0\\.1:\\d+\\): connect ECONNREFUSED`));
 
   const reachable = await world.cli('status', 'harbour');
   assert.equal(reachable.code, 0, reachable.stdout + reachable.stderr);

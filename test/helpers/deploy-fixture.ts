@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { DEPLOY_USER, startSshdHarness, type SshdHarness } from './sshd.ts';
+import { startSshdHarness, type SshdHarness } from './sshd.ts';
 import { runCliInProcess, type CliResult } from './cli.ts';
 
 /** A port nothing listens on right now. */
@@ -54,10 +54,12 @@ export function createOrigin(harness: SshdHarness, name: string, files: Record<s
     for (const [file, content] of Object.entries(changed)) fs.writeFileSync(path.join(work, file), content);
     git(work, 'add', '-A');
     git(work, 'commit', '-q', '-m', message);
-    // git refuses repositories of other users: root owns the origin while it pushes, the SSH user after.
-    execFileSync('chown', ['-R', 'root', origin]);
+    // git refuses repositories of other users: as root (the SSH user is deploytest), root owns the
+    // origin while it pushes, the SSH user after.
+    const foreign = process.getuid!() !== harness.uid;
+    if (foreign) execFileSync('chown', ['-R', 'root', origin]);
     git(work, 'push', '-q', 'origin', 'HEAD:main');
-    execFileSync('chown', ['-R', DEPLOY_USER, origin]);
+    if (foreign) execFileSync('chown', ['-R', harness.user, origin]);
     return git(work, 'rev-parse', 'HEAD');
   };
   commit(files, 'first');
@@ -107,7 +109,7 @@ export async function startDeployWorld(options: { healthTimeoutS?: number } = {}
   const registryRoot = path.join(harness.tmpDir, 'registry');
   fs.mkdirSync(registryRoot);
   const env = {
-    HOME: harness.home,
+    ...harness.env,
     DEPLOY_DB: path.join(harness.tmpDir, 'operations.db'),
     DEPLOY_REGISTRY_ROOT: registryRoot,
     DEPLOY_UNIT_DIR: harness.unitDir,

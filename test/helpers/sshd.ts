@@ -1,12 +1,18 @@
 /**
- * End-to-end test harness: a real OpenSSH sshd on 127.0.0.1, reached as the dedicated user
- * `deploytest` with a per-instance key pair, with stand-ins for `systemctl` and `docker` first on the
- * remote PATH (see test/fixtures/standins/).
+ * End-to-end test harness: a real OpenSSH sshd on 127.0.0.1 with a per-instance key pair, with
+ * stand-ins for `systemctl` and `docker` first on the remote PATH (see test/fixtures/standins/).
+ * It runs in one of two ways, chosen by who runs the tests:
  *
- * Needs root (sshd switches to the user; the harness creates the user and /etc/sudoers.d/deploytest),
- * /usr/sbin/sshd, ssh, ssh-keygen, sudo, setpriv (util-linux). Every instance has its own temp dir,
- * port, host key, client key, stand-in log and unit dir, so several may run at once in different
- * processes. The user and the sudoers file are shared and created idempotently.
+ * - as root: sshd logs in the dedicated user `deploytest`, who has sudo (the harness creates the user
+ *   and /etc/sudoers.d/deploytest, shared and idempotent), so the product's `sudo -n` path is real.
+ *   Needs /usr/sbin/sshd, ssh, ssh-keygen, sudo, visudo, setpriv (util-linux).
+ * - as any other user: sshd runs unprivileged (no privilege separation, no /run/sshd) and can only log
+ *   in that same user, who has no sudo: the product is told so (`DEPLOY_SUDO=never` in `env`) and the
+ *   systemctl stand-in lets the user manage units, as a polkit rule would on a real host. Needs
+ *   /usr/sbin/sshd, ssh, ssh-keygen, and a login shell for the user.
+ *
+ * Every instance has its own temp dir, port, host key, client key, stand-in log and unit dir, so
+ * several may run at once in different processes.
  *
  * Note: the OpenSSH client ignores $HOME (it reads ~/.ssh from the passwd entry), so the fake `home`
  * only serves tools that honour HOME (os.homedir(), our SSH transport); a real `ssh`/`rsync -e ssh`
@@ -77,11 +83,23 @@ export interface SshdHarnessOptions {
 
 export interface SshdHarness {
   port: number;
+  /**
+   * Whether the SSH user has sudo: true as root (the dedicated user `deploytest`), false as any other
+   * user (sshd logs in that user itself; `env` holds DEPLOY_SUDO=never).
+   */
+  sudo: boolean;
+  /** The user the product's systemctl calls run as: `root` through sudo, else the SSH user. */
+  systemctlUser: string;
+  /** `command` as the product runs a privileged one for this SSH user: `sudo -n command`, or as it is. */
+  privileged(command: string): string;
   /** The address sshd listens on. */
   listenAddress: string;
   /** The public host keys, `type base64`, by key type. */
   hostKeys: Partial<Record<HostKeyType, string>>;
   user: string;
+  uid: number;
+  /** The SSH user's home directory (from the passwd entry), where its sessions start. */
+  userHome: string;
   /** The first alias. */
   alias: string;
   aliases: string[];
@@ -90,7 +108,7 @@ export interface SshdHarness {
   identityFile: string;
   knownHostsFile: string;
   sshConfigFile: string;
-  /** `{ HOME: home }`, to spread into the env of a deploy_server child process. */
+  /** `{ HOME: home }` (and DEPLOY_SUDO=never when the user has no sudo), to spread into the env of deploy_server. */
   env: Record<string, string>;
   /** Options for the real OpenSSH client: `['-F', sshConfigFile]` (`ssh ...sshArgs alias cmd`, `rsync -e 'ssh -F …'`). */
   sshArgs: string[];
@@ -122,7 +140,7 @@ export interface SshdHarness {
    * `message` on stderr; the calls after it run the real command (a wrapper first on PATH).
    */
   failNextCommand(name: string, message: string): void;
-  /** Lets the SSH user manage units without sudo (like a polkit rule), or (false) not. */
+  /** Lets the SSH user manage units without sudo (like a polkit rule), or (false) not. Initially `!sudo`. */
   allowUserSystemctl(allowed: boolean): void;
   dockerHangPid(): number | null;
   /** Writes `<unitDir>/<name>.service`. */
@@ -316,9 +334,23 @@ function installProcessHandlers(): void {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// shared, idempotent machine setup: the user and the sudoers drop-in
+// machine setup: as root the dedicated user and its sudoers drop-in (shared, idempotent); as anyone
+// else the user running the tests
 
-let machineReady: Promise<{ uid: number; gid: number }> | undefined;
+/** The SSH user of every instance in this process. */
+interface SshUser {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+  sudo: boolean;
+}
+
+let machineReady: Promise<SshUser> | undefined;
+
+function runningAsRoot(): boolean {
+  return process.getuid?.() === 0;
+}
 
 async function ensureUser(): Promise<{ uid: number; gid: number }> {
   for (let attempt = 0; attempt < 50; attempt++) {
@@ -357,34 +389,45 @@ async function ensureSudoers(): Promise<void> {
   }
 }
 
-/** sshd's privilege separation directory. Every new connection needs it ("Missing privilege
- * separation directory: /run/sshd" and the connection is dropped before the banner otherwise), and
- * other sshd setups on the machine may remove it when they clean up: checked again before each use. */
+/** sshd's privilege separation directory, needed only by an sshd running as root. Every new connection
+ * needs it ("Missing privilege separation directory: /run/sshd" and the connection is dropped before
+ * the banner otherwise), and other sshd setups on the machine may remove it when they clean up:
+ * checked again before each use. */
 function ensurePrivsepDir(): void {
-  fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  if (runningAsRoot()) fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
 }
 
-function ensureMachine(): Promise<{ uid: number; gid: number }> {
+/** The tools the harness needs here, root or not. */
+function requiredTools(): string[] {
+  return runningAsRoot() ? [SSHD, '/usr/bin/ssh', '/usr/bin/ssh-keygen', '/usr/bin/sudo', '/usr/sbin/visudo', '/usr/bin/setpriv'] : [SSHD, '/usr/bin/ssh', '/usr/bin/ssh-keygen'];
+}
+
+function ensureMachine(): Promise<SshUser> {
   machineReady ??= (async () => {
-    if (process.getuid?.() !== 0) throw new Error('the sshd harness needs root (it starts sshd and creates the deploytest user)');
-    for (const tool of [SSHD, '/usr/bin/ssh-keygen', '/usr/bin/sudo', '/usr/sbin/visudo', '/usr/bin/setpriv']) {
-      if (!fs.existsSync(tool)) throw new Error(`the sshd harness needs ${tool} (apt-get install openssh-server openssh-client sudo util-linux)`);
+    const reason = sshdHarnessUnavailable();
+    if (reason) throw new Error(reason);
+    if (!runningAsRoot()) {
+      const me = os.userInfo(); // the passwd entry, whatever $HOME says: it is what sshd uses
+      return { name: me.username, uid: me.uid, gid: me.gid, home: me.homedir, sudo: false };
     }
     ensurePrivsepDir();
-    const ids = await ensureUser();
+    const { uid, gid } = await ensureUser();
     await ensureSudoers();
-    return ids;
+    const home = (await mustRun('getent', ['passwd', DEPLOY_USER])).stdout.split(':')[5];
+    return { name: DEPLOY_USER, uid, gid, home, sudo: true };
   })();
   machineReady.catch(() => (machineReady = undefined));
   return machineReady;
 }
 
-/** Why the harness cannot run here, or null when it can (for `test(…, { skip })`). */
+/** Why the harness cannot run here, or null when it can. */
 export function sshdHarnessUnavailable(): string | null {
   if (process.platform !== 'linux') return 'the sshd harness runs on Linux only';
-  if (process.getuid?.() !== 0) return 'the sshd harness needs root';
-  for (const tool of [SSHD, '/usr/bin/ssh', '/usr/bin/ssh-keygen', '/usr/bin/sudo', '/usr/bin/setpriv']) {
-    if (!fs.existsSync(tool)) return `the sshd harness needs ${tool}`;
+  for (const tool of requiredTools()) {
+    if (!fs.existsSync(tool)) return `the sshd harness needs ${tool} (apt-get install openssh-server openssh-client sudo util-linux)`;
+  }
+  if (!runningAsRoot() && /\/(nologin|false)$/.test(os.userInfo().shell ?? '')) {
+    return `the sshd harness logs in the user running the tests, ${os.userInfo().username}, whose login shell ${os.userInfo().shell} runs no command`;
   }
   return null;
 }
@@ -398,6 +441,14 @@ export function skipWithoutSshd(env: NodeJS.ProcessEnv = process.env): string | 
   return skipUnlessAllowed(sshdHarnessUnavailable(), env);
 }
 
+/**
+ * The `skip` of a test of the product's `sudo -n` path itself: only as root does the harness have an
+ * SSH user with sudo. As any other user such a test is skipped, saying it needs root.
+ */
+export function skipWithoutSudo(what: string): string | false {
+  return runningAsRoot() ? false : `needs root: ${what} needs an SSH user with sudo, which the harness has only when the tests run as root`;
+}
+
 // ---------------------------------------------------------------------------------------------------
 
 export async function startSshdHarness(options: SshdHarnessOptions = {}): Promise<SshdHarness> {
@@ -405,7 +456,8 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
   const hostKeyTypes = options.hostKeyTypes?.length ? [...options.hostKeyTypes] : (['ed25519'] as HostKeyType[]);
   const knownHostKeyTypes = options.knownHostKeyTypes ?? hostKeyTypes;
   const listenAddress = options.listenAddress ?? '127.0.0.1';
-  const { uid, gid } = await ensureMachine();
+  const sshUser = await ensureMachine();
+  const { uid, gid } = sshUser;
 
   const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'deploy-sshd-'));
   let sshd: ChildProcess | undefined;
@@ -462,7 +514,8 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
 
   try {
     // The deploy user must traverse tmpDir (mkdtemp makes it 0700), read the stand-ins and
-    // authorized_keys (sshd reads it as the user), and write the log, the unit dir and workDir.
+    // authorized_keys (sshd reads it as the user), and write the log, the unit dir and workDir
+    // (as root it is deploytest; otherwise the chown gives them to their owner already).
     fs.chmodSync(tmpDir, 0o755);
     fs.mkdirSync(standinsDir, { mode: 0o755 });
     for (const name of fs.readdirSync(STANDINS_SOURCE_DIR)) {
@@ -479,6 +532,8 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
       fs.writeFileSync(file, '');
       fs.chmodSync(file, 0o666);
     }
+    // A user without sudo manages its units itself, as a polkit rule would let it on a real host.
+    if (!sshUser.sudo) fs.writeFileSync(systemctlUserOkFile, 'yes\n');
 
     await Promise.all([
       ...hostKeyTypes.map((type) => mustRun('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', 'deploy-sshd-harness-host', '-f', hostKeyFile(type)])),
@@ -516,7 +571,7 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
       'KbdInteractiveAuthentication no',
       'AuthenticationMethods publickey',
       'PermitRootLogin no',
-      `AllowUsers ${DEPLOY_USER}`,
+      `AllowUsers ${sshUser.name}`,
       'UseDNS no',
       'PrintMotd no',
       'PrintLastLog no',
@@ -592,7 +647,7 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
         `Host ${alias}`,
         `  HostName ${listenAddress}`,
         `  Port ${port}`,
-        `  User ${DEPLOY_USER}`,
+        `  User ${sshUser.name}`,
         `  IdentityFile ${identityFile}`,
         '  IdentitiesOnly yes',
         `  UserKnownHostsFile ${knownHostsFile}`,
@@ -659,16 +714,21 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
 
   return {
     port,
+    sudo: sshUser.sudo,
+    systemctlUser: sshUser.sudo ? 'root' : sshUser.name,
+    privileged: (command) => (sshUser.sudo ? `sudo -n ${command}` : command),
     listenAddress,
     hostKeys,
-    user: DEPLOY_USER,
+    user: sshUser.name,
+    uid,
+    userHome: sshUser.home,
     alias: aliases[0],
     aliases,
     home,
     identityFile,
     knownHostsFile,
     sshConfigFile,
-    env: { HOME: home },
+    env: { HOME: home, ...(sshUser.sudo ? {} : { DEPLOY_SUDO: 'never' }) },
     sshArgs: ['-F', sshConfigFile],
     logFile,
     unitDir,
