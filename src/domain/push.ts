@@ -6,7 +6,7 @@
 // whose files must come from git (a cut list, a new branch, an older sender) is recorded as a
 // `resolving` delivery and answered, then resolved in the background (fetch with its own short timeout,
 // then diff) — and, if the process stops first, at the next start.
-import type { MikroORM } from '@mikro-orm/sqlite';
+import type { MikroORM } from '../db/orm.ts';
 import type { Context } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { WebhookDelivery } from '../db/entities/WebhookDelivery.ts';

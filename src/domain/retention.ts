@@ -5,7 +5,7 @@
 // a target's last successful run (what it runs now), a run whose release ANOTHER run names (a systemd
 // deploy names its own: that alone keeps nothing).
 import fs from 'node:fs';
-import type { MikroORM } from '@mikro-orm/sqlite';
+import type { MikroORM } from '../db/orm.ts';
 import { RunStore } from '../engine/run-store.ts';
 
 export interface RetentionPolicy {

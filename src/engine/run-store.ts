@@ -2,7 +2,7 @@
 // API, the SSE stream, the CLI's --json and the dashboard all use. Field names are snake_case, as in
 // the database.
 import { raw } from '@mikro-orm/core';
-import type { EntityManager, MikroORM } from '@mikro-orm/sqlite';
+import type { EntityManager, MikroORM } from '../db/orm.ts';
 import { DeployRun, type RunStatus } from '../db/entities/DeployRun.ts';
 import { StepRun } from '../db/entities/StepRun.ts';
 import { NotificationAttempt } from '../db/entities/NotificationAttempt.ts';
@@ -212,7 +212,7 @@ export class RunStore {
   async targetHistory(limit: number): Promise<HistoryRun[]> {
     const rows: Record<string, unknown>[] = await this.em().getConnection().execute(
       `select id, app, host, "trigger", status, "commit", error, duration_ms, queued_at, finished_at, rolled_back
-       from (select *, row_number() over (partition by app, host order by id desc) as n from deploy_run) where n <= ? order by id desc`,
+       from (select *, row_number() over (partition by app, host order by id desc) as n from deploy_run) as ranked where n <= ? order by id desc`,
       [limit],
     );
     return rows.map((row) => ({ ...row, queued_at: isoOfRaw(row.queued_at)!, finished_at: isoOfRaw(row.finished_at), rolled_back: Boolean(row.rolled_back) }) as HistoryRun);

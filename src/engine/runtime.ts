@@ -1,6 +1,6 @@
 // The wiring that `serve` and the deploying CLI commands stand on: the database, crash recovery, and
 // the executor over SSH with the strategies' pipelines.
-import type { MikroORM } from '@mikro-orm/sqlite';
+import type { MikroORM } from '../db/orm.ts';
 import type { Tracer } from '@opentelemetry/api';
 import { pipelines } from '../../pipelines/index.ts';
 import { openDatabase } from '../db/orm.ts';

@@ -3,6 +3,7 @@ import path from 'node:path';
 
 /** Everything deploy_server reads from its environment, read once at the edge and passed down. */
 export interface Config {
+  /** The SQLite file, or a `postgres://` URL (several servers on one database). Show it with describeDatabase. */
   dbPath: string;
   registryRoot: string;
   hostConcurrency: number;
@@ -68,9 +69,16 @@ export function usesSudo(config: Pick<Config, 'sudo'>, sshUser: string): boolean
   return config.sudo === 'auto' && sshUser !== 'root';
 }
 
+/** DEPLOY_DB: a PostgreSQL URL as given, anything else a SQLite file relative to the working directory. */
+function readDatabase(raw: string | undefined, cwd: string): string {
+  if (raw && /^postgres(ql)?:\/\//i.test(raw)) return raw;
+  if (raw && /^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) throw new ConfigError(`DEPLOY_DB must be a SQLite file path or a postgres:// URL (got a ${raw.split(':')[0]}: URL)`);
+  return path.resolve(cwd, raw || 'operations.db');
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()): Config {
   return {
-    dbPath: path.resolve(cwd, env.DEPLOY_DB || 'operations.db'),
+    dbPath: readDatabase(env.DEPLOY_DB, cwd),
     registryRoot: path.resolve(cwd, env.DEPLOY_REGISTRY_ROOT || '.'),
     hostConcurrency: readPositiveInt(env, 'DEPLOY_HOST_CONCURRENCY', 2),
     maxConcurrency: readPositiveInt(env, 'DEPLOY_MAX_CONCURRENCY', 8),

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import type { MikroORM } from '@mikro-orm/sqlite';
+import type { MikroORM } from '../../src/db/orm.ts';
 import { openDatabase } from '../../src/db/orm.ts';
 import { pruneHistory, startPruning, type PruneReport } from '../../src/domain/retention.ts';
 import { makeTempDir, runBin } from '../helpers/cli.ts';

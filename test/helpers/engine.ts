@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { MikroORM } from '@mikro-orm/sqlite';
+import type { MikroORM } from '../../src/db/orm.ts';
 import type { Tracer } from '@opentelemetry/api';
 import { loadConfig, type Config } from '../../src/support/config.ts';
 import { openDatabase } from '../../src/db/orm.ts';

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { Command, Option } from 'clipanion';
 import { DeployCommand } from '../base-command.ts';
+import { describeDatabase } from '../../db/orm.ts';
 
 const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 
@@ -49,7 +50,7 @@ export class ServeCommand extends DeployCommand {
       await once(server, 'listening');
       const address = server.address();
       const port = typeof address === 'object' && address ? address.port : this.port;
-      this.context.stdout.write(`deploy_server listening on http://${this.bind}:${port} (db ${config.dbPath})\n`);
+      this.context.stdout.write(`deploy_server listening on http://${this.bind}:${port} (db ${describeDatabase(config.dbPath)})\n`);
       const signal = await Promise.race([once(process, 'SIGTERM').then(() => 'SIGTERM'), once(process, 'SIGINT').then(() => 'SIGINT')]);
       this.context.stdout.write(`${signal}: shutting down\n`);
       // Stop accepting first; running deploys get DEPLOY_SHUTDOWN_TIMEOUT to finish, then are cancelled.
