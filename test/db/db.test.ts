@@ -12,7 +12,7 @@ type TestContext = Parameters<typeof makeTempDir>[0] & { after: (fn: () => Promi
 
 const databases = [
   { name: 'SQLite', skip: false as const, list: migrationsList, create: async (t: TestContext) => path.join(makeTempDir(t), 'operations.db') },
-  { name: 'PostgreSQL', skip: skipWithoutPostgres(), list: postgresMigrationsList, create: (t: TestContext) => createTestPostgresDatabase(t) },
+  { name: 'PostgreSQL', skip: skipWithoutPostgres(), list: postgresMigrationsList, create: (t: TestContext) => createTestPostgresDatabase(t, { empty: true }) },
 ];
 
 for (const db of databases) {
@@ -48,7 +48,7 @@ test('SQLite: a database made by an older release is migrated forward at start',
 });
 
 test('PostgreSQL: servers starting at once migrate one database once, without an error', { skip: skipWithoutPostgres() }, async (t) => {
-  const dbPath = await createTestPostgresDatabase(t);
+  const dbPath = await createTestPostgresDatabase(t, { empty: true });
   const orms = await Promise.all([1, 2, 3].map(() => openDatabase({ dbPath })));
   t.after(async () => { await Promise.all(orms.map((orm) => orm.close())); });
   const [{ count }] = await orms[0].em.getConnection().execute<{ count: string }[]>('select count(*) as count from mikro_orm_migrations');

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { MikroORM } from '../../src/db/orm.ts';
 import type { Tracer } from '@opentelemetry/api';
 import { loadConfig, type Config } from '../../src/support/config.ts';
-import { openDatabase } from '../../src/db/orm.ts';
+import { openDatabase, type DatabaseKind } from '../../src/db/orm.ts';
 import { Executor } from '../../src/engine/executor.ts';
 import type { RunEvent } from '../../src/engine/events.ts';
 import { RunStore } from '../../src/engine/run-store.ts';
@@ -13,12 +13,28 @@ import { StepRun } from '../../src/db/entities/StepRun.ts';
 import type { Pipeline } from '../../src/engine/pipeline.ts';
 import { saveTarget } from '../../src/domain/targets.ts';
 import { makeTempDir } from './cli.ts';
+import { createTestPostgresDatabase, skipWithoutPostgres } from './postgres.ts';
 
-type TestContext = Parameters<typeof makeTempDir>[0];
+type TestContext = Parameters<typeof makeTempDir>[0] & { after: (fn: () => Promise<void>) => void };
 
-/** A real SQLite file per test, removed afterwards (closed first, after whatever `beforeClose` waits for). */
-export async function openTestDatabase(t: TestContext, beforeClose?: () => Promise<void>): Promise<MikroORM> {
-  const orm = await openDatabase({ dbPath: path.join(makeTempDir(t), 'operations.db') });
+/**
+ * The databases the engine's tests run on, each with the `skip` of its tests: SQLite always;
+ * PostgreSQL where one runs (or fails with the reason; see test/helpers/postgres.ts).
+ */
+export const TEST_DATABASES = [
+  { kind: 'sqlite', name: 'SQLite', skip: false },
+  { kind: 'postgresql', name: 'PostgreSQL', skip: skipWithoutPostgres() },
+] as const satisfies readonly { kind: DatabaseKind; name: string; skip: string | false }[];
+
+/** A fresh database per test: a SQLite file in a temp dir, or a PostgreSQL database; its DEPLOY_DB value. */
+export function createTestDatabaseUrl(t: TestContext, database: DatabaseKind = 'sqlite'): Promise<string> {
+  return database === 'postgresql' ? createTestPostgresDatabase(t) : Promise.resolve(path.join(makeTempDir(t), 'operations.db'));
+}
+
+/** A real database per test, removed afterwards (closed first, after whatever `beforeClose` waits for). */
+export async function openTestDatabase(t: TestContext, options: { database?: DatabaseKind; beforeClose?: () => Promise<void> } = {}): Promise<MikroORM> {
+  const { beforeClose } = options;
+  const orm = await openDatabase({ dbPath: await createTestDatabaseUrl(t, options.database) });
   t.after(async () => {
     await beforeClose?.();
     await orm.close();
@@ -38,11 +54,13 @@ export async function createTestExecutor(
     config?: Partial<Config>;
     tracer?: Tracer;
     stepTimeoutMs?: number;
+    /** SQLite unless a test asks for PostgreSQL. */
+    database?: DatabaseKind;
   },
 ) {
   let executor: Executor | undefined;
   // Runs a test left going (a webhook answers before its runs end) are cancelled before the database closes.
-  const orm = await openTestDatabase(t, () => executor?.shutdown(0) ?? Promise.resolve());
+  const orm = await openTestDatabase(t, { database: options.database, beforeClose: () => executor?.shutdown(0) ?? Promise.resolve() });
   const config = { ...loadConfig({}), ...options.config };
   for (const target of options.targets ?? [{ app: 'app', host: 'h1' }]) await saveTarget(orm.em.fork(), target);
   const pipelines = Object.fromEntries(STRATEGIES.map((s) => [s, { deploy: options.pipeline, rollback: options.pipeline }])) as Record<Strategy, { deploy: Pipeline; rollback: Pipeline }>;
