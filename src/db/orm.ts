@@ -9,10 +9,11 @@ import { StepRun } from './entities/StepRun.ts';
 import { DeployLock } from './entities/DeployLock.ts';
 import { NotificationAttempt } from './entities/NotificationAttempt.ts';
 import { WebhookDelivery } from './entities/WebhookDelivery.ts';
+import { DeployServer } from './entities/DeployServer.ts';
 import { migrationNames as sqliteMigrationNames } from './migrations/names.ts';
 import { migrationNames as postgresMigrationNames } from './migrations-postgres/names.ts';
 
-export const entities = [DeployTarget, DeployRun, StepRun, DeployLock, NotificationAttempt, WebhookDelivery];
+export const entities = [DeployTarget, DeployRun, StepRun, DeployLock, NotificationAttempt, WebhookDelivery, DeployServer];
 
 /** The ORM over either database: what the rest of the code holds. */
 export type MikroORM = CoreMikroORM<AbstractSqlDriver, SqlEntityManager>;

@@ -16,6 +16,8 @@ export interface Config {
   gitFetchTimeoutMs: number;
   /** On SIGTERM, how long running deploys may go on before they are cancelled. */
   shutdownTimeoutMs: number;
+  /** PostgreSQL: a server that has not renewed its lease for this long is gone; its running runs are interrupted. */
+  leaseMs: number;
   /** Releases kept on each host (systemd), unless a target says otherwise. */
   keepReleases: number;
   /** Retention (domain/retention.ts): runs kept per target, and runs (and deliveries) kept by age. */
@@ -90,6 +92,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     keepReleases: readPositiveInt(env, 'DEPLOY_KEEP_RELEASES', 5),
     keepRuns: readPositiveInt(env, 'DEPLOY_KEEP_RUNS', 200),
     keepDays: readPositiveInt(env, 'DEPLOY_KEEP_DAYS', 90),
+    leaseMs: readPositiveInt(env, 'DEPLOY_LEASE_TIMEOUT', 30) * 1000,
     unitDir: env.DEPLOY_UNIT_DIR || '/etc/systemd/system',
     sudo: readChoice(env, 'DEPLOY_SUDO', ['auto', 'never'] as const, 'auto'),
     jaegerUrl: env.DEPLOY_JAEGER_URL || undefined,

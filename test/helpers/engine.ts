@@ -6,6 +6,7 @@ import { openDatabase, type DatabaseKind } from '../../src/db/orm.ts';
 import { Executor } from '../../src/engine/executor.ts';
 import type { RunEvent } from '../../src/engine/events.ts';
 import { RunStore } from '../../src/engine/run-store.ts';
+import { PgBossRunQueue } from '../../src/engine/pg-boss-queue.ts';
 import { findTargets } from '../../src/domain/targets.ts';
 import { STRATEGIES, type Strategy } from '../../src/db/entities/DeployTarget.ts';
 import { DeployRun } from '../../src/db/entities/DeployRun.ts';
@@ -32,9 +33,9 @@ export function createTestDatabaseUrl(t: TestContext, database: DatabaseKind = '
 }
 
 /** A real database per test, removed afterwards (closed first, after whatever `beforeClose` waits for). */
-export async function openTestDatabase(t: TestContext, options: { database?: DatabaseKind; beforeClose?: () => Promise<void> } = {}): Promise<MikroORM> {
+export async function openTestDatabase(t: TestContext, options: { database?: DatabaseKind; dbUrl?: string; beforeClose?: () => Promise<void> } = {}): Promise<MikroORM> {
   const { beforeClose } = options;
-  const orm = await openDatabase({ dbPath: await createTestDatabaseUrl(t, options.database) });
+  const orm = await openDatabase({ dbPath: options.dbUrl ?? (await createTestDatabaseUrl(t, options.database)) });
   t.after(async () => {
     await beforeClose?.();
     await orm.close();
@@ -56,11 +57,16 @@ export async function createTestExecutor(
     stepTimeoutMs?: number;
     /** SQLite unless a test asks for PostgreSQL. */
     database?: DatabaseKind;
+    /** An existing database to share (a second server on it); otherwise a fresh one. */
+    dbUrl?: string;
+    /** PostgreSQL: work the shared pg-boss queue as server `serverId` (several executors = several servers). */
+    shared?: { serverId: string; leaseMs?: number };
   },
 ) {
   let executor: Executor | undefined;
   // Runs a test left going (a webhook answers before its runs end) are cancelled before the database closes.
-  const orm = await openTestDatabase(t, { database: options.database, beforeClose: () => executor?.shutdown(0) ?? Promise.resolve() });
+  const dbUrl = options.dbUrl ?? (await createTestDatabaseUrl(t, options.shared ? 'postgresql' : options.database));
+  const orm = await openTestDatabase(t, { dbUrl, beforeClose: () => executor?.shutdown(0) ?? Promise.resolve() });
   const config = { ...loadConfig({}), ...options.config };
   for (const target of options.targets ?? [{ app: 'app', host: 'h1' }]) await saveTarget(orm.em.fork(), target);
   const pipelines = Object.fromEntries(STRATEGIES.map((s) => [s, { deploy: options.pipeline, rollback: options.pipeline }])) as Record<Strategy, { deploy: Pipeline; rollback: Pipeline }>;
@@ -75,10 +81,18 @@ export async function createTestExecutor(
     openRemote: async () => {
       throw new Error('no remote host in engine tests');
     },
+    shared: options.shared && {
+      queue: new PgBossRunQueue({ url: dbUrl, onError: (error) => console.error(`pg-boss: ${error.message}`) }),
+      serverId: options.shared.serverId,
+      leaseMs: options.shared.leaseMs ?? 30_000,
+      onError: (error) => console.error(`shared runs: ${String(error)}`),
+    },
   });
+  await executor.start();
   const events: RunEvent[] = [];
   executor.subscribe((event) => events.push(event));
   return {
+    dbUrl,
     orm,
     store,
     config,

@@ -1,0 +1,71 @@
+// The shared queue on PostgreSQL: pg-boss 10, one `deploy` queue with the `stately` policy and the
+// target as singletonKey, so a target has at most one job waiting (and one being worked) whatever the
+// number of requests. pg-boss has no per-key or per-group concurrency, so it is only the wake-up: the
+// run store's claim (an advisory-locked transaction over deploy_run) decides which run starts and
+// holds the per-target rule and the per-host and global limits across every server.
+import PgBoss from 'pg-boss';
+import type { SharedRunQueue, TargetKey } from './queue.ts';
+
+export const DEPLOY_QUEUE = 'deploy';
+
+/** A target whose worker had to leave it (limits full) is tried again after this long. */
+const BUSY_RETRY_SECONDS = 1;
+
+export interface PgBossRunQueueOptions {
+  /** The postgres:// URL (DEPLOY_DB). */
+  url: string;
+  /** pg-boss's own errors (a lost connection, say): pg-boss reconnects; the caller logs. */
+  onError: (error: Error) => void;
+  /** How often an idle worker asks for a job (pg-boss's minimum is 0.5). */
+  pollingIntervalSeconds?: number;
+}
+
+export class PgBossRunQueue implements SharedRunQueue {
+  private readonly boss: PgBoss;
+  private started?: Promise<unknown>;
+
+  constructor(private readonly options: PgBossRunQueueOptions) {
+    this.boss = new PgBoss({ connectionString: options.url, schema: 'pgboss', max: 4, application_name: 'deploy_server' });
+    this.boss.on('error', options.onError);
+  }
+
+  /** Creates pg-boss's schema and the queue (once, on first use; servers starting together are serialised by pg-boss). */
+  async start(): Promise<void> {
+    this.started ??= (async () => {
+      await this.boss.start();
+      // A half-done deploy is not idempotent: a job is never retried; a run's own lease says when its server is gone.
+      if (!(await this.boss.getQueue(DEPLOY_QUEUE))) {
+        await this.boss.createQueue(DEPLOY_QUEUE, { name: DEPLOY_QUEUE, policy: 'stately', retryLimit: 0, expireInHours: 23 }).catch(async (error) => {
+          if (!(await this.boss.getQueue(DEPLOY_QUEUE))) throw error; // another server created it meanwhile
+        });
+      }
+    })();
+    await this.started;
+  }
+
+  async notify(targets: TargetKey[], startAfterSeconds?: number): Promise<void> {
+    await this.start();
+    await Promise.all(targets.map(({ app, host }) =>
+      // null when the target already has a waiting job: that job will take the newest run.
+      this.boss.send(DEPLOY_QUEUE, { app, host }, { singletonKey: `${app}@${host}`, ...(startAfterSeconds ? { startAfter: startAfterSeconds } : {}) }),
+    ));
+  }
+
+  async work(workers: number, take: (target: TargetKey) => Promise<'done' | 'busy'>): Promise<void> {
+    await this.start();
+    const pollingIntervalSeconds = this.options.pollingIntervalSeconds ?? 0.5;
+    // pg-boss 10 runs one handler at a time per work(): one worker per place this server may fill.
+    for (let i = 0; i < workers; i++) {
+      await this.boss.work<TargetKey>(DEPLOY_QUEUE, { batchSize: 1, pollingIntervalSeconds }, async ([job]) => {
+        const { app, host } = job.data;
+        if ((await take({ app, host })) === 'busy') await this.notify([{ app, host }], BUSY_RETRY_SECONDS);
+      });
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    await this.boss.offWork(DEPLOY_QUEUE);
+    await this.boss.stop({ graceful: true, wait: true, timeout: 5000 });
+  }
+}
