@@ -103,6 +103,16 @@ async function openPostgres(url: string): Promise<MikroORM> {
   }
 }
 
+/** `text` with DEPLOY_DB's password (if it has one) replaced by `***`: for messages from the driver or pg-boss. */
+export function maskDatabaseSecret(text: string, dbPath: string): string {
+  if (databaseKind(dbPath) === 'sqlite') return text;
+  try {
+    return withoutSecret(text, new URL(dbPath).password);
+  } catch {
+    return text;
+  }
+}
+
 function withoutSecret(message: string, password: string): string {
   return password ? message.split(password).join('***').split(decodeURIComponent(password)).join('***') : message;
 }

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import type { Tracer } from '@opentelemetry/api';
 import { pipelines } from '../../pipelines/index.ts';
-import { databaseKind, describeDatabase, openDatabase, type MikroORM } from '../db/orm.ts';
+import { databaseKind, describeDatabase, maskDatabaseSecret, openDatabase, type MikroORM } from '../db/orm.ts';
 import { findTargets } from '../domain/targets.ts';
 import type { Config } from '../support/config.ts';
 import { Executor } from './executor.ts';
@@ -52,7 +52,7 @@ export async function startRuntime(config: Config, tracer?: Tracer, log: (line: 
 async function sharedQueue(config: Config, log: (line: string) => void) {
   const { PgBossRunQueue } = await import('./pg-boss-queue.ts');
   // Messages only: a driver error's other fields may carry the connection string.
-  const onError = (error: unknown) => log(`deploy_server: shared queue on ${describeDatabase(config.dbPath)}: ${describe(error)}`);
+  const onError = (error: unknown) => log(`deploy_server: shared queue on ${describeDatabase(config.dbPath)}: ${maskDatabaseSecret(describe(error), config.dbPath)}`);
   const queue = new PgBossRunQueue({ url: config.dbPath, onError });
   return { queue, serverId: `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`, leaseMs: config.leaseMs, onError };
 }

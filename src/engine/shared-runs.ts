@@ -125,7 +125,10 @@ export class SharedRuns {
       await store.interruptLapsed(this.deps.leaseMs);
       for (const id of await store.cancelRequestsFor(this.deps.serverId)) this.running.get(id)?.abort.abort(new Error('cancelled'));
       const elsewhere = [...this.requested.keys()].filter((id) => !this.running.has(id));
-      for (const result of await store.endedAmong(elsewhere)) this.end(result, this.requested.get(result.id)!);
+      for (const result of await store.endedAmong(elsewhere)) {
+        const target = this.requested.get(result.id);
+        if (target) this.end(result, target); // else settled meanwhile (superseded here, say)
+      }
       // A job lost with a server that died holding it: the target is woken again (a waiting job absorbs it).
       if (!this.closing) await this.deps.queue.notify(await store.queuedTargets());
     } catch (error) {

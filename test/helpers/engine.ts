@@ -67,7 +67,7 @@ export async function createTestExecutor(
   // Runs a test left going (a webhook answers before its runs end) are cancelled before the database closes.
   const dbUrl = options.dbUrl ?? (await createTestDatabaseUrl(t, options.shared ? 'postgresql' : options.database));
   const orm = await openTestDatabase(t, { dbUrl, beforeClose: () => executor?.shutdown(0) ?? Promise.resolve() });
-  const config = { ...loadConfig({}), ...options.config };
+  const config = { ...loadConfig({}), dbPath: dbUrl, ...options.config };
   for (const target of options.targets ?? [{ app: 'app', host: 'h1' }]) await saveTarget(orm.em.fork(), target);
   const pipelines = Object.fromEntries(STRATEGIES.map((s) => [s, { deploy: options.pipeline, rollback: options.pipeline }])) as Record<Strategy, { deploy: Pipeline; rollback: Pipeline }>;
   const store = new RunStore(orm);
