@@ -20,24 +20,41 @@ export interface PgBossRunQueueOptions {
   pollingIntervalSeconds?: number;
 }
 
+/** Servers starting at once can deadlock in pg-boss's schema and queue creation: the loser tries again. */
+const START_ATTEMPTS = 5;
+
 export class PgBossRunQueue implements SharedRunQueue {
-  private readonly boss: PgBoss;
+  private boss!: PgBoss;
   private started?: Promise<unknown>;
 
-  constructor(private readonly options: PgBossRunQueueOptions) {
-    this.boss = new PgBoss({ connectionString: options.url, schema: 'pgboss', max: 4, application_name: 'deploy_server' });
-    this.boss.on('error', options.onError);
-  }
+  constructor(private readonly options: PgBossRunQueueOptions) {}
 
-  /** Creates pg-boss's schema and the queue (once, on first use; servers starting together are serialised by pg-boss). */
+  /** Creates pg-boss's schema and the queue (once, on first use). */
   async start(): Promise<void> {
     this.started ??= (async () => {
-      await this.boss.start();
+      for (let attempt = 1; ; attempt++) {
+        this.boss = new PgBoss({ connectionString: this.options.url, schema: 'pgboss', max: 4, application_name: 'deploy_server' });
+        this.boss.on('error', this.options.onError);
+        try {
+          await this.boss.start();
+          break;
+        } catch (error) {
+          await this.boss.stop({ graceful: false, wait: true }).catch(() => undefined);
+          const code = (error as { code?: string }).code;
+          // 40P01 deadlock, 23505 unique violation, 42P07 duplicate table: another server was creating the same schema.
+          if (attempt >= START_ATTEMPTS || !['40P01', '23505', '42P07'].includes(code ?? '')) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 200 * attempt + Math.random() * 300));
+        }
+      }
       // A half-done deploy is not idempotent: a job is never retried; a run's own lease says when its server is gone.
-      if (!(await this.boss.getQueue(DEPLOY_QUEUE))) {
-        await this.boss.createQueue(DEPLOY_QUEUE, { name: DEPLOY_QUEUE, policy: 'stately', retryLimit: 0, expireInHours: 23 }).catch(async (error) => {
-          if (!(await this.boss.getQueue(DEPLOY_QUEUE))) throw error; // another server created it meanwhile
-        });
+      for (let attempt = 1; !(await this.boss.getQueue(DEPLOY_QUEUE)); attempt++) {
+        try {
+          await this.boss.createQueue(DEPLOY_QUEUE, { name: DEPLOY_QUEUE, policy: 'stately', retryLimit: 0, expireInHours: 23 });
+        } catch (error) {
+          // Servers creating it at once deadlock (40P01): the loser looks again whether the winner's is there.
+          if (attempt >= START_ATTEMPTS) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 200 * attempt + Math.random() * 300));
+        }
       }
     })();
     await this.started;

@@ -7,6 +7,7 @@ import { DeployRun } from '../../src/db/entities/DeployRun.ts';
 import { StepRun } from '../../src/db/entities/StepRun.ts';
 import { createTestDatabaseUrl, createTestExecutor, gate, until } from '../helpers/engine.ts';
 import { skipWithoutPostgres } from '../helpers/postgres.ts';
+import { PgBossRunQueue } from '../../src/engine/pg-boss-queue.ts';
 
 const skip = skipWithoutPostgres();
 
@@ -118,4 +119,12 @@ test("a server gone without a word: its running run ends interrupted once its le
   assert.equal((await a.steps(orphan)).work.status, 'cancelled');
   await until(async () => (await a.run(stranded)).status === 'success', 10_000);
   assert.deepEqual(ran, [stranded], 'the interrupted run is not retried');
+});
+
+test('servers starting at once on a fresh database all start (pg-boss schema and queue created once)', { skip }, async (t) => {
+  const dbUrl = await createTestDatabaseUrl(t, 'postgresql');
+  const queues = [1, 2, 3].map(() => new PgBossRunQueue({ url: dbUrl, onError: () => undefined }));
+  t.after(async () => { await Promise.all(queues.map((queue) => queue.stop())); });
+  const started = await Promise.allSettled(queues.map((queue) => queue.start()));
+  assert.deepEqual(started.map((s) => s.status === 'rejected' ? String(s.reason) : s.status), ['fulfilled', 'fulfilled', 'fulfilled']);
 });
