@@ -101,6 +101,10 @@ function viewRun(run: DeployRun, steps: StepRow[], outputs: ReadonlyMap<number, 
 export class RunStore {
   constructor(private readonly orm: MikroORM) {}
 
+  private isPostgres(): boolean {
+    return this.orm.config.get('driver')?.name === 'PostgreSqlDriver';
+  }
+
   private em(): EntityManager {
     return this.orm.em.fork();
   }
@@ -113,10 +117,12 @@ export class RunStore {
    */
   private async outputTails(em: EntityManager, stepIds: number[], bytes: number): Promise<Map<number, string>> {
     if (bytes <= 0 || stepIds.length === 0) return new Map();
-    const rows = await em.getConnection().execute<{ id: number; tail: Buffer | string | null }[]>(
-      `select id, substr(cast(output as blob), ?) as tail from step_run where id in (${stepIds.map(() => '?').join(', ')})`,
-      [-bytes, ...stepIds],
-    );
+    const ids = stepIds.map(() => '?').join(', ');
+    // The same cut in each database's SQL: SQLite's substr counts a blob's bytes from the end; PostgreSQL cuts the UTF-8 bytes.
+    const sql = this.isPostgres()
+      ? `select id, substring(convert_to(output, 'UTF8') from greatest(octet_length(convert_to(output, 'UTF8')) - ? + 1, 1)) as tail from step_run where id in (${ids})`
+      : `select id, substr(cast(output as blob), ?) as tail from step_run where id in (${ids})`;
+    const rows = await em.getConnection().execute<{ id: number; tail: Buffer | string | null }[]>(sql, [this.isPostgres() ? bytes : -bytes, ...stepIds]);
     return new Map(rows.map((row) => [row.id, row.tail === null ? '' : Buffer.isBuffer(row.tail) ? row.tail.toString('utf8') : row.tail]));
   }
 
