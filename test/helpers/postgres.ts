@@ -7,7 +7,7 @@
  * Where PostgreSQL cannot run, the tests fail with the reason, unless DEPLOY_TESTS_ALLOW_SKIP=1 asks
  * for a skip (see skipWithoutPostgres), as for the sshd harness.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -116,13 +116,18 @@ async function startCluster(): Promise<string> {
   const port = await freePort();
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
   run('pg_ctl', ['-D', dataDir, '-o', options, '-l', path.join(dir, 'server.log'), '-w', '-t', '60', 'start']);
-  process.on('exit', () => {
+  const stop = () => {
     try {
       run('pg_ctl', ['-D', dataDir, '-m', 'immediate', '-w', 'stop']);
     } catch {
       // already gone
     }
     fs.rmSync(dir, { recursive: true, force: true });
-  });
+  };
+  process.on('exit', stop);
+  // A test process killed by a signal (a test timeout, Ctrl-C, SIGKILL) runs no exit hook: a detached
+  // watchdog stops the cluster once this process is gone, so no cluster outlives its tests.
+  const pgCtl = asRoot ? `setpriv --reuid=postgres --regid=postgres --init-groups ${path.join(bin, 'pg_ctl')}` : path.join(bin, 'pg_ctl');
+  spawn('sh', ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; ${pgCtl} -D '${dataDir}' -m immediate -w stop >/dev/null 2>&1; rm -rf '${dir}'`], { detached: true, stdio: 'ignore' }).unref();
   return `postgres://postgres@127.0.0.1:${port}`;
 }
