@@ -443,21 +443,18 @@ export class RunStore {
    */
   async interruptLapsed(leaseMs: number): Promise<number[]> {
     const why = 'interrupted: the deploy_server running it stopped renewing its lease';
-    return this.knex().transaction(async (trx) => {
-      const { rows } = await trx.raw(
+    return this.em().transactional(async (tx) => {
+      const rows = await tx.execute<{ id: number }[]>(
         `update deploy_run set status = 'interrupted', finished_at = now(), error = ?
          where status = 'running' and owner is not null
            and owner not in (select id from deploy_server where heartbeat_at > now() - ? * interval '1 millisecond')
          returning id`,
         [why, leaseMs],
       );
-      const ids = (rows as { id: number }[]).map((row) => row.id);
-      if (ids.length) {
-        await trx.raw(`update step_run set status = 'cancelled', error = ? where status = 'running' and run_id = any(?)`, [why, ids]);
-        await trx.raw(`update step_run set status = 'skipped', error = 'skipped: run interrupted' where status = 'pending' and run_id = any(?)`, [ids]);
-      }
+      const ids = rows.map((row) => row.id);
+      if (ids.length) await endSteps(tx, ids, { running: 'cancelled', error: why, skipped: 'skipped: run interrupted' });
       // Leases lapsed long ago say nothing any more.
-      await trx.raw(`delete from deploy_server where heartbeat_at < now() - ? * interval '1 millisecond'`, [leaseMs * 100]);
+      await tx.execute(`delete from deploy_server where heartbeat_at < now() - ? * interval '1 millisecond'`, [leaseMs * 100], 'run');
       return ids;
     });
   }

@@ -6,7 +6,7 @@
 import type { TargetFields } from '../domain/target-schema.ts';
 import { describe } from './step-runner.ts';
 import type { DeployRequest, PendingRun } from './run.ts';
-import type { RunResult, RunStore } from './run-store.ts';
+import { endedResult, type RunResult, type RunStore } from './run-store.ts';
 import type { SharedRunQueue, TargetKey } from './queue.ts';
 
 /** How often a server renews its lease, and looks for cancels, lapsed leases and runs ended elsewhere. */
@@ -103,7 +103,7 @@ export class SharedRuns {
       try {
         fields = await this.deps.findTarget(target.app, target.host);
       } catch (error) {
-        const result: RunResult = { id, status: 'failure', failed_step: null, error: describe(error), duration_ms: 0, trace_id: null, rolled_back: false };
+        const result = endedResult(id, 'failure', describe(error));
         await this.deps.store.finish(result, new Date());
         this.end(result, target);
         continue;
@@ -137,7 +137,7 @@ export class SharedRuns {
   }
 
   private settleUnstarted(id: number, target: TargetKey, status: 'cancelled', reason: string): void {
-    this.end({ id, status, failed_step: null, error: reason, duration_ms: 0, trace_id: null, rolled_back: false }, target);
+    this.end(endedResult(id, status, reason), target);
   }
 
   private end(result: RunResult, target: TargetKey): void {
