@@ -7,6 +7,9 @@ import PgBoss from 'pg-boss';
 import type { SharedRunQueue, TargetKey } from './queue.ts';
 
 export const DEPLOY_QUEUE = 'deploy';
+const SCHEMA = 'pgboss';
+
+const singletonKey = (target: TargetKey) => `${target.app}@${target.host}`;
 
 /** A target whose worker had to leave it (limits full) is tried again after this long. */
 const BUSY_RETRY_SECONDS = 1;
@@ -33,7 +36,7 @@ export class PgBossRunQueue implements SharedRunQueue {
   async start(): Promise<void> {
     this.started ??= (async () => {
       for (let attempt = 1; ; attempt++) {
-        this.boss = new PgBoss({ connectionString: this.options.url, schema: 'pgboss', max: 4, application_name: 'deploy_server' });
+        this.boss = new PgBoss({ connectionString: this.options.url, schema: SCHEMA, max: 4, application_name: 'deploy_server' });
         this.boss.on('error', this.options.onError);
         try {
           await this.boss.start();
@@ -64,7 +67,7 @@ export class PgBossRunQueue implements SharedRunQueue {
     await this.start();
     await Promise.all(targets.map(({ app, host }) =>
       // null when the target already has a waiting job: that job will take the newest run.
-      this.boss.send(DEPLOY_QUEUE, { app, host }, { singletonKey: `${app}@${host}`, ...(startAfterSeconds ? { startAfter: startAfterSeconds } : {}) }),
+      this.boss.send(DEPLOY_QUEUE, { app, host }, { singletonKey: singletonKey({ app, host }), ...(startAfterSeconds ? { startAfter: startAfterSeconds } : {}) }),
     ));
   }
 
@@ -78,6 +81,18 @@ export class PgBossRunQueue implements SharedRunQueue {
         if ((await take({ app, host })) === 'busy') await this.notify([{ app, host }], BUSY_RETRY_SECONDS);
       });
     }
+  }
+
+  async release(targets: TargetKey[]): Promise<void> {
+    if (targets.length === 0) return;
+    await this.start();
+    // pg-boss has no lookup by singletonKey: its job table (pg-boss 10's schema) is read for the ids,
+    // then they are failed through its API. Stately: at most one active job per target, the dead server's.
+    const { rows } = await this.boss.getDb().executeSql(
+      `select id from ${SCHEMA}.job where name = $1 and state = 'active' and singleton_key = any($2)`,
+      [DEPLOY_QUEUE, targets.map(singletonKey)],
+    );
+    if (rows.length) await this.boss.fail(DEPLOY_QUEUE, rows.map((row: { id: string }) => row.id));
   }
 
   async stop(): Promise<void> {

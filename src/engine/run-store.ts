@@ -439,23 +439,22 @@ export class RunStore {
 
   /**
    * Marks running runs whose server's lease is older than `leaseMs` (or gone) as `interrupted`, with
-   * their unfinished steps; never retried (a half-done deploy is not idempotent). Returns their ids.
+   * their unfinished steps; never retried (a half-done deploy is not idempotent). Returns them.
    */
-  async interruptLapsed(leaseMs: number): Promise<number[]> {
+  async interruptLapsed(leaseMs: number): Promise<{ id: number; app: string; host: string }[]> {
     const why = 'interrupted: the deploy_server running it stopped renewing its lease';
     return this.em().transactional(async (tx) => {
-      const rows = await tx.execute<{ id: number }[]>(
+      const rows = await tx.execute<{ id: number; app: string; host: string }[]>(
         `update deploy_run set status = 'interrupted', finished_at = now(), error = ?
          where status = 'running' and owner is not null
            and owner not in (select id from deploy_server where heartbeat_at > now() - ? * interval '1 millisecond')
-         returning id`,
+         returning id, app, host`,
         [why, leaseMs],
       );
-      const ids = rows.map((row) => row.id);
-      if (ids.length) await endSteps(tx, ids, { running: 'cancelled', error: why, skipped: 'skipped: run interrupted' });
+      if (rows.length) await endSteps(tx, rows.map((row) => row.id), { running: 'cancelled', error: why, skipped: 'skipped: run interrupted' });
       // Leases lapsed long ago say nothing any more.
       await tx.execute(`delete from deploy_server where heartbeat_at < now() - ? * interval '1 millisecond'`, [leaseMs * 100], 'run');
-      return ids;
+      return rows;
     });
   }
 
