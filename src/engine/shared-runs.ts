@@ -41,6 +41,8 @@ export class SharedRuns {
   /** Runs requested here that have not ended: whoever runs them, their waiters here are told. */
   private readonly requested = new Map<number, TargetKey>();
   private timer?: NodeJS.Timeout;
+  private leaseTimer?: NodeJS.Timeout;
+  private renewing?: Promise<void>;
   private ticking?: Promise<void>;
   private closing = false;
 
@@ -51,8 +53,16 @@ export class SharedRuns {
     await this.deps.store.renewServerLease(this.deps.serverId);
     await this.deps.queue.work(this.deps.limits.maxConcurrency, (target) => this.take(target));
     await this.tick();
+    // The lease is renewed on a timer of its own: a slow tick (the database busy with a burst) must not
+    // hold it back, or the other servers would take this server for gone.
+    this.leaseTimer = setInterval(() => void (this.renewing ??= this.renew().finally(() => (this.renewing = undefined))), SHARED_TICK_MS);
     this.timer = setInterval(() => void (this.ticking ??= this.tick().finally(() => (this.ticking = undefined))), SHARED_TICK_MS);
+    this.leaseTimer.unref();
     this.timer.unref();
+  }
+
+  private async renew(): Promise<void> {
+    await this.deps.store.renewServerLease(this.deps.serverId).catch((error) => this.deps.onError(error));
   }
 
   /** New runs (already written, `queued`): end the queued runs they replace, and wake a worker per target. */
@@ -87,7 +97,8 @@ export class SharedRuns {
     await this.deps.queue.stop(); // waits for the workers, so for the runs they run
     clearTimeout(timer);
     clearInterval(this.timer);
-    await this.ticking;
+    clearInterval(this.leaseTimer);
+    await Promise.all([this.ticking, this.renewing]);
     await this.deps.store.dropServerLease(this.deps.serverId).catch(() => undefined);
   }
 
@@ -121,9 +132,14 @@ export class SharedRuns {
   private async tick(): Promise<void> {
     const { store } = this.deps;
     try {
-      await store.renewServerLease(this.deps.serverId);
-      await store.interruptLapsed(this.deps.leaseMs);
+      const lapsed = await store.interruptLapsed(this.deps.leaseMs);
+      // The dead server's jobs of those targets end too, so that their queued runs can start here or elsewhere.
+      await this.deps.queue.release([...new Map(lapsed.map((run) => [`${run.app}@${run.host}`, { app: run.app, host: run.host }])).values()]);
       for (const id of await store.cancelRequestsFor(this.deps.serverId)) this.running.get(id)?.abort.abort(new Error('cancelled'));
+      // This server stalled past its lease and another one interrupted its runs: they stop here at once.
+      for (const { id } of await store.endedAmong([...this.running.keys()])) {
+        this.running.get(id)?.abort.abort(new Error('stopped: this server did not renew its lease in time and another server interrupted the run'));
+      }
       const elsewhere = [...this.requested.keys()].filter((id) => !this.running.has(id));
       for (const result of await store.endedAmong(elsewhere)) {
         const target = this.requested.get(result.id);

@@ -121,6 +121,26 @@ test("a server gone without a word: its running run ends interrupted once its le
   assert.deepEqual(ran, [stranded], 'the interrupted run is not retried');
 });
 
+test('a server whose run another server interrupted (its lease lapsed while it stalled) stops that run at once', { skip }, async (t) => {
+  const started = gate();
+  const pipeline = definePipeline({
+    long: {
+      run: async ({ signal }: StepContext) => {
+        started.open();
+        await new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+      },
+    },
+  });
+  const { a } = await twoServers(t, { pipeline });
+  const run = await a.executor.requestDeploy({ app: 'app', host: 'h1', trigger: 'api' });
+  await started.promise;
+  // What another server's interruptLapsed writes when this one's lease looked lapsed to it.
+  await a.orm.em.getConnection().execute(`update deploy_run set status = 'interrupted' where id = ${run.runId}`);
+  const outcome = await run.done;
+  assert.equal(outcome.status, 'cancelled');
+  assert.match(outcome.error!, /^stopped: this server did not renew its lease in time and another server interrupted the run$/);
+});
+
 test('servers starting at once on a fresh database all start (pg-boss schema and queue created once)', { skip }, async (t) => {
   const dbUrl = await createTestDatabaseUrl(t, 'postgresql');
   const queues = [1, 2, 3].map(() => new PgBossRunQueue({ url: dbUrl, onError: () => undefined }));
