@@ -27,7 +27,7 @@ export class ServeCommand extends DeployCommand {
 
   async run() {
     if (!/^\d+$/.test(this.port) || Number(this.port) > 65535) throw new Error(`--port must be between 0 and 65535 (got "${this.port}")`);
-    const [{ createApp }, { startRuntime }, { pino }, { loadTracing }, { createPushReceiver }, { startPruning, describePrune }, { databaseKind, describeDatabase }] = await Promise.all([
+    const [{ createApp }, { startRuntime }, { pino }, { loadTracing }, { createPushReceiver }, { startPruning, describePrune }, { describeDatabase }] = await Promise.all([
       import('../../server/app.ts'), import('../../engine/runtime.ts'), import('pino'), import('../../support/tracing.ts'), import('../../domain/push.ts'),
       import('../../domain/retention.ts'), import('../../db/orm.ts'),
     ]);
@@ -39,9 +39,9 @@ export class ServeCommand extends DeployCommand {
       if (interrupted.length) this.context.stdout.write(`marked ${interrupted.length} unfinished run(s) of a stopped process as interrupted: #${interrupted.join(', #')}\n`);
       const logger = pino({ base: { service: 'deploy_server' } }, pino.destination({ fd: 2, sync: false }));
       const pushes = createPushReceiver({ orm, store, config, executor, logger });
-      // Old history goes in the background: 10 s after start, then every hour. (SQLite only: pruning
-      // speaks SQLite — epoch-ms times, pragmas — and is not adapted to PostgreSQL yet.)
-      if (databaseKind(config.dbPath) === 'sqlite') pruning = startPruning({
+      // Old history goes in the background: 10 s after start, then every hour (on PostgreSQL every
+      // server prunes: the deletes re-check each run, so two at once delete it once).
+      pruning = startPruning({
         orm, dbPath: config.dbPath, policy: { keepRuns: config.keepRuns, keepDays: config.keepDays }, intervalMs: PRUNE_INTERVAL_MS,
         onPruned: (report) => (report.runs || report.deliveries) && logger.info({ pruned: report }, describePrune(report)),
         onError: (error) => logger.error({ err: { name: (error as Error).name } }, 'pruning the history failed'),
