@@ -139,12 +139,26 @@ function ownerOf<T extends { child: { pid?: number } }>(servers: T[], owner: str
   return server;
 }
 
-test('kill -9 of the server running a deploy: its run ends interrupted within the lease, never retried; the next push deploys through the other', { skip }, async () => {
-  const marker = path.join(world.harness.workDir, 'killed.hang');
+/**
+ * Two servers, and an app whose build hangs while `marker` exists (it does at first); `work` runs with
+ * them, then the servers stop and whatever the build left on the host is killed.
+ */
+async function withHangingApp(app: string, work: (servers: Awaited<ReturnType<typeof startServe>>[], marker: string) => Promise<void>) {
+  const marker = path.join(world.harness.workDir, `${app}.hang`);
   fs.writeFileSync(marker, '');
-  await slowApp('killed', hangWhile(marker));
+  await slowApp(app, hangWhile(marker));
   const servers = await Promise.all([startServe(env), startServe(env)]);
   try {
+    await work(servers, marker);
+  } finally {
+    await Promise.all(servers.map((server) => stopChild(server.child)));
+    await killLeftBuild(app);
+    fs.rmSync(marker, { force: true });
+  }
+}
+
+test('kill -9 of the server running a deploy: its run ends interrupted within the lease, never retried; the next push deploys through the other', { skip }, async () => {
+  await withHangingApp('killed', async (servers, marker) => {
     const first = signedPush('killed', 1);
     const answer = (await (await fetch(`${servers[0].url}/webhook/push`, { method: 'POST', headers: first.headers, body: first.body })).json()) as { queued: { run_id: number }[] };
     const doomed = answer.queued[0].run_id;
@@ -173,19 +187,11 @@ test('kill -9 of the server running a deploy: its run ends interrupted within th
     assert.equal(ownerOf(servers, deployed.owner), survivor);
     assert.deepEqual((await runs('killed')).map((r) => [r.id, r.status]), [[doomed, 'interrupted'], [nextId, 'success']], 'the interrupted run was not retried');
     assert.ok(interruptedAfterMs < 15_000, `interrupted ${interruptedAfterMs} ms after the kill`);
-  } finally {
-    await Promise.all(servers.map((server) => stopChild(server.child)));
-    await killLeftBuild('killed');
-    fs.rmSync(marker, { force: true });
-  }
+  });
 });
 
 test('a cancel sent to the server that does not run the deploy stops it on the one that does, remote command included', { skip }, async () => {
-  const marker = path.join(world.harness.workDir, 'cancelled.hang');
-  fs.writeFileSync(marker, '');
-  await slowApp('cancelled', hangWhile(marker));
-  const servers = await Promise.all([startServe(env), startServe(env)]);
-  try {
+  await withHangingApp('cancelled', async (servers) => {
     const queued = (await (await fetch(`${servers[0].url}/api/deploy/cancelled`, { method: 'POST', headers: TOKEN_HEADERS, body: '{}' })).json()) as { queued: { run_id: number }[] };
     const runId = queued.queued[0].run_id;
     const running = await buildRunning(runId);
@@ -200,9 +206,5 @@ test('a cancel sent to the server that does not run the deploy stops it on the o
     await until(() => !processAlive(pgid), 10_000); // the remote build was killed, not left running
     const events = await (await fetch(`${other.url}/api/runs/${runId}/events`, { headers: TOKEN_HEADERS })).text();
     assert.match(events, /event: result\ndata: \{"id":\d+,"status":"cancelled"/, 'the other server streams the end');
-  } finally {
-    await Promise.all(servers.map((server) => stopChild(server.child)));
-    await killLeftBuild('cancelled');
-    fs.rmSync(marker, { force: true });
-  }
+  });
 });

@@ -7,7 +7,7 @@ import { recoverInterruptedRuns } from '../../src/engine/target-claim.ts';
 import { RunStore } from '../../src/engine/run-store.ts';
 import { DeployRun } from '../../src/db/entities/DeployRun.ts';
 import { StepRun } from '../../src/db/entities/StepRun.ts';
-import { createTestExecutor, gate, openTestDatabase, TEST_DATABASES, until } from '../helpers/engine.ts';
+import { createTestExecutor, gate, heldFirstRun, openTestDatabase, stepUntilAborted, TEST_DATABASES, until } from '../helpers/engine.ts';
 
 const noop = async () => undefined;
 
@@ -168,20 +168,7 @@ for (const db of TEST_DATABASES) describe(db.name, { skip: db.skip }, () => {
   });
 
   test('ten requests for one busy target give exactly one follow-up run, carrying the last commit', async (t) => {
-    const firstRunning = gate();
-    const releaseFirst = gate();
-    const deployedCommits: (string | null)[] = [];
-    const pipeline = definePipeline({
-      deploy: {
-        run: async ({ deploy }: StepContext) => {
-          deployedCommits.push(deploy.commit);
-          if (deploy.commit === 'c0') {
-            firstRunning.open();
-            await releaseFirst.promise;
-          }
-        },
-      },
-    });
+    const { pipeline, deployed: deployedCommits, firstRunning, releaseFirst } = heldFirstRun();
     const { executor, runs } = await createTestExecutor(t, { database: db.kind, pipeline });
     const first = await executor.requestDeploy({ app: 'app', host: 'h1', trigger: 'webhook', commit: 'c0' });
     await firstRunning.promise;
@@ -203,17 +190,8 @@ for (const db of TEST_DATABASES) describe(db.name, { skip: db.skip }, () => {
   });
 
   test('cancel ends a running run as cancelled, its running step too; a queued run is cancelled before it starts', async (t) => {
-    const started = gate();
-    let sawAbort = false;
-    const pipeline = definePipeline({
-      long: {
-        run: async ({ signal }: StepContext) => {
-          started.open();
-          await new Promise((_, reject) => signal.addEventListener('abort', () => { sawAbort = true; reject(signal.reason); }));
-        },
-      },
-      after: { run: noop, needs: ['long'] },
-    });
+    const { step: long, started, sawAbort } = stepUntilAborted();
+    const pipeline = definePipeline({ long, after: { run: noop, needs: ['long'] } });
     const { executor, run, steps } = await createTestExecutor(t, { database: db.kind, pipeline });
     const running = await executor.requestDeploy({ app: 'app', host: 'h1', trigger: 'api' });
     await started.promise;
@@ -223,7 +201,7 @@ for (const db of TEST_DATABASES) describe(db.name, { skip: db.skip }, () => {
     assert.equal(await executor.cancel(running.runId), true);
     const outcome = await running.done;
     assert.equal(outcome.status, 'cancelled');
-    assert.ok(sawAbort, 'the step received the abort signal');
+    assert.ok(sawAbort(), 'the step received the abort signal');
     assert.equal((await run(running.runId)).status, 'cancelled');
     const rows = await steps(running.runId);
     assert.equal(rows.long.status, 'cancelled');

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { definePipeline, type StepContext } from '../../src/engine/pipeline.ts';
 import { DeployRun } from '../../src/db/entities/DeployRun.ts';
 import { StepRun } from '../../src/db/entities/StepRun.ts';
-import { createTestDatabaseUrl, createTestExecutor, gate, until } from '../helpers/engine.ts';
+import { createTestDatabaseUrl, createTestExecutor, heldFirstRun, stepUntilAborted, until } from '../helpers/engine.ts';
 import { skipWithoutPostgres } from '../helpers/postgres.ts';
 import { PgBossRunQueue } from '../../src/engine/pg-boss-queue.ts';
 
@@ -23,20 +23,7 @@ async function twoServers(t: Parameters<typeof createTestExecutor>[0], options: 
 }
 
 test('requests for one busy target through two servers give one follow-up run, the newest; the others superseded', { skip }, async (t) => {
-  const firstRunning = gate();
-  const releaseFirst = gate();
-  const deployed: (string | null)[] = [];
-  const pipeline = definePipeline({
-    deploy: {
-      run: async ({ deploy }: StepContext) => {
-        deployed.push(deploy.commit);
-        if (deploy.commit === 'c0') {
-          firstRunning.open();
-          await releaseFirst.promise;
-        }
-      },
-    },
-  });
+  const { pipeline, deployed, firstRunning, releaseFirst } = heldFirstRun();
   const { a, b } = await twoServers(t, { pipeline });
   const first = await a.executor.requestDeploy({ app: 'app', host: 'h1', trigger: 'webhook', commit: 'c0' });
   await firstRunning.promise;
@@ -77,16 +64,8 @@ test('the per-host and global limits hold across both servers together', { skip 
 });
 
 test('a cancel sent to the server that does not run the run stops it on the one that does', { skip }, async (t) => {
-  const started = gate();
-  let sawAbort = false;
-  const pipeline = definePipeline({
-    long: {
-      run: async ({ signal }: StepContext) => {
-        started.open();
-        await new Promise((_, reject) => signal.addEventListener('abort', () => { sawAbort = true; reject(signal.reason); }));
-      },
-    },
-  });
+  const { step: long, started, sawAbort } = stepUntilAborted();
+  const pipeline = definePipeline({ long });
   const { a, b } = await twoServers(t, { pipeline });
   const run = await a.executor.requestDeploy({ app: 'app', host: 'h1', trigger: 'api' });
   await started.promise;
@@ -95,7 +74,7 @@ test('a cancel sent to the server that does not run the run stops it on the one 
   assert.equal(await other.executor.cancel(run.runId), true);
   const outcome = await run.done;
   assert.equal(outcome.status, 'cancelled');
-  assert.ok(sawAbort);
+  assert.ok(sawAbort());
   assert.equal(await other.executor.cancel(run.runId), false, 'an ended run cannot be cancelled');
   await assert.rejects(other.executor.cancel(99_999), /no run #99999/);
 });
@@ -122,16 +101,8 @@ test("a server gone without a word: its running run ends interrupted once its le
 });
 
 test('a server whose run another server interrupted (its lease lapsed while it stalled) stops that run at once', { skip }, async (t) => {
-  const started = gate();
-  const pipeline = definePipeline({
-    long: {
-      run: async ({ signal }: StepContext) => {
-        started.open();
-        await new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
-      },
-    },
-  });
-  const { a } = await twoServers(t, { pipeline });
+  const { step: long, started } = stepUntilAborted();
+  const { a } = await twoServers(t, { pipeline: definePipeline({ long }) });
   const run = await a.executor.requestDeploy({ app: 'app', host: 'h1', trigger: 'api' });
   await started.promise;
   // What another server's interruptLapsed writes when this one's lease looked lapsed to it.

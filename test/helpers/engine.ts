@@ -11,7 +11,7 @@ import { findTargets } from '../../src/domain/targets.ts';
 import { STRATEGIES, type Strategy } from '../../src/db/entities/DeployTarget.ts';
 import { DeployRun } from '../../src/db/entities/DeployRun.ts';
 import { StepRun } from '../../src/db/entities/StepRun.ts';
-import type { Pipeline } from '../../src/engine/pipeline.ts';
+import { definePipeline, type Pipeline, type StepContext } from '../../src/engine/pipeline.ts';
 import { saveTarget } from '../../src/domain/targets.ts';
 import { makeTempDir } from './cli.ts';
 import { createTestPostgresDatabase, skipWithoutPostgres } from './postgres.ts';
@@ -121,4 +121,39 @@ export async function until(predicate: () => boolean | Promise<boolean>, ms = 50
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+}
+
+/**
+ * The busy target of the coalescing tests: a pipeline that records each run's commit, and whose run
+ * of commit `c0` holds (firstRunning opens) until releaseFirst is opened.
+ */
+export function heldFirstRun() {
+  const firstRunning = gate();
+  const releaseFirst = gate();
+  const deployed: (string | null)[] = [];
+  const pipeline = definePipeline({
+    deploy: {
+      run: async ({ deploy }: StepContext) => {
+        deployed.push(deploy.commit);
+        if (deploy.commit === 'c0') {
+          firstRunning.open();
+          await releaseFirst.promise;
+        }
+      },
+    },
+  });
+  return { pipeline, deployed, firstRunning, releaseFirst };
+}
+
+/** A step that opens `started`, then waits for its abort signal and fails with its reason; sawAbort() says whether it came. */
+export function stepUntilAborted() {
+  const started = gate();
+  let aborted = false;
+  const step = {
+    run: async ({ signal }: StepContext) => {
+      started.open();
+      await new Promise((_, reject) => signal.addEventListener('abort', () => { aborted = true; reject(signal.reason); }));
+    },
+  };
+  return { step, started, sawAbort: () => aborted };
 }
