@@ -1,15 +1,14 @@
 // Fan-out: one app to N host aliases (all the loopback sshd), global limit 16, per host 2: the wall
 // time of deploying all N against the ideal ⌈N/16⌉ × one deploy, measured in the same invocation.
 //   node --import tsx bench/fan-out.ts   (BENCH_FANOUT="10,50,100")
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/support/config.ts';
 import { startRuntime } from '../src/engine/runtime.ts';
 import { saveTarget } from '../src/domain/targets.ts';
-import { createOrigin } from '../test/helpers/deploy-fixture.ts';
-import { DEPLOY_USER, startSshdHarness } from '../test/helpers/sshd.ts';
+import { startSshdHarness } from '../test/helpers/sshd.ts';
+import { fanTargets } from './fan-targets.ts';
 
 const SIZES = (process.env.BENCH_FANOUT ?? '10,50,100').split(',').map(Number);
 const MAX = Math.max(...SIZES);
@@ -20,14 +19,9 @@ const aliases = Array.from({ length: MAX }, (_, i) => `host${i + 1}`);
 // and 10, would refuse connections under this load).
 const harness = await startSshdHarness({ aliases });
 try {
-  const repo = createOrigin(harness, 'fan', { 'docker-compose.yml': 'services: {}\n' });
   const env = { HOME: harness.home, DEPLOY_DB: path.join(harness.tmpDir, 'fan.db'), DEPLOY_MAX_CONCURRENCY: String(GLOBAL), DEPLOY_HOST_CONCURRENCY: '2' };
   const { orm, executor } = await startRuntime(loadConfig(env));
-  for (const alias of aliases) {
-    const dir = path.join(harness.workDir, `fan-${alias}`);
-    execFileSync('runuser', ['-u', DEPLOY_USER, '--', 'git', 'clone', '-q', repo.origin, dir]);
-    await saveTarget(orm.em.fork(), { app: 'fan', host: alias, strategy: 'docker-compose', remote_dir: dir, repo: repo.origin });
-  }
+  for (const target of fanTargets(harness, 'fan', aliases)) await saveTarget(orm.em.fork(), target);
 
   /** Busy and total jiffies of all cores: the "hosts" share this machine's cores with deploy_server. */
   const cpuTicks = () => {

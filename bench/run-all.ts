@@ -14,6 +14,7 @@ const BENCHES: [string, string][] = [
   ['webhook-latency.ts', 'Webhook answer time while deploys run'],
   ['cli-and-memory.ts', 'CLI start-up and serve memory'],
   ['executor-overhead.ts', "The executor's cost per step"],
+  ['multi-server.ts', 'SQLite with one server against PostgreSQL with one and two'],
 ];
 
 const loadBefore = os.loadavg()[0];

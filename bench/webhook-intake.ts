@@ -2,10 +2,9 @@
 // a distinct push touching 4 apps, so each queues 4 runs that coalesce), against a bare route of the
 // same server that only reads the body and answers 202. Same process, same port, same invocation.
 //   node --import tsx bench/webhook-intake.ts   (BENCH_SECONDS=5, BENCH_CONNECTIONS=16)
-import { createHmac } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import autocannon from 'autocannon';
+import type autocannon from 'autocannon';
 import express from 'express';
 import { pino } from 'pino';
 import { loadConfig } from '../src/support/config.ts';
@@ -16,6 +15,7 @@ import { DeployRun } from '../src/db/entities/DeployRun.ts';
 import { createOrigin } from '../test/helpers/deploy-fixture.ts';
 import { runCliInProcess } from '../test/helpers/cli.ts';
 import { startSshdHarness } from '../test/helpers/sshd.ts';
+import { loadWebhook, signedPushes } from './webhook-load.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
@@ -40,33 +40,10 @@ try {
   await new Promise((resolve) => listening.once('listening', resolve));
   const base = `http://127.0.0.1:${(listening.address() as AddressInfo).port}`;
 
-  let push = 0;
-  const signedPush = () => {
-    const after = (++push).toString(16).padStart(40, '0');
-    const body = JSON.stringify({
-      ref: 'refs/heads/main', before: 'f'.repeat(40), after, total_commits: 1,
-      commits: [{ id: after, added: [], removed: [], modified: APPS.map((app) => `apps/${app}/main.go`) }],
-      repository: { name: 'registry', full_name: 'acme/registry' },
-    });
-    return { body, signature: createHmac('sha256', SECRET).update(body).digest('hex') };
-  };
-  const load = (url: string) =>
-    autocannon({
-      url,
-      method: 'POST',
-      connections: CONNECTIONS,
-      duration: SECONDS,
-      requests: [
-        {
-          setupRequest: (request) => {
-            const { body, signature } = signedPush();
-            return { ...request, body, headers: { 'content-type': 'application/json', 'x-gitea-event': 'push', 'x-gitea-signature': signature } };
-          },
-        },
-      ],
-    });
+  const pushes = signedPushes(SECRET, APPS);
+  const load = (url: string) => loadWebhook(url, pushes, { connections: CONNECTIONS, seconds: SECONDS });
   const bare = await load(`${base}/bare`);
-  const pushesBefore = push;
+  const pushesBefore = pushes.count();
   const webhook = await load(`${base}/webhook/push`);
   const runs = await orm.em.fork().count(DeployRun, {});
   await executor.shutdown(30_000);
@@ -79,7 +56,7 @@ try {
   console.log(line('bare route (read body, 202)', bare));
   console.log(line('POST /webhook/push', webhook));
   console.log(`  ratio: ${(webhook.requests.average / bare.requests.average).toFixed(2)}× the bare route's requests/s, p99 ${(webhook.latency.p99 / Math.max(1, bare.latency.p99)).toFixed(1)}× its p99`);
-  console.log(`  ${push - pushesBefore} pushes → ${runs} runs recorded (4 per push; all but the last of each target coalesced away)`);
+  console.log(`  ${pushes.count() - pushesBefore} pushes → ${runs} runs recorded (4 per push; all but the last of each target coalesced away)`);
 } finally {
   await harness.stop();
 }

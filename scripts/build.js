@@ -22,8 +22,9 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const requireHere = createRequire(`${root}package.json`);
 /** The MikroORM packages our code imports, as properties of the vendor bundle's exports. */
-const VENDORED = ['@mikro-orm/core', '@mikro-orm/knex', '@mikro-orm/sqlite', '@mikro-orm/migrations'];
-// Drivers knex and MikroORM name but this project never uses: left as the run-time `require` they are.
+const VENDORED = ['@mikro-orm/core', '@mikro-orm/knex', '@mikro-orm/sqlite', '@mikro-orm/postgresql', '@mikro-orm/migrations'];
+// Drivers knex and MikroORM name but this project never bundles: left as the run-time `require` they are
+// (`pg` is the PostgreSQL driver, loaded from node_modules only when DEPLOY_DB is a postgres:// URL).
 const UNUSED_DRIVERS = new Set(['better-sqlite3', 'libsql', 'mariadb', 'mariadb/callback', 'mysql', 'mysql2', 'oracledb', 'pg', 'pg-query-stream', 'tedious']);
 
 const vendorBuild = {

@@ -1,5 +1,5 @@
 import { Command } from 'clipanion';
-import type { MikroORM } from '@mikro-orm/sqlite';
+import type { MikroORM } from '../db/orm.ts';
 import { loadConfig, type Config } from '../support/config.ts';
 import type { CliContext } from './context.ts';
 

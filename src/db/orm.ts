@@ -1,40 +1,124 @@
-import { MikroORM } from '@mikro-orm/sqlite';
-import type { IMigrator } from '@mikro-orm/core';
+// The database: SQLite (a file, the default) or PostgreSQL (DEPLOY_DB=postgres://…, for several
+// servers on one database). The same entities on both; each has its own migrations, because the SQL
+// they run differs (src/db/migrations/ for SQLite, src/db/migrations-postgres/ for PostgreSQL).
+import type { IMigrator, MikroORM as CoreMikroORM } from '@mikro-orm/core';
+import type { AbstractSqlDriver, SqlEntityManager } from '@mikro-orm/knex';
 import { DeployTarget } from './entities/DeployTarget.ts';
 import { DeployRun } from './entities/DeployRun.ts';
 import { StepRun } from './entities/StepRun.ts';
 import { DeployLock } from './entities/DeployLock.ts';
 import { NotificationAttempt } from './entities/NotificationAttempt.ts';
 import { WebhookDelivery } from './entities/WebhookDelivery.ts';
-import { migrationNames } from './migrations/names.ts';
+import { DeployServer } from './entities/DeployServer.ts';
+import { migrationNames as sqliteMigrationNames } from './migrations/names.ts';
+import { migrationNames as postgresMigrationNames } from './migrations-postgres/names.ts';
 
-export const entities = [DeployTarget, DeployRun, StepRun, DeployLock, NotificationAttempt, WebhookDelivery];
+export const entities = [DeployTarget, DeployRun, StepRun, DeployLock, NotificationAttempt, WebhookDelivery, DeployServer];
+
+/** The ORM over either database: what the rest of the code holds. */
+export type MikroORM = CoreMikroORM<AbstractSqlDriver, SqlEntityManager>;
+export type EntityManager = SqlEntityManager;
+
+export type DatabaseKind = 'sqlite' | 'postgresql';
 
 export interface DatabaseOptions {
+  /** A SQLite file (or `:memory:`), or a `postgres://` / `postgresql://` URL. */
   dbPath: string;
   /** Apply pending migrations (the default). Only the migration generator turns it off. */
   migrate?: boolean;
 }
 
-/** Builds the ORM for one operations.db and brings its schema up to date. The caller owns and closes it. */
+export class DatabaseUrlError extends Error {
+  override name = 'DatabaseUrlError';
+}
+
+/** Which database a DEPLOY_DB value names. */
+export function databaseKind(dbPath: string): DatabaseKind {
+  return /^postgres(ql)?:\/\//i.test(dbPath) ? 'postgresql' : 'sqlite';
+}
+
+/** DEPLOY_DB as it may be shown (logs, errors, the serve banner): a PostgreSQL URL without its password. */
+export function describeDatabase(dbPath: string): string {
+  if (databaseKind(dbPath) === 'sqlite') return dbPath;
+  try {
+    const url = new URL(dbPath);
+    if (url.password) url.password = '***';
+    url.search = ''; // a query may carry a password too (`?password=…`)
+    return url.toString();
+  } catch {
+    return 'postgresql://(unparseable URL)';
+  }
+}
+
+/** Builds the ORM for one database and brings its schema up to date. The caller owns and closes it. */
 export async function openDatabase({ dbPath, migrate = true }: DatabaseOptions): Promise<MikroORM> {
+  const kind = databaseKind(dbPath);
+  const orm = kind === 'postgresql' ? await openPostgres(dbPath) : await openSqlite(dbPath, migrate);
+  if (migrate && (await hasPendingMigrations(orm, kind))) await migrateUp(orm, kind);
+  return orm;
+}
+
+async function openSqlite(dbPath: string, migrate: boolean): Promise<MikroORM> {
+  const { MikroORM } = await import('@mikro-orm/sqlite');
   const orm = await MikroORM.init({
     dbName: dbPath,
     entities,
-    migrations: { path: new URL('./migrations', import.meta.url).pathname, snapshot: false, emit: 'ts', silent: true },
+    migrations: { path: migrationsFolder('sqlite'), snapshot: false, emit: 'ts', silent: true },
     discovery: { warnWhenNoEntities: false },
     debug: false,
   });
   // A new file reclaims the pages that pruning frees (domain/retention.ts) with `pragma
   // incremental_vacuum`: auto_vacuum can only be chosen before the first table (an older file is
   // switched by `deploy_server prune`'s VACUUM).
-  if (migrate && !(await hasTables(orm))) await orm.em.getConnection().execute('pragma auto_vacuum = incremental');
+  if (migrate && !(await hasTables(orm as unknown as MikroORM))) await orm.em.getConnection().execute('pragma auto_vacuum = incremental');
   // WAL: readers (the CLI, the API) never wait for the executor's writes, and a write costs no fsync of
   // the main file; NORMAL is still crash-safe in WAL mode.
   await orm.em.getConnection().execute('pragma journal_mode = wal');
   await orm.em.getConnection().execute('pragma synchronous = normal');
-  if (migrate && (await hasPendingMigrations(orm))) await (await loadMigrator(orm)).up();
-  return orm;
+  return orm as unknown as MikroORM;
+}
+
+async function openPostgres(url: string): Promise<MikroORM> {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new DatabaseUrlError(`DEPLOY_DB is not a valid PostgreSQL URL: ${describeDatabase(url)}`);
+  }
+  if (parsed.pathname.length <= 1) throw new DatabaseUrlError(`DEPLOY_DB names no database: ${describeDatabase(url)} (postgres://user:password@host:5432/database)`);
+  const { MikroORM } = await import('@mikro-orm/postgresql');
+  try {
+    const orm = await MikroORM.init({
+      clientUrl: url,
+      entities,
+      migrations: { path: migrationsFolder('postgresql'), snapshot: false, emit: 'ts', silent: true },
+      discovery: { warnWhenNoEntities: false },
+      debug: false,
+    });
+    // init does not fail on a server it cannot reach: ask once, so a wrong URL is one clear line at start.
+    await orm.em.getConnection().execute('select 1');
+    return orm as unknown as MikroORM;
+  } catch (error) {
+    throw new DatabaseUrlError(`cannot use the PostgreSQL database ${describeDatabase(url)}: ${withoutSecret((error as Error).message, parsed.password)}`);
+  }
+}
+
+/** `text` with DEPLOY_DB's password (if it has one) replaced by `***`: for messages from the driver or pg-boss. */
+export function maskDatabaseSecret(text: string, dbPath: string): string {
+  if (databaseKind(dbPath) === 'sqlite') return text;
+  try {
+    return withoutSecret(text, new URL(dbPath).password);
+  } catch {
+    return text;
+  }
+}
+
+function withoutSecret(message: string, password: string): string {
+  return password ? message.split(password).join('***').split(decodeURIComponent(password)).join('***') : message;
+}
+
+function migrationsFolder(kind: DatabaseKind): string {
+  return new URL(kind === 'postgresql' ? './migrations-postgres' : './migrations', import.meta.url).pathname;
 }
 
 async function hasTables(orm: MikroORM): Promise<boolean> {
@@ -43,12 +127,32 @@ async function hasTables(orm: MikroORM): Promise<boolean> {
 }
 
 /** Whether a committed migration has not run here yet: one query, without loading the migrator. */
-async function hasPendingMigrations(orm: MikroORM): Promise<boolean> {
+async function hasPendingMigrations(orm: MikroORM, kind: DatabaseKind): Promise<boolean> {
   const connection = orm.em.getConnection();
-  const [table] = await connection.execute<{ name: string }[]>(`select name from sqlite_master where type = 'table' and name = 'mikro_orm_migrations'`);
+  const tableQuery = kind === 'postgresql'
+    ? `select table_name as name from information_schema.tables where table_schema = current_schema() and table_name = 'mikro_orm_migrations'`
+    : `select name from sqlite_master where type = 'table' and name = 'mikro_orm_migrations'`;
+  const [table] = await connection.execute<{ name: string }[]>(tableQuery);
   if (!table) return true;
   const done = new Set((await connection.execute<{ name: string }[]>('select name from mikro_orm_migrations')).map((row) => row.name));
-  return migrationNames.some((name) => !done.has(name));
+  return (kind === 'postgresql' ? postgresMigrationNames : sqliteMigrationNames).some((name) => !done.has(name));
+}
+
+/** Any number for the advisory lock that serialises migrations: servers starting at once migrate one by one. */
+const MIGRATION_LOCK_KEY = 7_318_004_114;
+
+async function migrateUp(orm: MikroORM, kind: DatabaseKind): Promise<void> {
+  const migrator = await loadMigrator(orm);
+  if (kind === 'sqlite') {
+    await migrator.up();
+    return;
+  }
+  // Two servers starting together must not both run a migration: the first holds the lock for the
+  // transaction of every pending migration; the second then finds none pending.
+  await orm.em.getConnection().transactional(async (trx) => {
+    await orm.em.getConnection().execute(`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`, [], 'all', trx);
+    await migrator.up({ transaction: trx });
+  });
 }
 
 /**
@@ -56,8 +160,12 @@ async function hasPendingMigrations(orm: MikroORM): Promise<boolean> {
  * start-up ~0.1 s, and are needed only when a migration is pending (or one is being written).
  */
 export async function loadMigrator(orm: MikroORM): Promise<IMigrator> {
-  const [{ Migrator }, { migrationsList }] = await Promise.all([import('@mikro-orm/migrations'), import('./migrations/index.ts')]);
+  const postgres = orm.config.get('driver')?.name === 'PostgreSqlDriver';
+  const [{ Migrator }, { migrationsList }] = await Promise.all([
+    import('@mikro-orm/migrations'),
+    postgres ? import('./migrations-postgres/index.ts') : import('./migrations/index.ts'),
+  ]);
   orm.config.set('migrations', { ...orm.config.get('migrations'), migrationsList });
-  Migrator.register(orm);
+  Migrator.register(orm as never);
   return orm.getMigrator();
 }

@@ -1,7 +1,7 @@
 // Deploy freezes (locks): taken and lifted by people, honoured by the webhook (runs recorded
 // `skipped`) and by deploy/rollback (refused unless forced). A lock names an app and one host, or
 // every host of the app; it may expire.
-import type { EntityManager } from '@mikro-orm/sqlite';
+import type { EntityManager } from '../db/orm.ts';
 import * as v from 'valibot';
 import { DeployLock } from '../db/entities/DeployLock.ts';
 import { findTargets } from './targets.ts';

@@ -3,7 +3,7 @@
 // recorded (notification_attempt); a sink that is down never slows or fails a deploy.
 import { createHmac } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { EntityManager, MikroORM } from '@mikro-orm/sqlite';
+import type { EntityManager, MikroORM } from '../db/orm.ts';
 import { NotificationAttempt } from '../db/entities/NotificationAttempt.ts';
 import type { RunEvent } from '../engine/events.ts';
 import { isFinished, type RunStore, type RunView } from '../engine/run-store.ts';

@@ -6,7 +6,7 @@
 // whose files must come from git (a cut list, a new branch, an older sender) is recorded as a
 // `resolving` delivery and answered, then resolved in the background (fetch with its own short timeout,
 // then diff) — and, if the process stops first, at the next start.
-import type { MikroORM } from '@mikro-orm/sqlite';
+import type { MikroORM } from '../db/orm.ts';
 import type { Context } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { WebhookDelivery } from '../db/entities/WebhookDelivery.ts';
@@ -20,6 +20,7 @@ import { listTargets, toTargetFields } from './targets.ts';
 import { listLocks } from './locks.ts';
 import { isOlderThanDeployed, olderCommitReason } from './older-commit.ts';
 import { headCommitMessage, whyNotDeploy } from './skip-markers.ts';
+import { createPushLock } from './push-lock.ts';
 
 /** Gitea does not retry, but a person may press "Replay": the same push within this window is not deployed again. */
 const REPLAY_WINDOW_MS = 10 * 60 * 1000;
@@ -82,6 +83,8 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
   // (repo, ref, after) → the receipt, for a replay that arrives while the first is still being recorded.
   const seen = new Map<string, { at: number; receipt: Promise<PushReceipt> }>();
   const background = new Set<Promise<void>>();
+  // Several servers on PostgreSQL: one of them at a time handles a given push (see push-lock.ts).
+  const lockPush = createPushLock(config.dbPath);
 
   /** Matches the files against the targets and queues the runs, all in one write (all of them, or none). */
   const queueRuns = async (pending: PendingPush, files: string[], telemetry?: Context) => {
@@ -193,7 +196,7 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
         return { outcome: 'replayed', queued: receipt.queued, reason: replayReason(payload, receipt.outcome === 'resolving') };
       }
       const pending = { payload, branch: decision.branch, headMessage: headCommitMessage(json, payload.after) };
-      const work = handle(pending, decision.truncated, options.deliveryId, options.telemetry);
+      const work = lockPush(key, () => handle(pending, decision.truncated, options.deliveryId, options.telemetry));
       work.catch(() => undefined); // handled below when no replay ever awaits it
       seen.set(key, { at: now, receipt: work });
       try {

@@ -4,8 +4,10 @@
 // replay of one is recognised by its delivery id that long). Never pruned: a queued or running run,
 // a target's last successful run (what it runs now), a run whose release ANOTHER run names (a systemd
 // deploy names its own: that alone keeps nothing).
+// On PostgreSQL the same rules, with its times (timestamps, not SQLite's epoch milliseconds) and its
+// size (pg_database_size); freed space is reused by PostgreSQL's autovacuum, nothing to reclaim by hand.
 import fs from 'node:fs';
-import type { MikroORM } from '@mikro-orm/sqlite';
+import { databaseKind, type MikroORM } from '../db/orm.ts';
 import { RunStore } from '../engine/run-store.ts';
 
 export interface RetentionPolicy {
@@ -20,7 +22,7 @@ export interface PruneReport {
   runs: number;
   steps: number;
   deliveries: number;
-  /** The database file's size (with its WAL) before and after, in bytes; equal on a dry run. */
+  /** The database's size (SQLite: the file with its WAL) before and after, in bytes; equal on a dry run. */
   bytesBefore: number;
   bytesAfter: number;
 }
@@ -36,13 +38,17 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 /** Ids per delete statement (SQLite's bound-parameter limit is far above). */
 const BATCH = 500;
 
-function fileBytes(dbPath: string): number {
+async function databaseBytes(orm: MikroORM, dbPath: string): Promise<number> {
+  if (databaseKind(dbPath) === 'postgresql') {
+    const [{ bytes }] = await orm.em.getConnection().execute<{ bytes: string }[]>('select pg_database_size(current_database()) as bytes');
+    return Number(bytes);
+  }
   const size = (file: string) => fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0;
   return size(dbPath) + size(`${dbPath}-wal`);
 }
 
 /** The runs the policy lets go, oldest first. */
-async function prunableRuns(orm: MikroORM, policy: RetentionPolicy, now: number): Promise<number[]> {
+async function prunableRuns(orm: MikroORM, policy: RetentionPolicy, cutoff: Date | number): Promise<number[]> {
   const rows = await orm.em.getConnection().execute<{ id: number }[]>(
     `select id from (
        select id, status, queued_at, row_number() over (partition by app, host order by id desc) as rank
@@ -52,7 +58,7 @@ async function prunableRuns(orm: MikroORM, policy: RetentionPolicy, now: number)
        and r.id not in (select max(id) from deploy_run where status = 'success' group by app, host)
        and r.id not in (select "release" from deploy_run where "release" is not null and "release" <> id)
      order by r.id`,
-    [policy.keepRuns, now - policy.keepDays * DAY_MS],
+    [policy.keepRuns, cutoff],
   );
   return rows.map((row) => row.id);
 }
@@ -60,9 +66,11 @@ async function prunableRuns(orm: MikroORM, policy: RetentionPolicy, now: number)
 export async function pruneHistory(orm: MikroORM, dbPath: string, policy: RetentionPolicy, options: { dryRun?: boolean; reclaim?: Reclaim; now?: number } = {}): Promise<PruneReport> {
   const { dryRun = false, reclaim = 'incremental', now = Date.now() } = options;
   const connection = orm.em.getConnection();
-  const bytesBefore = fileBytes(dbPath);
-  const ids = await prunableRuns(orm, policy, now);
-  const deliveryCutoff = now - policy.keepDays * DAY_MS;
+  const postgres = databaseKind(dbPath) === 'postgresql';
+  const bytesBefore = await databaseBytes(orm, dbPath);
+  // Runs and deliveries received before this go (as the database compares times).
+  const cutoff = postgres ? new Date(now - policy.keepDays * DAY_MS) : now - policy.keepDays * DAY_MS;
+  const ids = await prunableRuns(orm, policy, cutoff);
   let steps = 0;
   for (let i = 0; i < ids.length; i += BATCH) {
     const batch = ids.slice(i, i + BATCH);
@@ -72,12 +80,12 @@ export async function pruneHistory(orm: MikroORM, dbPath: string, policy: Retent
     if (!dryRun) await new RunStore(orm).deleteFinishedRuns(batch);
   }
   const where = `received_at < ? and status <> 'resolving'`;
-  const [{ count: deliveries }] = await connection.execute<{ count: number }[]>(`select count(*) as count from webhook_delivery where ${where}`, [deliveryCutoff]);
+  const [{ count: deliveries }] = await connection.execute<{ count: number }[]>(`select count(*) as count from webhook_delivery where ${where}`, [cutoff]);
   if (!dryRun) {
-    if (Number(deliveries)) await connection.execute(`delete from webhook_delivery where ${where}`, [deliveryCutoff]);
-    if (ids.length || Number(deliveries) || reclaim === 'full') await reclaimSpace(orm, reclaim);
+    if (Number(deliveries)) await connection.execute(`delete from webhook_delivery where ${where}`, [cutoff]);
+    if (!postgres && (ids.length || Number(deliveries) || reclaim === 'full')) await reclaimSpace(orm, reclaim);
   }
-  return { dryRun, runs: ids.length, steps, deliveries: Number(deliveries), bytesBefore, bytesAfter: dryRun ? bytesBefore : fileBytes(dbPath) };
+  return { dryRun, runs: ids.length, steps, deliveries: Number(deliveries), bytesBefore, bytesAfter: dryRun ? bytesBefore : await databaseBytes(orm, dbPath) };
 }
 
 /** Gives free pages back to the file system (see Reclaim), then empties the WAL into the file. */

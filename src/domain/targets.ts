@@ -1,4 +1,4 @@
-import type { EntityManager } from '@mikro-orm/sqlite';
+import type { EntityManager } from '../db/orm.ts';
 import { DeployTarget } from '../db/entities/DeployTarget.ts';
 import { maskKnownSecrets } from '../support/redact.ts';
 import { TargetSchema, parseTarget, repoNameOf, type TargetFields } from './target-schema.ts';

@@ -15,7 +15,8 @@ import type { Config } from '../support/config.ts';
 import type { RemoteHost } from '../transport/remote-host.ts';
 import { RunEvents, type RunEvent } from './events.ts';
 import type { Pipeline } from './pipeline.ts';
-import { InProcessRunQueue, type RunQueue } from './queue.ts';
+import { InProcessRunQueue, type RunQueue, type SharedRunQueue } from './queue.ts';
+import { SharedRuns } from './shared-runs.ts';
 import { executeRun, type DeployRequest, type PendingRun } from './run.ts';
 import { endedResult, type NewRun, type RunResult, type RunStore } from './run-store.ts';
 import { DEFAULT_STEP_TIMEOUT_MS, describe } from './step-runner.ts';
@@ -35,6 +36,11 @@ export interface ExecutorDeps {
   tracer?: Tracer;
   /** Where runs wait for a place (default: in-process p-queues with the config's limits). */
   queue?: RunQueue;
+  /**
+   * Several servers on one PostgreSQL database: runs wait in the database and this shared queue
+   * instead of this process's slots and `queue` (see SharedRunQueue, and shared-runs.ts).
+   */
+  shared?: { queue: SharedRunQueue; serverId: string; leaseMs: number; onError: (error: unknown) => void };
   stepTimeoutMs?: number;
   /** How long the final write of a run whose database writes failed is retried (default 10 min). */
   finalWriteRetryMs?: number;
@@ -81,10 +87,32 @@ export class Executor {
   private readonly exclusive = new Map<string, Promise<unknown>>();
   private readonly tracer: Tracer;
   private closing = false;
+  private readonly shared?: SharedRuns;
 
   constructor(private readonly deps: ExecutorDeps) {
     this.queue = deps.queue ?? new InProcessRunQueue(deps.config);
     this.tracer = deps.tracer ?? trace.getTracer('deploy_server');
+    if (deps.shared) {
+      this.shared = new SharedRuns({
+        ...deps.shared,
+        store: deps.store,
+        limits: deps.config,
+        findTarget: deps.findTarget,
+        hooks: {
+          run: (pending, abort) => {
+            if (!this.results.has(pending.runId)) this.results.set(pending.runId, defer()); // shutdown waits for it
+            return this.run(pending, abort, true);
+          },
+          settle: (result, target) => this.settle(result, target),
+          track: (runId) => this.events.track(runId),
+        },
+      });
+    }
+  }
+
+  /** Starts working the shared queue (several servers on PostgreSQL); nothing to start otherwise. */
+  async start(): Promise<void> {
+    await this.shared?.start();
   }
 
   /** Queues a deploy of one target; resolves once the run is recorded (`queued`), not when it ends. */
@@ -102,6 +130,16 @@ export class Executor {
     if (items.length === 0) return [];
     const targets = await Promise.all(items.map(({ request, target }) => target ?? this.deps.findTarget(request.app, request.host)));
     const runIds = await this.deps.store.queue(items.map(({ request }, i) => newRunOf(request, targets[i])), process.pid);
+    if (this.shared) {
+      const queued = runIds.map((runId, i): QueuedRun => {
+        const result = defer<RunResult>();
+        this.results.set(runId, result);
+        this.events.emit({ type: 'run', run_id: runId, app: targets[i].app, host: targets[i].host, status: 'queued' });
+        return { runId, done: result.promise };
+      });
+      await this.shared.admit(runIds.map((id, i) => ({ id, app: targets[i].app, host: targets[i].host })));
+      return queued;
+    }
     const ended: Unstarted[] = [];
     const queued = items.map(({ request }, i): QueuedRun => {
       const runId = runIds[i];
@@ -138,6 +176,12 @@ export class Executor {
 
   /** Cancels a queued or running run. Returns false when the run already ended. */
   async cancel(runId: number): Promise<boolean> {
+    if (this.shared) {
+      const cancelling = await this.shared.cancel(runId);
+      if (cancelling) return true;
+      if (!(await this.deps.store.findResult(runId))) throw new RunNotFoundError(`no run #${runId}`);
+      return false;
+    }
     for (const slot of this.slots.values()) {
       const pending = slot.pending;
       if (pending?.runId === runId) {
@@ -180,6 +224,11 @@ export class Executor {
    */
   async shutdown(graceMs: number): Promise<void> {
     this.closing = true;
+    if (this.shared) {
+      // Queued runs stay queued: the other servers (or this one, started again) take them.
+      await this.shared.shutdown(graceMs);
+      return;
+    }
     const queued: Unstarted[] = [];
     for (const slot of this.slots.values()) {
       if (slot.pending) queued.push({ pending: slot.pending, status: 'interrupted', reason: SHUT_DOWN_BEFORE_START });
@@ -229,7 +278,7 @@ export class Executor {
     });
   }
 
-  private async run(pending: PendingRun, abort: AbortController): Promise<RunResult> {
+  private async run(pending: PendingRun, abort: AbortController, claimed = false): Promise<RunResult> {
     try {
       return await executeRun(pending, abort.signal, {
         store: this.deps.store,
@@ -240,6 +289,7 @@ export class Executor {
         openRemote: this.deps.openRemote,
         exclusive: (key, work) => this.runExclusive(key, work),
         stepTimeoutMs: this.deps.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS,
+        claimed,
       });
     } catch (error) {
       // executeRun records every step failure on the run; what reaches here is the database itself
@@ -293,7 +343,7 @@ export class Executor {
     }
   }
 
-  private settle(result: RunResult, target: TargetFields): void {
+  private settle(result: RunResult, target: { app: string; host: string }): void {
     const waiter = this.results.get(result.id);
     this.results.delete(result.id);
     waiter?.resolve(result);

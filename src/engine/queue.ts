@@ -28,3 +28,28 @@ export class InProcessRunQueue implements RunQueue {
     void queue.add(() => this.global.add(task));
   }
 }
+
+/** A target to work on: a shared queue's job names the target, never a run (the newest queued run is taken). */
+export interface TargetKey {
+  app: string;
+  host: string;
+}
+
+/**
+ * A queue several servers work together (PostgreSQL): a job per target, at most one waiting per
+ * target. A worker claims the target's newest queued run in the database (the claim holds the
+ * per-target rule and the limits of all servers together), and answers `busy` when it may not yet.
+ */
+export interface SharedRunQueue {
+  /** Wakes a worker (on any server) for each target; a target that already has a waiting job gets no second. */
+  notify(targets: TargetKey[]): Promise<void>;
+  /** Starts `workers` workers in this process; `take` runs the target's queued runs and says `busy` when it had to leave them. */
+  work(workers: number, take: (target: TargetKey) => Promise<'done' | 'busy'>): Promise<void>;
+  /**
+   * Ends the jobs that a server gone without a word held for these targets (its runs of them were
+   * interrupted): a target's job stays taken while its runs run, so the next one could not start.
+   */
+  release(targets: TargetKey[]): Promise<void>;
+  /** Stops fetching jobs, waits for the workers' running `take`s, and closes. */
+  stop(): Promise<void>;
+}

@@ -2,8 +2,8 @@
 // API, the SSE stream, the CLI's --json and the dashboard all use. Field names are snake_case, as in
 // the database.
 import { raw } from '@mikro-orm/core';
-import type { EntityManager, MikroORM } from '@mikro-orm/sqlite';
-import { DeployRun, type RunStatus } from '../db/entities/DeployRun.ts';
+import type { EntityManager, MikroORM } from '../db/orm.ts';
+import { DeployRun, type RunStatus, type Trigger } from '../db/entities/DeployRun.ts';
 import { StepRun } from '../db/entities/StepRun.ts';
 import { NotificationAttempt } from '../db/entities/NotificationAttempt.ts';
 import type { PastRun, RunRecord } from './pipeline.ts';
@@ -101,6 +101,10 @@ function viewRun(run: DeployRun, steps: StepRow[], outputs: ReadonlyMap<number, 
 export class RunStore {
   constructor(private readonly orm: MikroORM) {}
 
+  private isPostgres(): boolean {
+    return this.orm.config.get('driver')?.name === 'PostgreSqlDriver';
+  }
+
   private em(): EntityManager {
     return this.orm.em.fork();
   }
@@ -113,10 +117,12 @@ export class RunStore {
    */
   private async outputTails(em: EntityManager, stepIds: number[], bytes: number): Promise<Map<number, string>> {
     if (bytes <= 0 || stepIds.length === 0) return new Map();
-    const rows = await em.getConnection().execute<{ id: number; tail: Buffer | string | null }[]>(
-      `select id, substr(cast(output as blob), ?) as tail from step_run where id in (${stepIds.map(() => '?').join(', ')})`,
-      [-bytes, ...stepIds],
-    );
+    const ids = stepIds.map(() => '?').join(', ');
+    // The same cut in each database's SQL: SQLite's substr counts a blob's bytes from the end; PostgreSQL cuts the UTF-8 bytes.
+    const sql = this.isPostgres()
+      ? `select id, substring(convert_to(output, 'UTF8') from greatest(octet_length(convert_to(output, 'UTF8')) - ? + 1, 1)) as tail from step_run where id in (${ids})`
+      : `select id, substr(cast(output as blob), ?) as tail from step_run where id in (${ids})`;
+    const rows = await em.getConnection().execute<{ id: number; tail: Buffer | string | null }[]>(sql, [this.isPostgres() ? bytes : -bytes, ...stepIds]);
     return new Map(rows.map((row) => [row.id, row.tail === null ? '' : Buffer.isBuffer(row.tail) ? row.tail.toString('utf8') : row.tail]));
   }
 
@@ -212,7 +218,7 @@ export class RunStore {
   async targetHistory(limit: number): Promise<HistoryRun[]> {
     const rows: Record<string, unknown>[] = await this.em().getConnection().execute(
       `select id, app, host, "trigger", status, "commit", error, duration_ms, queued_at, finished_at, rolled_back
-       from (select *, row_number() over (partition by app, host order by id desc) as n from deploy_run) where n <= ? order by id desc`,
+       from (select *, row_number() over (partition by app, host order by id desc) as n from deploy_run) as ranked where n <= ? order by id desc`,
       [limit],
     );
     return rows.map((row) => ({ ...row, queued_at: isoOfRaw(row.queued_at)!, finished_at: isoOfRaw(row.finished_at), rolled_back: Boolean(row.rolled_back) }) as HistoryRun);
@@ -360,6 +366,131 @@ export class RunStore {
     });
     return ids;
   }
+
+  // ---- the shared queue (PostgreSQL: several servers on one database) ----
+  // PostgreSQL's SQL only: SQLite has one machine, and the executor's slots and the pid claim above.
+
+  private knex() {
+    return this.orm.em.getKnex();
+  }
+
+  /**
+   * Ends the queued runs that the new runs replace (older queued runs of the same target), whichever
+   * server queued them: one statement. Returns them with the run that replaced each.
+   */
+  async supersedeQueued(runs: { id: number; app: string; host: string }[]): Promise<{ id: number; by: number; app: string; host: string }[]> {
+    if (runs.length === 0) return [];
+    const newest = new Map<string, { id: number; app: string; host: string }>();
+    for (const run of runs) if ((newest.get(`${run.app}@${run.host}`)?.id ?? 0) < run.id) newest.set(`${run.app}@${run.host}`, run);
+    const values = [...newest.values()];
+    const { rows } = await this.knex().raw(
+      `update deploy_run d set status = 'cancelled', finished_at = now(), duration_ms = 0,
+         error = 'superseded by run #' || n.id || ', a newer deploy request for ' || d.app || '@' || d.host
+       from (values ${values.map(() => '(?::int, ?::text, ?::text)').join(', ')}) as n(id, app, host)
+       where d.app = n.app and d.host = n.host and d.status = 'queued' and d.id < n.id
+       returning d.id, n.id as by, d.app, d.host`,
+      values.flatMap((run) => [run.id, run.app, run.host]),
+    );
+    return rows as { id: number; by: number; app: string; host: string }[];
+  }
+
+  /**
+   * Takes the newest queued run of a target for `owner`, when the target runs nothing and the limits
+   * (running runs of every server together) leave a place: marks it running, and ends the older queued
+   * runs of the target as superseded by it. Serialised across servers by one advisory lock, held for
+   * the few statements of the transaction.
+   */
+  async claimNext(app: string, host: string, owner: string, limits: { hostConcurrency: number; maxConcurrency: number }): Promise<ClaimResult> {
+    return this.knex().transaction(async (trx) => {
+      await trx.raw('select pg_advisory_xact_lock(?)', [CLAIM_LOCK_KEY]);
+      const { rows: [next] } = await trx.raw(`select id, "trigger", ref, "commit", rollback_to from deploy_run where app = ? and host = ? and status = 'queued' order by id desc limit 1`, [app, host]);
+      if (!next) return { kind: 'none' } as const;
+      const { rows: [counts] } = await trx.raw(
+        `select count(*)::int as total, (count(*) filter (where host = ?))::int as on_host, (count(*) filter (where app = ? and host = ?))::int as on_target
+         from deploy_run where status = 'running'`,
+        [host, app, host],
+      );
+      if (counts.on_target > 0 || counts.on_host >= limits.hostConcurrency || counts.total >= limits.maxConcurrency) return { kind: 'busy' } as const;
+      await trx.raw(`update deploy_run set status = 'running', owner = ?, owner_pid = ? where id = ?`, [owner, process.pid, next.id]);
+      const { rows: superseded } = await trx.raw(
+        `update deploy_run set status = 'cancelled', finished_at = now(), duration_ms = 0, error = ?
+         where app = ? and host = ? and status = 'queued' and id < ? returning id`,
+        [`superseded by run #${next.id}, a newer deploy request for ${app}@${host}`, app, host, next.id],
+      );
+      return {
+        kind: 'claimed',
+        run: { id: next.id, trigger: next.trigger, ref: next.ref, commit: next.commit, rollback_to: next.rollback_to },
+        superseded: (superseded as { id: number }[]).map((row) => row.id),
+      } as const;
+    });
+  }
+
+  /** Renews a server's lease (database time, so the servers' clocks need not agree). */
+  async renewServerLease(server: string): Promise<void> {
+    await this.knex().raw(
+      `insert into deploy_server (id, started_at, heartbeat_at) values (?, now(), now()) on conflict (id) do update set heartbeat_at = now()`,
+      [server],
+    );
+  }
+
+  async dropServerLease(server: string): Promise<void> {
+    await this.knex().raw('delete from deploy_server where id = ?', [server]);
+  }
+
+  /**
+   * Marks running runs whose server's lease is older than `leaseMs` (or gone) as `interrupted`, with
+   * their unfinished steps; never retried (a half-done deploy is not idempotent). Returns them.
+   */
+  async interruptLapsed(leaseMs: number): Promise<{ id: number; app: string; host: string }[]> {
+    const why = 'interrupted: the deploy_server running it stopped renewing its lease';
+    return this.em().transactional(async (tx) => {
+      const rows = await tx.execute<{ id: number; app: string; host: string }[]>(
+        `update deploy_run set status = 'interrupted', finished_at = now(), error = ?
+         where status = 'running' and owner is not null
+           and owner not in (select id from deploy_server where heartbeat_at > now() - ? * interval '1 millisecond')
+         returning id, app, host`,
+        [why, leaseMs],
+      );
+      if (rows.length) await endSteps(tx, rows.map((row) => row.id), { running: 'cancelled', error: why, skipped: 'skipped: run interrupted' });
+      // Leases lapsed long ago say nothing any more.
+      await tx.execute(`delete from deploy_server where heartbeat_at < now() - ? * interval '1 millisecond'`, [leaseMs * 100], 'run');
+      return rows;
+    });
+  }
+
+  /** The targets with a queued run (a server wakes a worker for each: a job lost with a dead server is sent again). */
+  async queuedTargets(): Promise<{ app: string; host: string }[]> {
+    const { rows } = await this.knex().raw(`select distinct app, host from deploy_run where status = 'queued'`);
+    return rows as { app: string; host: string }[];
+  }
+
+  /** Cancels a run that has not started. False when it is not queued (any more). */
+  async cancelQueued(id: number): Promise<boolean> {
+    const { rowCount } = await this.knex().raw(
+      `update deploy_run set status = 'cancelled', error = 'cancelled before it started', finished_at = now(), duration_ms = 0 where id = ? and status = 'queued'`,
+      [id],
+    );
+    return rowCount > 0;
+  }
+
+  /** Asks the server running a run to cancel it (it polls). False when the run is not running. */
+  async requestCancel(id: number): Promise<boolean> {
+    const { rowCount } = await this.knex().raw(`update deploy_run set cancel_requested = true where id = ? and status = 'running'`, [id]);
+    return rowCount > 0;
+  }
+
+  /** The runs of `owner` whose cancel another server asked for. */
+  async cancelRequestsFor(owner: string): Promise<number[]> {
+    const { rows } = await this.knex().raw(`select id from deploy_run where owner = ? and status = 'running' and cancel_requested`, [owner]);
+    return (rows as { id: number }[]).map((row) => row.id);
+  }
+
+  /** Of `ids`, the runs that have ended, with how. */
+  async endedAmong(ids: number[]): Promise<RunResult[]> {
+    if (ids.length === 0) return [];
+    const runs = await this.em().find(DeployRun, { id: { $in: ids }, status: { $nin: ['queued', 'running'] } });
+    return runs.map(resultOf);
+  }
 }
 
 /** The steps of runs that ended mid-way: running ones end as `running` says, pending ones are skipped. */
@@ -367,3 +498,12 @@ async function endSteps(em: EntityManager, runs: number[], how: { running: 'fail
   await em.nativeUpdate(StepRun, { run: { $in: runs }, status: 'running' }, { status: how.running, error: how.error });
   await em.nativeUpdate(StepRun, { run: { $in: runs }, status: 'pending' }, { status: 'skipped', error: how.skipped });
 }
+
+/** Any number, the same on every server: the advisory lock that serialises claims. */
+const CLAIM_LOCK_KEY = 7_318_004_115;
+
+/** What a server's claim of a target found. */
+export type ClaimResult =
+  | { kind: 'none' }
+  | { kind: 'busy' }
+  | { kind: 'claimed'; run: { id: number; trigger: Trigger; ref: string | null; commit: string | null; rollback_to: number | null }; superseded: number[] };

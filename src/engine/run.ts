@@ -52,12 +52,14 @@ export interface RunDeps {
   /** Runs `work` while no other run of this process holds `key`. */
   exclusive: DeployContext['exclusive'];
   stepTimeoutMs: number;
+  /** The run was claimed already (the shared queue's claim): skip the cross-process wait of target-claim.ts. */
+  claimed?: boolean;
 }
 
 export async function executeRun(pending: PendingRun, signal: AbortSignal, deps: RunDeps): Promise<RunResult> {
   const { runId, target } = pending;
   const { store } = deps;
-  if (!(await claimTarget(store, { runId, app: target.app, host: target.host }, signal))) {
+  if (!deps.claimed && !(await claimTarget(store, { runId, app: target.app, host: target.host }, signal))) {
     const reason = `cancelled while another process ran ${target.app}@${target.host}`;
     await store.endUnstarted([{ id: runId, status: 'cancelled', reason }]);
     return endedResult(runId, 'cancelled', reason);

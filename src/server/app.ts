@@ -1,5 +1,5 @@
 import express, { type Express, type Request, type Response } from 'express';
-import type { MikroORM } from '@mikro-orm/sqlite';
+import type { MikroORM } from '../db/orm.ts';
 import type { Logger } from 'pino';
 import * as v from 'valibot';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Tracer } from '@opentelemetry/api';

@@ -1,6 +1,6 @@
 // Deploy freezes over HTTP: list (read), lock and unlock (write token). The rules are domain/locks.ts.
 import { Router, type RequestHandler } from 'express';
-import type { MikroORM } from '@mikro-orm/sqlite';
+import type { MikroORM } from '../db/orm.ts';
 import * as v from 'valibot';
 import { listLocks, lockTarget, unlockTarget } from '../domain/locks.ts';
 import { describeBodyIssue, HOST_NAME, parseBody, queryHost } from './params.ts';

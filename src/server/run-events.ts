@@ -41,7 +41,7 @@ export async function streamRunEvents(deps: { store: RunStore; executor: Executo
     }
   };
   const watch = deps.executor.watchRun(runId, forward);
-  req.on('close', end);
+  res.on('close', end); // the client went away (a request's own 'close' fires as soon as its body has been read)
   if (watch) {
     for (const event of watch.replay) forward(event);
     return;

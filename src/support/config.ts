@@ -3,6 +3,7 @@ import path from 'node:path';
 
 /** Everything deploy_server reads from its environment, read once at the edge and passed down. */
 export interface Config {
+  /** The SQLite file, or a `postgres://` URL (several servers on one database). Show it with describeDatabase. */
   dbPath: string;
   registryRoot: string;
   hostConcurrency: number;
@@ -15,6 +16,8 @@ export interface Config {
   gitFetchTimeoutMs: number;
   /** On SIGTERM, how long running deploys may go on before they are cancelled. */
   shutdownTimeoutMs: number;
+  /** PostgreSQL: a server that has not renewed its lease for this long is gone; its running runs are interrupted. */
+  leaseMs: number;
   /** Releases kept on each host (systemd), unless a target says otherwise. */
   keepReleases: number;
   /** Retention (domain/retention.ts): runs kept per target, and runs (and deliveries) kept by age. */
@@ -68,9 +71,16 @@ export function usesSudo(config: Pick<Config, 'sudo'>, sshUser: string): boolean
   return config.sudo === 'auto' && sshUser !== 'root';
 }
 
+/** DEPLOY_DB: a PostgreSQL URL as given, anything else a SQLite file relative to the working directory. */
+function readDatabase(raw: string | undefined, cwd: string): string {
+  if (raw && /^postgres(ql)?:\/\//i.test(raw)) return raw;
+  if (raw && /^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) throw new ConfigError(`DEPLOY_DB must be a SQLite file path or a postgres:// URL (got a ${raw.split(':')[0]}: URL)`);
+  return path.resolve(cwd, raw || 'operations.db');
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()): Config {
   return {
-    dbPath: path.resolve(cwd, env.DEPLOY_DB || 'operations.db'),
+    dbPath: readDatabase(env.DEPLOY_DB, cwd),
     registryRoot: path.resolve(cwd, env.DEPLOY_REGISTRY_ROOT || '.'),
     hostConcurrency: readPositiveInt(env, 'DEPLOY_HOST_CONCURRENCY', 2),
     maxConcurrency: readPositiveInt(env, 'DEPLOY_MAX_CONCURRENCY', 8),
@@ -82,6 +92,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     keepReleases: readPositiveInt(env, 'DEPLOY_KEEP_RELEASES', 5),
     keepRuns: readPositiveInt(env, 'DEPLOY_KEEP_RUNS', 200),
     keepDays: readPositiveInt(env, 'DEPLOY_KEEP_DAYS', 90),
+    leaseMs: readPositiveInt(env, 'DEPLOY_LEASE_TIMEOUT', 30) * 1000,
     unitDir: env.DEPLOY_UNIT_DIR || '/etc/systemd/system',
     sudo: readChoice(env, 'DEPLOY_SUDO', ['auto', 'never'] as const, 'auto'),
     jaegerUrl: env.DEPLOY_JAEGER_URL || undefined,

@@ -3,24 +3,26 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { test } from 'node:test';
-import type { MikroORM } from '@mikro-orm/sqlite';
+import { describe, test } from 'node:test';
+import type { MikroORM } from '../../src/db/orm.ts';
 import { openDatabase } from '../../src/db/orm.ts';
 import { pruneHistory, startPruning, type PruneReport } from '../../src/domain/retention.ts';
 import { makeTempDir, runBin } from '../helpers/cli.ts';
-import { gate } from '../helpers/engine.ts';
+import { createTestDatabaseUrl, gate, TEST_DATABASES } from '../helpers/engine.ts';
 
 const DAY = 24 * 60 * 60 * 1000;
 const NOW = Date.now();
 
+/** A time `daysAgo` days ago as the database stores it: SQLite's epoch milliseconds, PostgreSQL's timestamp. */
+const daysAgo = (orm: MikroORM, days: number) => (orm.config.get('driver')?.name === 'PostgreSqlDriver' ? new Date(NOW - days * DAY) : NOW - days * DAY);
+
 /** A run of app `a` on `h` (or `target`), `days` old, with two steps of `output`; returns its id. */
 async function addRun(orm: MikroORM, fields: { days: number; status: string; release?: number; app?: string; output?: string }): Promise<number> {
   const connection = orm.em.getConnection();
-  const result = await connection.execute<{ insertId: number }>(
-    `insert into deploy_run (app, host, strategy, "trigger", status, queued_at, "release") values (?, 'h', 'systemd', 'api', ?, ?, ?)`,
-    [fields.app ?? 'a', fields.status, NOW - fields.days * DAY, fields.release ?? null], 'run',
+  const [{ id }] = await connection.execute<{ id: number }[]>(
+    `insert into deploy_run (app, host, strategy, "trigger", status, queued_at, "release") values (?, 'h', 'systemd', 'api', ?, ?, ?) returning id`,
+    [fields.app ?? 'a', fields.status, daysAgo(orm, fields.days), fields.release ?? null],
   );
-  const id = Number(result.insertId);
   for (const step of ['build', 'restart']) {
     await connection.execute(`insert into step_run (run_id, step, status, output) values (?, ?, 'success', ?)`, [id, step, fields.output ?? 'ok']);
   }
@@ -44,9 +46,9 @@ async function seed(orm: MikroORM) {
   const newest = [await addRun(orm, { days: 100, status: 'failure', release: released }), await addRun(orm, { days: 2, status: 'failure' }), await addRun(orm, { days: 1, status: 'failure' })];
   // Another target's old runs are within its own newest 3: kept.
   const other = [await addRun(orm, { days: 300, status: 'failure', app: 'b' }), await addRun(orm, { days: 300, status: 'failure', app: 'b' })];
-  await orm.em.getConnection().execute(`insert into notification_attempt (run_id, sink, event, attempt, status, sent_at, duration_ms) values (?, 'slack x', 'end', 1, 'success', ?, 1)`, [old[0], NOW]);
+  await orm.em.getConnection().execute(`insert into notification_attempt (run_id, sink, event, attempt, status, sent_at, duration_ms) values (?, 'slack x', 'end', 1, 'success', ?, 1)`, [old[0], daysAgo(orm, 0)]);
   const delivery = (days: number, status: string) =>
-    orm.em.getConnection().execute(`insert into webhook_delivery (repository, ref, after, status, received_at) values ('o/a', 'refs/heads/main', ?, ?, ?)`, [`c${days}${status}`, status, NOW - days * DAY]);
+    orm.em.getConnection().execute(`insert into webhook_delivery (repository, ref, after, status, received_at) values ('o/a', 'refs/heads/main', ?, ?, ?)`, [`c${days}${status}`, status, daysAgo(orm, days)]);
   await delivery(200, 'queued');
   await delivery(100, 'ignored');
   await delivery(200, 'resolving');
@@ -54,44 +56,47 @@ async function seed(orm: MikroORM) {
   return { old, kept: [lastSuccess, running, released, young, ...newest, ...other].sort((x, y) => x - y) };
 }
 
-test('prune: a run goes only when it is beyond the newest N of its target and older than D days; never running, the last success, a named release; steps, attempts and old deliveries go with it', async (t) => {
-  const dbPath = path.join(makeTempDir(t), 'operations.db');
-  const orm = await openDatabase({ dbPath });
-  t.after(() => orm.close());
-  const { old, kept } = await seed(orm);
-  const policy = { keepRuns: 3, keepDays: 90 };
+// The policy's rules on both databases (serve prunes PostgreSQL too).
+for (const db of TEST_DATABASES) describe(db.name, { skip: db.skip }, () => {
+  test('prune: a run goes only when it is beyond the newest N of its target and older than D days; never running, the last success, a named release; steps, attempts and old deliveries go with it', async (t) => {
+    const dbPath = await createTestDatabaseUrl(t, db.kind);
+    const orm = await openDatabase({ dbPath });
+    t.after(() => orm.close());
+    const { old, kept } = await seed(orm);
+    const policy = { keepRuns: 3, keepDays: 90 };
 
-  const dry = await pruneHistory(orm, dbPath, policy, { dryRun: true });
-  assert.deepEqual({ runs: dry.runs, steps: dry.steps, deliveries: dry.deliveries }, { runs: 3, steps: 6, deliveries: 2 });
-  assert.equal((await ids(orm, 'deploy_run')).length, old.length + kept.length, 'a dry run deletes nothing');
+    const dry = await pruneHistory(orm, dbPath, policy, { dryRun: true });
+    assert.deepEqual({ runs: dry.runs, steps: dry.steps, deliveries: dry.deliveries }, { runs: 3, steps: 6, deliveries: 2 });
+    assert.equal((await ids(orm, 'deploy_run')).length, old.length + kept.length, 'a dry run deletes nothing');
 
-  const report = await pruneHistory(orm, dbPath, policy);
-  assert.deepEqual({ runs: report.runs, steps: report.steps, deliveries: report.deliveries }, { runs: 3, steps: 6, deliveries: 2 });
-  assert.deepEqual(await ids(orm, 'deploy_run'), kept);
-  const stepRuns = (await orm.em.getConnection().execute<{ run_id: number }[]>('select distinct run_id from step_run order by run_id')).map((row) => row.run_id);
-  assert.deepEqual(stepRuns, kept);
-  assert.deepEqual(await ids(orm, 'notification_attempt'), []);
-  const deliveries = await orm.em.getConnection().execute<{ status: string }[]>('select status from webhook_delivery order by id');
-  assert.deepEqual(deliveries.map((row) => row.status), ['resolving', 'queued']);
-  // Nothing more to do the second time.
-  assert.deepEqual((({ runs, steps, deliveries }) => ({ runs, steps, deliveries }))(await pruneHistory(orm, dbPath, policy)), { runs: 0, steps: 0, deliveries: 0 });
-});
+    const report = await pruneHistory(orm, dbPath, policy);
+    assert.deepEqual({ runs: report.runs, steps: report.steps, deliveries: report.deliveries }, { runs: 3, steps: 6, deliveries: 2 });
+    assert.deepEqual(await ids(orm, 'deploy_run'), kept);
+    const stepRuns = (await orm.em.getConnection().execute<{ run_id: number }[]>('select distinct run_id from step_run order by run_id')).map((row) => row.run_id);
+    assert.deepEqual(stepRuns, kept);
+    assert.deepEqual(await ids(orm, 'notification_attempt'), []);
+    const deliveries = await orm.em.getConnection().execute<{ status: string }[]>('select status from webhook_delivery order by id');
+    assert.deepEqual(deliveries.map((row) => row.status), ['resolving', 'queued']);
+    // Nothing more to do the second time.
+    assert.deepEqual((({ runs, steps, deliveries }) => ({ runs, steps, deliveries }))(await pruneHistory(orm, dbPath, policy)), { runs: 0, steps: 0, deliveries: 0 });
+  });
 
-test('prune: a systemd deploy names its own release (rsync records it); that alone does not keep it', async (t) => {
-  const dbPath = path.join(makeTempDir(t), 'operations.db');
-  const orm = await openDatabase({ dbPath });
-  t.after(() => orm.close());
-  const shipped: number[] = [];
-  for (const days of [300, 250, 200]) {
-    const id = await addRun(orm, { days, status: 'failure' });
-    await orm.em.getConnection().execute('update deploy_run set "release" = id where id = ?', [id]);
-    shipped.push(id);
-  }
-  // A rollback that went back to the oldest release names it: that one is kept.
-  const rollback = await addRun(orm, { days: 1, status: 'failure', release: shipped[0] });
-  const report = await pruneHistory(orm, dbPath, { keepRuns: 1, keepDays: 90 });
-  assert.equal(report.runs, 2);
-  assert.deepEqual(await ids(orm, 'deploy_run'), [shipped[0], rollback]);
+  test('prune: a systemd deploy names its own release (rsync records it); that alone does not keep it', async (t) => {
+    const dbPath = await createTestDatabaseUrl(t, db.kind);
+    const orm = await openDatabase({ dbPath });
+    t.after(() => orm.close());
+    const shipped: number[] = [];
+    for (const days of [300, 250, 200]) {
+      const id = await addRun(orm, { days, status: 'failure' });
+      await orm.em.getConnection().execute('update deploy_run set "release" = id where id = ?', [id]);
+      shipped.push(id);
+    }
+    // A rollback that went back to the oldest release names it: that one is kept.
+    const rollback = await addRun(orm, { days: 1, status: 'failure', release: shipped[0] });
+    const report = await pruneHistory(orm, dbPath, { keepRuns: 1, keepDays: 90 });
+    assert.equal(report.runs, 2);
+    assert.deepEqual(await ids(orm, 'deploy_run'), [shipped[0], rollback]);
+  });
 });
 
 /** 300 old runs with 64 KiB of output per step: ~38 MB of history. */
@@ -143,8 +148,8 @@ test('serve\'s background pruning: runs on its unref\'d timer, reports, and stop
   assert.equal(report.deliveries, 2);
 });
 
-test('deploy_server prune [--dry-run]: one line of what goes; a bad DEPLOY_KEEP_RUNS is one line', async (t) => {
-  const dbPath = path.join(makeTempDir(t), 'operations.db');
+for (const db of TEST_DATABASES) test(`deploy_server prune [--dry-run] on ${db.name}: one line of what goes; a bad DEPLOY_KEEP_RUNS is one line`, { skip: db.skip }, async (t) => {
+  const dbPath = await createTestDatabaseUrl(t, db.kind);
   const orm = await openDatabase({ dbPath });
   await seed(orm);
   await orm.close();

@@ -2,7 +2,7 @@
 // requested tail, however large the stored outputs (issue 12, item 7).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { MikroORM } from '@mikro-orm/sqlite';
+import type { MikroORM } from '../../src/db/orm.ts';
 import { RunStore } from '../../src/engine/run-store.ts';
 import { tail } from '../../src/support/redact.ts';
 import { openTestDatabase } from '../helpers/engine.ts';

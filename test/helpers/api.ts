@@ -11,7 +11,7 @@ import { createTestExecutor } from './engine.ts';
 type TestContext = Parameters<typeof createTestExecutor>[0];
 
 /**
- * The real app (createApp) on 127.0.0.1, over a real SQLite file and the real executor running
+ * The real app (createApp) on 127.0.0.1, over a real database (SQLite unless asked) and the real executor running
  * in-process steps; the request log is captured.
  */
 export async function startTestApi(
@@ -25,6 +25,9 @@ export async function startTestApi(
     insecureApi?: boolean;
     readStatus?: AppDeps['readStatus'];
     metrics?: AppDeps['metrics'];
+    /** Another server on the same PostgreSQL database (see createTestExecutor). */
+    dbUrl?: string;
+    shared?: { serverId: string; leaseMs?: number };
   },
 ) {
   const engine = await createTestExecutor(t, options);

@@ -85,7 +85,7 @@ export async function startServe(env: NodeJS.ProcessEnv, extraArgs: string[] = [
 
 /** Stops a child; one that ignores `signal` for CHILD_TIMEOUT_MS is killed. */
 export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-  if (child.exitCode !== null) return child.exitCode;
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode; // gone already (a signal leaves exitCode null)
   const exited = once(child, 'exit');
   child.kill(signal);
   const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS);

@@ -27,9 +27,9 @@ export class ServeCommand extends DeployCommand {
 
   async run() {
     if (!/^\d+$/.test(this.port) || Number(this.port) > 65535) throw new Error(`--port must be between 0 and 65535 (got "${this.port}")`);
-    const [{ createApp }, { startRuntime }, { pino }, { loadTracing }, { createPushReceiver }, { startPruning, describePrune }] = await Promise.all([
+    const [{ createApp }, { startRuntime }, { pino }, { loadTracing }, { createPushReceiver }, { startPruning, describePrune }, { describeDatabase }] = await Promise.all([
       import('../../server/app.ts'), import('../../engine/runtime.ts'), import('pino'), import('../../support/tracing.ts'), import('../../domain/push.ts'),
-      import('../../domain/retention.ts'),
+      import('../../domain/retention.ts'), import('../../db/orm.ts'),
     ]);
     const config = this.config();
     const tracing = await loadTracing(this.context.env);
@@ -39,7 +39,8 @@ export class ServeCommand extends DeployCommand {
       if (interrupted.length) this.context.stdout.write(`marked ${interrupted.length} unfinished run(s) of a stopped process as interrupted: #${interrupted.join(', #')}\n`);
       const logger = pino({ base: { service: 'deploy_server' } }, pino.destination({ fd: 2, sync: false }));
       const pushes = createPushReceiver({ orm, store, config, executor, logger });
-      // Old history goes in the background: 10 s after start, then every hour.
+      // Old history goes in the background: 10 s after start, then every hour (on PostgreSQL every
+      // server prunes: the deletes re-check each run, so two at once delete it once).
       pruning = startPruning({
         orm, dbPath: config.dbPath, policy: { keepRuns: config.keepRuns, keepDays: config.keepDays }, intervalMs: PRUNE_INTERVAL_MS,
         onPruned: (report) => (report.runs || report.deliveries) && logger.info({ pruned: report }, describePrune(report)),
@@ -49,7 +50,7 @@ export class ServeCommand extends DeployCommand {
       await once(server, 'listening');
       const address = server.address();
       const port = typeof address === 'object' && address ? address.port : this.port;
-      this.context.stdout.write(`deploy_server listening on http://${this.bind}:${port} (db ${config.dbPath})\n`);
+      this.context.stdout.write(`deploy_server listening on http://${this.bind}:${port} (db ${describeDatabase(config.dbPath)})\n`);
       const signal = await Promise.race([once(process, 'SIGTERM').then(() => 'SIGTERM'), once(process, 'SIGINT').then(() => 'SIGINT')]);
       this.context.stdout.write(`${signal}: shutting down\n`);
       // Stop accepting first; running deploys get DEPLOY_SHUTDOWN_TIMEOUT to finish, then are cancelled.

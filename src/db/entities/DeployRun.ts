@@ -45,6 +45,13 @@ export const DeployRun = defineEntity({
     forced: p.boolean().default(false),
     /** The pushed repository (`owner/name`) of a webhook run: where its commit status goes. */
     repository: p.string().nullable(),
+    /**
+     * On PostgreSQL (several servers): the server (a DeployServer id) that claimed and runs it. A run
+     * whose server's lease has lapsed was interrupted. Null while queued: any server may take it.
+     */
+    owner: p.string().nullable(),
+    /** A cancel asked of a server that does not run it: the owner sees it at its next heartbeat and stops the run. */
+    cancel_requested: p.boolean().default(false),
   }),
 });
 export type DeployRun = InferEntity<typeof DeployRun>;

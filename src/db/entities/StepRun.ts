@@ -11,7 +11,7 @@ export const StepRun = defineEntity({
   tableName: 'step_run',
   properties: (p) => ({
     id: p.integer().primary().autoincrement(),
-    run: p.manyToOne(DeployRun).deleteRule('cascade'),
+    run: p.manyToOne(DeployRun).deleteRule('cascade').index(),
     step: p.string(),
     status: p.string().$type<StepStatus>(),
     started_at: p.datetime().nullable(),

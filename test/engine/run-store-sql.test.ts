@@ -1,0 +1,86 @@
+// The run store's own SQL (a `case … end` update, insert … returning, a window query, a grouped
+// subquery, the claim's `not exists`, the retention delete) on both databases.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { RunStore, type NewRun } from '../../src/engine/run-store.ts';
+import { StepRun } from '../../src/db/entities/StepRun.ts';
+import { openTestDatabase, TEST_DATABASES } from '../helpers/engine.ts';
+
+const runOf = (app: string, host: string): NewRun => ({ app, host, strategy: 'systemd', trigger: 'webhook', ref: 'refs/heads/main', commit: null, rollback_to: null });
+
+for (const db of TEST_DATABASES) describe(db.name, { skip: db.skip }, () => {
+  test('queue writes runs in one statement and returns their ids in the order given', async (t) => {
+    const store = new RunStore(await openTestDatabase(t, { database: db.kind }));
+    const ids = await store.queue([runOf('a', 'h1'), runOf('b', 'h1'), runOf('c', 'h2')], process.pid);
+    assert.equal(ids.length, 3);
+    assert.deepEqual([...ids].sort((x, y) => x - y), ids);
+    assert.deepEqual((await Promise.all(ids.map((id) => store.findRun(id, 0)))).map((run) => [run!.app, run!.status]), [['a', 'queued'], ['b', 'queued'], ['c', 'queued']]);
+  });
+
+  test('endUnstarted gives each run its own status and reason in one write', async (t) => {
+    const store = new RunStore(await openTestDatabase(t, { database: db.kind }));
+    const [one, two] = await store.queue([runOf('a', 'h1'), runOf('a', 'h1')], process.pid);
+    await store.endUnstarted([{ id: one, status: 'cancelled', reason: `superseded by run #${two}` }, { id: two, status: 'interrupted', reason: 'shut down' }]);
+    const [first, second] = [await store.findRun(one, 0), await store.findRun(two, 0)];
+    assert.deepEqual([first!.status, first!.error, first!.duration_ms], ['cancelled', `superseded by run #${two}`, 0]);
+    assert.deepEqual([second!.status, second!.error], ['interrupted', 'shut down']);
+    assert.ok(first!.finished_at && second!.finished_at);
+  });
+
+  test('targetHistory keeps the newest runs of each target, newest first, with ISO times and booleans', async (t) => {
+    const store = new RunStore(await openTestDatabase(t, { database: db.kind }));
+    const ids = await store.queue([runOf('a', 'h1'), runOf('a', 'h1'), runOf('a', 'h1'), runOf('b', 'h1')], process.pid);
+    await store.finish({ id: ids[2], status: 'failure', failed_step: 'build', error: 'red', duration_ms: 5, trace_id: null, rolled_back: true }, new Date('2026-01-02T03:04:05.000Z'));
+    const history = await store.targetHistory(2);
+    assert.deepEqual(history.map((run) => run.id), [ids[3], ids[2], ids[1]]);
+    assert.deepEqual({ ...history[1] }, {
+      id: ids[2], app: 'a', host: 'h1', trigger: 'webhook', status: 'failure', commit: null, error: 'red', duration_ms: 5,
+      queued_at: history[1].queued_at, finished_at: '2026-01-02T03:04:05.000Z', rolled_back: true,
+    });
+    assert.match(history[1].queued_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    assert.equal(history[0].rolled_back, false);
+  });
+  test("deployedCommits: each target's last successful run, commit_after before the requested commit, in one query", async (t) => {
+    const store = new RunStore(await openTestDatabase(t, { database: db.kind }));
+    const ids = await store.queue([
+      { ...runOf('a', 'h1'), commit: 'c1' }, { ...runOf('a', 'h1'), commit: 'c2' }, { ...runOf('a', 'h2'), commit: 'c3' },
+      { ...runOf('a', 'h2'), commit: 'c4' }, { ...runOf('b', 'h1'), commit: 'c5' }, { ...runOf('c', 'h1'), commit: 'c6' },
+    ], process.pid);
+    const end = (id: number, status: 'success' | 'failure') => store.finish({ id, status, failed_step: null, error: null, duration_ms: 1, trace_id: null, rolled_back: false }, new Date());
+    await end(ids[0], 'success');
+    await store.record(ids[1], { commit_after: 'pulled2' });
+    await end(ids[1], 'success');
+    await end(ids[2], 'success');
+    await end(ids[3], 'failure'); // a failed run after: a2 still runs c3
+    await end(ids[5], 'success');
+    const commits = await store.deployedCommits([{ app: 'a', host: 'h1' }, { app: 'a', host: 'h2' }, { app: 'b', host: 'h1' }]);
+    assert.deepEqual(Object.fromEntries(commits), { 'a@h1': 'pulled2', 'a@h2': 'c3' }, 'b@h1 never succeeded; c@h1 was not asked for');
+    assert.deepEqual(await store.deployedCommits([]), new Map());
+  });
+
+  test('tryClaim takes a queued run only while no other run of the target holds a live lease', async (t) => {
+    const store = new RunStore(await openTestDatabase(t, { database: db.kind }));
+    const [first, second, other] = await store.queue([runOf('a', 'h1'), runOf('a', 'h1'), runOf('b', 'h1')], process.pid);
+    assert.equal(await store.tryClaim(first, 'a', 'h1'), true);
+    assert.equal(await store.tryClaim(first, 'a', 'h1'), false, 'taken already');
+    assert.equal(await store.tryClaim(second, 'a', 'h1'), false, 'the first holds the target');
+    assert.equal(await store.tryClaim(other, 'b', 'h1'), true, 'another target is free');
+    await store.setStatus(first, 'running', -1); // its lease has lapsed
+    assert.equal(await store.tryClaim(second, 'a', 'h1'), true);
+    assert.equal((await store.findRun(second, 0))!.status, 'running');
+  });
+
+  test('deleteFinishedRuns deletes finished runs with their steps, never a queued or running one', async (t) => {
+    const orm = await openTestDatabase(t, { database: db.kind });
+    const store = new RunStore(orm);
+    const [done, queued, running] = await store.queue([runOf('a', 'h1'), runOf('a', 'h1'), runOf('a', 'h1')], process.pid);
+    await store.start(done, new Date(), null, ['build']);
+    await store.finish({ id: done, status: 'success', failed_step: null, error: null, duration_ms: 1, trace_id: null, rolled_back: false }, new Date());
+    await store.setStatus(running, 'running');
+    await store.start(running, new Date(), null, ['build']);
+    await store.deleteFinishedRuns([done, queued, running]);
+    assert.equal(await store.findRun(done, 0), null);
+    assert.deepEqual([(await store.findRun(queued, 0))!.status, (await store.findRun(running, 0))!.status], ['queued', 'running']);
+    assert.deepEqual((await orm.em.fork().find(StepRun, {})).map((step) => step.run.id), [running], "the deleted run's steps went with it");
+  });
+});
