@@ -81,6 +81,13 @@ interface Delivery {
 
 const pushKey = (payload: PushPayload) => ({ repository: payload.repository.full_name, ref: payload.ref, after: payload.after });
 
+/** A filter for rows that may match any of these pushes: each column among its values. */
+const keyColumns = (keys: ReturnType<typeof pushKey>[]) => ({
+  repository: { $in: [...new Set(keys.map((k) => k.repository))] },
+  ref: { $in: [...new Set(keys.map((k) => k.ref))] },
+  after: { $in: [...new Set(keys.map((k) => k.after))] },
+});
+
 function replayReason(push: { ref: string; after: string }, stillResolving: boolean): string {
   const still = stillResolving ? ' (its changed files are still being resolved)' : '';
   return `already received: ${push.ref} at ${push.after} (replayed delivery)${still}, nothing queued again`;
@@ -188,7 +195,8 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
     const ids = deliveries.flatMap((d) => (d.deliveryId ? [d.deliveryId] : []));
     const earlier = await em.find(
       WebhookDelivery,
-      { $or: [...(ids.length ? [{ delivery_id: { $in: ids } }] : []), { $or: deliveries.map((d) => pushKey(d.pending.payload)), received_at: { $gt: since } }] },
+      // (each column's values: the index on (repository, ref, after) takes it; the exact match is below)
+      { $or: [...(ids.length ? [{ delivery_id: { $in: ids } }] : []), { ...keyColumns(deliveries.map((d) => pushKey(d.pending.payload))), received_at: { $gt: since } }] },
       { orderBy: { id: 'desc' } },
     );
     const receipts = deliveries.map((d): PushReceipt | undefined => {
@@ -212,12 +220,13 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
     const listed = fresh.filter(({ delivery }) => !delivery.truncated);
     if (listed.length > 0) {
       const results = await queueRuns(listed.map(({ delivery: { pending, telemetry } }) => ({ pending, files: listedFiles(pending.payload), telemetry })));
-      listed.forEach(({ delivery, i }, j) => {
+      const receivedAt = new Date();
+      const rows = listed.map(({ delivery, i }, j) => {
         const receipt = (receipts[i] = receiptOf(results[j]));
-        em.create(WebhookDelivery, { ...pushKey(delivery.pending.payload), delivery_id: delivery.deliveryId ?? null, ...deliveryFields(receipt) });
+        return { ...pushKey(delivery.pending.payload), delivery_id: delivery.deliveryId ?? null, ...deliveryFields(receipt), payload: null, received_at: receivedAt };
       });
       // The runs are queued (and durable) whatever happens to these records: a failed write only loses replay protection.
-      await em.flush().catch((error) => logger.error({ err: { name: (error as Error).name } }, 'recording deliveries failed'));
+      await em.insertMany(WebhookDelivery, rows).catch((error) => logger.error({ err: { name: (error as Error).name } }, 'recording deliveries failed'));
     }
     return receipts as PushReceipt[];
   };
