@@ -2,6 +2,7 @@
 // a distinct push touching 4 apps, so each queues 4 runs that coalesce), against a bare route of the
 // same server that only reads the body and answers 202. Same process, same port, same invocation.
 //   node --import tsx bench/webhook-intake.ts   (BENCH_SECONDS=5, BENCH_CONNECTIONS=16)
+import { loadavg } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type autocannon from 'autocannon';
@@ -41,22 +42,43 @@ try {
   const base = `http://127.0.0.1:${(listening.address() as AddressInfo).port}`;
 
   const pushes = signedPushes(SECRET, APPS);
-  const load = (url: string) => loadWebhook(url, pushes, { connections: CONNECTIONS, seconds: SECONDS });
-  const bare = await load(`${base}/bare`);
+  // Every 202 from the webhook route names its queued runs: kept, to check after the load that none was lost or doubled.
+  const answered: number[][] = [];
+  const onAnswer = (status: number, body: string) => {
+    if (status === 202) answered.push((JSON.parse(body) as { queued: { run_id: number }[] }).queued.map((q) => q.run_id));
+  };
+  const load = (url: string, options: { onAnswer?: typeof onAnswer } = {}) => loadWebhook(url, pushes, { connections: CONNECTIONS, seconds: SECONDS, ...options });
+  // CPU of this process (server, deploys and autocannon) per answered request: less at the mercy of a busy machine than req/s.
+  const cpuPerRequest = async (run: () => Promise<autocannon.Result>) => {
+    const before = process.cpuUsage();
+    const result = await run();
+    const used = process.cpuUsage(before);
+    return { result, cpuMs: (used.user + used.system) / 1000 / Math.max(1, result.requests.total) };
+  };
+  const { result: bare, cpuMs: bareCpu } = await cpuPerRequest(() => load(`${base}/bare`));
   const pushesBefore = pushes.count();
-  const webhook = await load(`${base}/webhook/push`);
+  const { result: webhook, cpuMs: webhookCpu } = await cpuPerRequest(() => load(`${base}/webhook/push`, { onAnswer }));
   const runs = await orm.em.fork().count(DeployRun, {});
+  // Lost: a run a 202 named that is not in the database. Doubled: a run named twice, a push recorded
+  // twice, or a push with more runs than the apps it touched.
+  const named = answered.flat();
+  const found = await orm.em.fork().count(DeployRun, { id: { $in: named } });
+  const sql = orm.em.getConnection();
+  const doubledPushes = await sql.execute('select "after" from webhook_delivery group by repository, ref, "after" having count(*) > 1');
+  const doubledRuns = await sql.execute(`select "commit" from deploy_run group by "commit" having count(*) > ${APPS.length}`);
+  const short = answered.filter((ids) => ids.length !== APPS.length).length;
   await executor.shutdown(30_000);
   listening.close();
   await orm.close();
 
-  const line = (name: string, r: autocannon.Result) =>
-    `  ${name.padEnd(28)} ${r.requests.average.toFixed(0).padStart(6)} req/s, p50 ${String(r.latency.p50).padStart(4)} ms, p99 ${String(r.latency.p99).padStart(4)} ms, non-2xx ${r.non2xx}, errors ${r.errors}`;
+  const line = (name: string, r: autocannon.Result, cpuMs: number) =>
+    `  ${name.padEnd(28)} ${r.requests.average.toFixed(0).padStart(6)} req/s, p50 ${String(r.latency.p50).padStart(4)} ms, p99 ${String(r.latency.p99).padStart(4)} ms, CPU ${cpuMs.toFixed(2)} ms/request, non-2xx ${r.non2xx}, errors ${r.errors}`;
   console.log(`webhook intake, autocannon ${CONNECTIONS} connections × ${SECONDS} s, each request a distinct signed push touching ${APPS.length} apps:`);
-  console.log(line('bare route (read body, 202)', bare));
-  console.log(line('POST /webhook/push', webhook));
-  console.log(`  ratio: ${(webhook.requests.average / bare.requests.average).toFixed(2)}× the bare route's requests/s, p99 ${(webhook.latency.p99 / Math.max(1, bare.latency.p99)).toFixed(1)}× its p99`);
-  console.log(`  ${pushes.count() - pushesBefore} pushes → ${runs} runs recorded (4 per push; all but the last of each target coalesced away)`);
+  console.log(line('bare route (read body, 202)', bare, bareCpu));
+  console.log(line('POST /webhook/push', webhook, webhookCpu));
+  console.log(`  ratio: ${(webhook.requests.average / bare.requests.average).toFixed(2)}× the bare route's requests/s, p99 ${(webhook.latency.p99 / Math.max(1, bare.latency.p99)).toFixed(1)}× its p99, ${(webhookCpu / bareCpu).toFixed(1)}× its CPU per request (load average ${loadavg().map((l) => l.toFixed(1)).join(' ')})`);
+  console.log(`  ${pushes.count() - pushesBefore} pushes sent, ${answered.length} answered 202 (the rest cut by the end of the load) → ${runs} runs recorded (${APPS.length} per push; all but the last of each target coalesced away)`);
+  console.log(`  lost: ${named.length - found} of the ${named.length} runs the 202s named; doubled: ${named.length - new Set(named).size} runs named twice, ${doubledPushes.length} pushes recorded twice, ${doubledRuns.length} pushes with more than ${APPS.length} runs; answers naming fewer than ${APPS.length} runs: ${short}`);
 } finally {
   await harness.stop();
 }

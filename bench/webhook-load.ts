@@ -18,8 +18,12 @@ export function signedPushes(secret: string, apps: readonly string[]) {
   return { next, count: () => push };
 }
 
-/** autocannon against `url` for `seconds`, each request the next push of `pushes`. */
-export function loadWebhook(url: string, pushes: ReturnType<typeof signedPushes>, options: { connections: number; seconds: number }): Promise<autocannon.Result> {
+/** autocannon against `url` for `seconds`, each request the next push of `pushes`; `onAnswer` sees each response. */
+export function loadWebhook(
+  url: string,
+  pushes: ReturnType<typeof signedPushes>,
+  options: { connections: number; seconds: number; onAnswer?: (status: number, body: string) => void },
+): Promise<autocannon.Result> {
   return autocannon({
     url,
     method: 'POST',
@@ -31,6 +35,7 @@ export function loadWebhook(url: string, pushes: ReturnType<typeof signedPushes>
           const { body, signature } = pushes.next();
           return { ...request, body, headers: { 'content-type': 'application/json', 'x-gitea-event': 'push', 'x-gitea-signature': signature } };
         },
+        ...(options.onAnswer ? { onResponse: options.onAnswer } : {}),
       },
     ],
   });

@@ -1,25 +1,51 @@
 // A late or replayed delivery must never ship older code: a webhook deploy of a commit that is an
 // ancestor of the one the target already runs is not deployed.
 import { gitIsAncestor } from '../transport/local/git.ts';
+import { createCommitChecker, type CommitChecker } from '../transport/local/commit-checker.ts';
 import { runLocal } from '../transport/local-process.ts';
 import { isCommitId } from './commit-id.ts';
 
 /** git answers from local objects only (no fetch): milliseconds; a slow disk must not hold the webhook. */
 const ANCESTRY_TIMEOUT_MS = 2_000;
 
+/** A pushed commit and the commit a target runs. */
+export interface CommitPair {
+  pushed: string;
+  deployed: string;
+}
+
+/** git's answer, or null when it could not run in time. */
+const git = (registryRoot: string, argv: string[]) => runLocal(argv, { cwd: registryRoot, signal: AbortSignal.timeout(ANCESTRY_TIMEOUT_MS) }).catch(() => null);
+
+const pairKey = ({ pushed, deployed }: CommitPair) => `${pushed.toLowerCase()} ${deployed.toLowerCase()}`;
+
 /**
- * Whether `pushed` is strictly older than `deployed`: an ancestor of it in the registry root's git and
- * not the same commit. False whenever git cannot tell (a commit not fetched yet, no repository): then
- * the push deploys as it always has.
+ * Of these pushed commit ids, the ones the registry root's git has (lowercase), asked of its long-lived
+ * checker: usually none, as a new push is fetched by its build. Empty when git cannot tell.
  */
-export async function isOlderThanDeployed(registryRoot: string, pushed: string, deployed: string | null): Promise<boolean> {
-  if (!deployed || !isCommitId(pushed) || !isCommitId(deployed) || pushed.toLowerCase() === deployed.toLowerCase()) return false;
-  try {
-    const result = await runLocal(gitIsAncestor(pushed, deployed), { cwd: registryRoot, signal: AbortSignal.timeout(ANCESTRY_TIMEOUT_MS) });
-    return result.code === 0;
-  } catch {
-    return false;
-  }
+export async function localCommits(checker: CommitChecker, commits: readonly string[]): Promise<Set<string>> {
+  return checker.has([...new Set(commits.filter(isCommitId).map((id) => id.toLowerCase()))]);
+}
+
+/** The registry root's commit checker, with the time git gets to answer. */
+export function registryCommitChecker(registryRoot: string): CommitChecker {
+  return createCommitChecker(registryRoot, ANCESTRY_TIMEOUT_MS);
+}
+
+/**
+ * Which pairs have `pushed` strictly older than `deployed`: an ancestor of it in the registry root's
+ * git and not the same commit (as keys; test with `isOlder`). Only pushed commits git has (`local`, from
+ * localCommits) can be: a pair git cannot tell about is not older, and that push deploys as it always
+ * has. The ancestry checks run all at once.
+ */
+export async function olderThanDeployed(registryRoot: string, pairs: readonly CommitPair[], local: ReadonlySet<string>): Promise<Set<string>> {
+  const checks = pairs.filter(({ pushed, deployed }) => local.has(pushed.toLowerCase()) && isCommitId(deployed) && pushed.toLowerCase() !== deployed.toLowerCase());
+  const older = await Promise.all(checks.map(async (pair) => ((await git(registryRoot, gitIsAncestor(pair.pushed, pair.deployed)))?.code === 0 ? [pairKey(pair)] : [])));
+  return new Set(older.flat());
+}
+
+export function isOlder(older: ReadonlySet<string>, pair: CommitPair): boolean {
+  return older.has(pairKey(pair));
 }
 
 export function olderCommitReason(pushed: string, deployed: string, target: { app: string; host: string }): string {

@@ -1,17 +1,18 @@
 // Several servers on PostgreSQL: the same push reaching two of them at once must be queued once. The
 // check for an earlier delivery, the queueing and the delivery's record run under a PostgreSQL advisory
-// lock on (repository, ref, after), held by a connection of a pool of its own: a waiting delivery
-// holds one of those, never one the queueing needs (the ORM's pool), so a burst cannot starve it.
+// lock on (repository, ref, after) — for a batch of deliveries, one per push, taken in one order (by
+// hash) so two servers' batches cannot deadlock — held by a connection of a pool of its own: a waiting
+// batch holds one of those, never one the queueing needs (the ORM's pool), so a burst cannot starve it.
 // SQLite has one server, whose memory already serialises replays: no lock.
 import type pg from 'pg';
 import { databaseKind } from '../db/orm.ts';
 
-export type PushLock = <T>(key: string, work: () => Promise<T>) => Promise<T>;
+export type PushLock = <T>(keys: readonly string[], work: () => Promise<T>) => Promise<T>;
 
 export function createPushLock(dbPath: string): PushLock {
-  if (databaseKind(dbPath) === 'sqlite') return (_key, work) => work();
+  if (databaseKind(dbPath) === 'sqlite') return (_keys, work) => work();
   let pool: pg.Pool | undefined;
-  return async (key, work) => {
+  return async (keys, work) => {
     if (!pool) {
       pool = new (await import('pg')).default.Pool({ connectionString: dbPath, max: 8, allowExitOnIdle: true, application_name: 'deploy_server push lock' });
       pool.on('error', () => undefined); // an idle connection lost (a restarted database): the next push opens another
@@ -19,7 +20,7 @@ export function createPushLock(dbPath: string): PushLock {
     const client = await pool.connect();
     try {
       await client.query('begin');
-      await client.query('select pg_advisory_xact_lock(hashtext($1))', [key]);
+      await client.query('select pg_advisory_xact_lock(h) from (select distinct hashtext(k) as h from unnest($1::text[]) as k order by h) as ordered', [keys]);
       return await work();
     } finally {
       await client.query('commit').catch(() => undefined); // releases the lock

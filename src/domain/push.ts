@@ -18,9 +18,10 @@ import { matchPushToTargets } from './push-matching.ts';
 import { decidePush, listedFiles, readPushBody, type PushPayload } from './push-payload.ts';
 import { listTargets, toTargetFields } from './targets.ts';
 import { listLocks } from './locks.ts';
-import { isOlderThanDeployed, olderCommitReason } from './older-commit.ts';
+import { isOlder, localCommits, olderCommitReason, olderThanDeployed, registryCommitChecker } from './older-commit.ts';
 import { headCommitMessage, whyNotDeploy } from './skip-markers.ts';
 import { createPushLock } from './push-lock.ts';
+import { createGroupCommit } from '../support/group-commit.ts';
 
 /** Gitea does not retry, but a person may press "Replay": the same push within this window is not deployed again. */
 const REPLAY_WINDOW_MS = 10 * 60 * 1000;
@@ -67,6 +68,26 @@ interface PendingPush {
   headMessage: string;
 }
 
+/** A delivery waiting for its batch. */
+interface Delivery {
+  /** (repository, ref, after) as one string: the replay memory's key and the push lock's. */
+  key: string;
+  pending: PendingPush;
+  /** Its file list is cut (or missing): git must say what it changed, after the answer. */
+  truncated: boolean;
+  deliveryId?: string;
+  telemetry?: Context;
+}
+
+const pushKey = (payload: PushPayload) => ({ repository: payload.repository.full_name, ref: payload.ref, after: payload.after });
+
+/** A filter for rows that may match any of these pushes: each column among its values. */
+const keyColumns = (keys: ReturnType<typeof pushKey>[]) => ({
+  repository: { $in: [...new Set(keys.map((k) => k.repository))] },
+  ref: { $in: [...new Set(keys.map((k) => k.ref))] },
+  after: { $in: [...new Set(keys.map((k) => k.after))] },
+});
+
 function replayReason(push: { ref: string; after: string }, stillResolving: boolean): string {
   const still = stillResolving ? ' (its changed files are still being resolved)' : '';
   return `already received: ${push.ref} at ${push.after} (replayed delivery)${still}, nothing queued again`;
@@ -84,43 +105,52 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
   const seen = new Map<string, { at: number; receipt: Promise<PushReceipt> }>();
   const background = new Set<Promise<void>>();
   // Several servers on PostgreSQL: one of them at a time handles a given push (see push-lock.ts).
-  const lockPush = createPushLock(config.dbPath);
+  const lockPushes = createPushLock(config.dbPath);
+  const commits = registryCommitChecker(config.registryRoot);
 
-  /** Matches the files against the targets and queues the runs, all in one write (all of them, or none). */
-  const queueRuns = async (pending: PendingPush, files: string[], telemetry?: Context) => {
-    const { payload, branch, headMessage } = pending;
-    const targets = (await listTargets(orm.em.fork())).map(toTargetFields);
-    const match = matchPushToTargets(targets, { files, repositoryName: payload.repository.name, repositoryFullName: payload.repository.full_name, branch });
-    // A lock or a skip marker turns a selected target's run into a `skipped` one: recorded, not run.
-    const locks = match.targets.length ? await listLocks(orm.em.fork()) : [];
-    const planned = match.targets.map((m) => {
+  /**
+   * Matches each push's files against the targets and queues the runs of all of them, in arrival order:
+   * the targets, locks and running commits read once, the runs written together (all of them, or none).
+   */
+  const queueRuns = async (pushes: { pending: PendingPush; files: string[]; telemetry?: Context }[]) => {
+    // Read at once: the targets, the locks (a lock or a skip marker turns a selected target's run into a
+    // `skipped` one: recorded, not run) and which pushed commits git has (see older-commit.ts).
+    const [targets, locks, local] = await Promise.all([
+      listTargets(orm.em.fork()).then((rows) => rows.map(toTargetFields)),
+      listLocks(orm.em.fork()),
+      localCommits(commits, pushes.map(({ pending }) => pending.payload.after)),
+    ]);
+    const matches = pushes.map(({ pending: { payload, branch }, files }) =>
+      matchPushToTargets(targets, { files, repositoryName: payload.repository.name, repositoryFullName: payload.repository.full_name, branch }));
+    const planned = pushes.map(({ pending: { payload, headMessage }, telemetry }, i) => matches[i].targets.map((m) => {
       const target = targets.find((t) => t.app === m.app && t.host === m.host)!;
       const request = { app: target.app, host: target.host, trigger: 'webhook' as const, ref: payload.ref, commit: payload.after, repository: payload.repository.full_name, telemetry };
       return { request, target, reason: whyNotDeploy(target, { headMessage, locks }) };
-    });
+    }));
     // A commit older than the one a target runs (a late or replayed delivery) is not deployed either:
-    // one query for every target's running commit, one git check per distinct commit, all at once.
-    const candidates = planned.filter((plan) => plan.reason === undefined);
+    // one query for the targets' running commits, then git for the pushed commits it has.
+    const candidates = planned.flat().filter((plan) => plan.reason === undefined);
     const deployed = await store.deployedCommits(candidates.map((plan) => plan.target));
-    const commits = [...new Set(deployed.values())];
-    const older = new Set((await Promise.all(commits.map(async (c) => ((await isOlderThanDeployed(config.registryRoot, payload.after, c)) ? [c] : [])))).flat());
-    for (const plan of candidates) {
+    const pairs = candidates.flatMap((plan) => {
       const commit = deployed.get(`${plan.target.app}@${plan.target.host}`);
-      if (commit && older.has(commit)) plan.reason = olderCommitReason(payload.after, commit, plan.target);
-    }
-    const toRun = planned.filter((p) => p.reason === undefined);
-    const toSkip = planned.flatMap((p) => (p.reason === undefined ? [] : [{ ...p, reason: p.reason }]));
-    const runs = await executor.requestDeploys(toRun);
-    const skippedIds = await executor.recordSkipped(toSkip);
-    return {
-      queued: runs.map(({ runId }, i) => ({ app: toRun[i].target.app, host: toRun[i].target.host, run_id: runId })),
-      skipped: skippedIds.map((runId, i) => ({ app: toSkip[i].target.app, host: toSkip[i].target.host, run_id: runId, reason: toSkip[i].reason })),
-      reason: match.reason ?? 'no target matched',
-    };
+      return commit ? [{ plan, pair: { pushed: plan.request.commit, deployed: commit } }] : [];
+    });
+    const older = await olderThanDeployed(config.registryRoot, pairs.map(({ pair }) => pair), local);
+    for (const { plan, pair } of pairs) if (isOlder(older, pair)) plan.reason = olderCommitReason(pair.pushed, pair.deployed, plan.target);
+
+    const toRun = planned.flat().filter((p) => p.reason === undefined);
+    const toSkip = planned.flat().flatMap((p) => (p.reason === undefined ? [] : [{ ...p, reason: p.reason }]));
+    const runIds = new Map((await executor.requestDeploys(toRun)).map(({ runId }, i) => [toRun[i].request, runId]));
+    const skippedIds = new Map((await executor.recordSkipped(toSkip)).map((runId, i) => [toSkip[i].request, runId]));
+    return planned.map((plans, i) => ({
+      queued: plans.flatMap((p) => (runIds.has(p.request) ? [{ app: p.target.app, host: p.target.host, run_id: runIds.get(p.request)! }] : [])),
+      skipped: plans.flatMap((p) => (p.reason === undefined ? [] : [{ app: p.target.app, host: p.target.host, run_id: skippedIds.get(p.request)!, reason: p.reason }])),
+      reason: matches[i].reason ?? 'no target matched',
+    }));
   };
 
   /** The receipt of a push whose runs are queued (or skipped, or none). */
-  const receiptOf = ({ queued, skipped, reason }: Awaited<ReturnType<typeof queueRuns>>): PushReceipt => {
+  const receiptOf = ({ queued, skipped, reason }: Awaited<ReturnType<typeof queueRuns>>[number]): PushReceipt => {
     if (queued.length > 0) return skipped.length > 0 ? { outcome: 'queued', queued, skipped } : { outcome: 'queued', queued };
     if (skipped.length > 0) return { outcome: 'skipped', queued: [], skipped, reason: [...new Set(skipped.map((s) => s.reason))].join('; ') };
     return { outcome: 'ignored', queued: [], reason };
@@ -136,7 +166,8 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
       logger.warn({ delivery: id, err: { message: (error as Error).message } }, 'changed files from git failed: using the files the payload lists');
     }
     try {
-      const receipt = receiptOf(await queueRuns(pending, files, telemetry));
+      const [queued] = await queueRuns([{ pending, files, telemetry }]);
+      const receipt = receiptOf(queued);
       await orm.em.fork().nativeUpdate(WebhookDelivery, { id }, { ...deliveryFields(receipt), payload: null });
       logger.info({ delivery: id, queued: receipt.queued.length }, 'push resolved');
     } catch (error) {
@@ -153,31 +184,53 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
     void tracked.finally(() => background.delete(tracked));
   };
 
-  const handle = async (pending: PendingPush, truncated: boolean, deliveryId: string | undefined, telemetry?: Context): Promise<PushReceipt> => {
-    const { payload } = pending;
+  /**
+   * A batch of deliveries (group commit, see group-commit.ts): replays found by one query, the rest
+   * queued together in arrival order, their records written at once.
+   */
+  const writeBatch = async (deliveries: Delivery[]): Promise<PushReceipt[]> => {
     const em = orm.em.fork();
-    const { full_name: repository } = payload.repository;
-    const key = { repository, ref: payload.ref, after: payload.after };
     // Replays survive a restart: the same delivery id, or the same push within the window.
-    const earlier = await em.findOne(
+    const since = new Date(Date.now() - REPLAY_WINDOW_MS);
+    const ids = deliveries.flatMap((d) => (d.deliveryId ? [d.deliveryId] : []));
+    const earlier = await em.find(
       WebhookDelivery,
-      { $or: [...(deliveryId ? [{ delivery_id: deliveryId }] : []), { ...key, received_at: { $gt: new Date(Date.now() - REPLAY_WINDOW_MS) } }] },
+      // (each column's values: the index on (repository, ref, after) takes it; the exact match is below)
+      { $or: [...(ids.length ? [{ delivery_id: { $in: ids } }] : []), { ...keyColumns(deliveries.map((d) => pushKey(d.pending.payload))), received_at: { $gt: since } }] },
       { orderBy: { id: 'desc' } },
     );
-    if (earlier) return { outcome: 'replayed', queued: earlier.run_ids ?? [], reason: replayReason(earlier, earlier.status === 'resolving') };
+    const receipts = deliveries.map((d): PushReceipt | undefined => {
+      const key = pushKey(d.pending.payload);
+      const row = earlier.find((r) => (d.deliveryId !== undefined && r.delivery_id === d.deliveryId)
+        || (r.repository === key.repository && r.ref === key.ref && r.after === key.after && r.received_at > since));
+      return row && { outcome: 'replayed', queued: row.run_ids ?? [], reason: replayReason(row, row.status === 'resolving') };
+    });
+    const fresh = deliveries.flatMap((delivery, i) => (receipts[i] ? [] : [{ delivery, i }]));
 
-    if (truncated) {
-      const delivery = em.create(WebhookDelivery, { ...key, delivery_id: deliveryId ?? null, status: 'resolving', payload: pending });
+    const resolving = fresh.filter(({ delivery }) => delivery.truncated).map(({ delivery, i }) => ({
+      delivery, i, row: em.create(WebhookDelivery, { ...pushKey(delivery.pending.payload), delivery_id: delivery.deliveryId ?? null, status: 'resolving', payload: delivery.pending }),
+    }));
+    if (resolving.length > 0) {
       await em.flush();
-      inBackground(resolve(delivery.id, pending, telemetry));
-      return { outcome: 'resolving', queued: [], delivery: delivery.id };
+      for (const { delivery, i, row } of resolving) {
+        inBackground(resolve(row.id, delivery.pending, delivery.telemetry));
+        receipts[i] = { outcome: 'resolving', queued: [], delivery: row.id };
+      }
     }
-    const receipt = receiptOf(await queueRuns(pending, listedFiles(payload), telemetry));
-    em.create(WebhookDelivery, { ...key, delivery_id: deliveryId ?? null, ...deliveryFields(receipt) });
-    // The runs are queued (and durable) whatever happens to this record: a failed write only loses replay protection.
-    await em.flush().catch((error) => logger.error({ err: { name: (error as Error).name } }, 'recording a delivery failed'));
-    return receipt;
+    const listed = fresh.filter(({ delivery }) => !delivery.truncated);
+    if (listed.length > 0) {
+      const results = await queueRuns(listed.map(({ delivery: { pending, telemetry } }) => ({ pending, files: listedFiles(pending.payload), telemetry })));
+      const receivedAt = new Date();
+      const rows = listed.map(({ delivery, i }, j) => {
+        const receipt = (receipts[i] = receiptOf(results[j]));
+        return { ...pushKey(delivery.pending.payload), delivery_id: delivery.deliveryId ?? null, ...deliveryFields(receipt), payload: null, received_at: receivedAt };
+      });
+      // The runs are queued (and durable) whatever happens to these records: a failed write only loses replay protection.
+      await em.insertMany(WebhookDelivery, rows).catch((error) => logger.error({ err: { name: (error as Error).name } }, 'recording deliveries failed'));
+    }
+    return receipts as PushReceipt[];
   };
+  const handle = createGroupCommit((deliveries: Delivery[]) => lockPushes(deliveries.map((d) => d.key), () => writeBatch(deliveries)));
 
   return {
     async receive(body, options = {}) {
@@ -196,7 +249,7 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
         return { outcome: 'replayed', queued: receipt.queued, reason: replayReason(payload, receipt.outcome === 'resolving') };
       }
       const pending = { payload, branch: decision.branch, headMessage: headCommitMessage(json, payload.after) };
-      const work = lockPush(key, () => handle(pending, decision.truncated, options.deliveryId, options.telemetry));
+      const work = handle({ key, pending, truncated: decision.truncated, deliveryId: options.deliveryId, telemetry: options.telemetry });
       work.catch(() => undefined); // handled below when no replay ever awaits it
       seen.set(key, { at: now, receipt: work });
       try {

@@ -95,3 +95,31 @@ test('a push of a commit older than the one a target runs is recorded skipped, n
   const unknown = await push(c2, 'f'.repeat(40));
   assert.equal(unknown.outcome, 'queued', 'a commit git does not know (not fetched yet) deploys as before');
 });
+
+test('a burst of deliveries at once (written in batches): each answered with its own runs, replays among new pushes recognised by a restarted receiver, each push recorded once', async (t) => {
+  const engine = await createTestExecutor(t, { pipeline: noopPipeline, targets: TARGETS });
+  const payload = JSON.parse(fixture('push-monorepo.json').toString('utf8'));
+  const body = (n: number) => Buffer.from(JSON.stringify({ ...payload, after: n.toString(16).padStart(40, '0') }));
+  const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+  const receiver = createPushReceiver({ ...engine, logger });
+  const first = await Promise.all(range(1, 12).map((n) => receiver.receive(body(n), { deliveryId: `d${n}` })));
+  assert.deepEqual(first.map((r) => r.outcome), range(1, 12).map(() => 'queued'));
+  const named = first.flatMap((r) => r.queued.map((q) => q.run_id));
+  assert.equal(named.length, 24);
+  assert.equal(new Set(named).size, 24, 'no run answered twice');
+
+  const restarted = createPushReceiver({ ...engine, logger });
+  const second = await Promise.all([
+    ...range(1, 12).map((n) => restarted.receive(body(n), { deliveryId: `again-${n}` })),
+    ...range(13, 20).map((n) => restarted.receive(body(n))),
+  ]);
+  assert.deepEqual(second.slice(0, 12).map((r) => r.outcome), range(1, 12).map(() => 'replayed'));
+  second.slice(0, 12).forEach((replay, i) => assert.deepEqual(replay.queued, first[i].queued, `replay of push ${i + 1} names its first runs`));
+  assert.deepEqual(second.slice(12).map((r) => r.outcome), range(13, 20).map(() => 'queued'));
+
+  const deliveries = await engine.orm.em.fork().find(WebhookDelivery, {}, { orderBy: { id: 'asc' } });
+  assert.equal(deliveries.length, 20, 'each push recorded once; replays add no record');
+  assert.equal(new Set(deliveries.map((d) => d.after)).size, 20);
+  assert.equal((await engine.runs()).length, 40, 'two runs per push, none for a replay');
+});

@@ -39,3 +39,4 @@ export function gitAllFiles(commit: string): string[] {
 export function gitIsAncestor(ancestor: string, descendant: string): string[] {
   return ['git', 'merge-base', '--is-ancestor', ancestor, descendant];
 }
+
