@@ -1,26 +1,28 @@
-// Builds dist/deploy_server.js from src/ with esbuild, so that no TypeScript is compiled when the CLI
-// starts. Run by `npm ci`/`npm install` (the `prepare` script), by `npm test`, and by hand: `npm run build`.
+// Builds dist/ from src/ with esbuild, so that no TypeScript is compiled when the CLI starts. Run by
+// `npm ci`/`npm install` (the `prepare` script), by `npm test`, and by hand: `npm run build`.
 //
-// Our code is bundled with code splitting: each command's `await import(…)` becomes a chunk loaded only
-// by the command that needs it (`--help` loads no ORM, `target list` no SSH or HTTP server). Packages stay
-// external and load from node_modules as Node loads them (native ones like sqlite3 must; for the others it
-// keeps Node's own CommonJS interop, e.g. the named exports of `await import('pino')`) — except MikroORM.
-//
-// MikroORM (@mikro-orm/* with knex, lodash and the rest: ~700 small CommonJS files) was most of
-// `target list`'s start-up: resolving and reading the files, then compiling them. It is bundled into one
-// CommonJS file, dist/vendor/mikro-orm.cjs, loaded through node:vm with a V8 code cache
-// (dist/vendor/mikro-orm.cjs.cache) made here by a warm-up run (open an in-memory database, query it):
-// the functions that run compiled then need no compiling at each start. A cache that does not fit the
+// dist/deploy_server.js (the `bin`, and what `npm start` runs) is a few lines of CommonJS (dist/package.json
+// says so) that load two bundles through node:vm, each with a V8 code cache made here by a warm-up run:
+// - dist/app.cjs: our code with clipanion, valibot and p-queue, one CommonJS file. A module reached only
+//   through `await import(…)` (each command's domain code, the server, SSH) is bundled too but evaluated
+//   only when that import runs, so `--help` evaluates no ORM, `target list` no SSH or HTTP server. The
+//   other packages stay external and are `require`d from node_modules when first needed (native ones like
+//   sqlite3 must; express, pino, ssh2 and the OpenTelemetry SDK only `serve` and deploys load).
+// - dist/vendor/mikro-orm.cjs: MikroORM (@mikro-orm/* with knex, lodash and the rest: ~700 small CommonJS
+//   files), loaded the first time our code touches the ORM.
+// One CommonJS file instead of ES modules: no ES module loader at start-up (resolving, linking and the
+// CommonJS interop of each chunk and package), and a code cache: the functions the warm-up ran (`--help`,
+// `target add`, `target list` against a temporary database) start compiled. A cache that does not fit the
 // running Node.js (another version) is rejected by V8 and the file is compiled as usual: slower, same result.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const requireHere = createRequire(`${root}package.json`);
 /** The MikroORM packages our code imports, as properties of the vendor bundle's exports. */
 const VENDORED = ['@mikro-orm/core', '@mikro-orm/knex', '@mikro-orm/sqlite', '@mikro-orm/migrations'];
 // Drivers knex and MikroORM name but this project never uses: left as the run-time `require` they are.
@@ -56,16 +58,18 @@ const vendorBuild = {
   }],
 };
 
-// Loads dist/vendor/mikro-orm.cjs as Node would load a CommonJS file, with the code cache when V8 takes it.
+// dist/load.cjs: loads a bundle as Node would load a CommonJS file, with its code cache when V8 takes it.
 const LOADER = `'use strict';
 const { readFileSync } = require('node:fs');
 const Module = require('node:module');
 const path = require('node:path');
 const vm = require('node:vm');
 
-/** The MikroORM packages, from the bundle next to this file. */
-exports.loadVendor = function loadVendor() {
-  const filename = path.join(__dirname, 'mikro-orm.cjs');
+/** Called with (filename, script) for each bundle loaded: the build's warm-up keeps them to write their caches. */
+exports.onLoad = undefined;
+
+/** The exports of a CommonJS bundle, compiled from filename + '.cache' when V8 accepts that cache. */
+exports.loadCached = function loadCached(filename) {
   let cachedData;
   try {
     cachedData = readFileSync(filename + '.cache');
@@ -75,58 +79,80 @@ exports.loadVendor = function loadVendor() {
     cachedData,
     importModuleDynamically: vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER, // Node.js ≥ 20.12
   });
+  exports.onLoad?.(filename, script);
   const module = { exports: {} };
-  script.runInThisContext().call(module.exports, module.exports, Module.createRequire(filename), module, filename, __dirname);
-  return { exports: module.exports, script };
+  script.runInThisContext().call(module.exports, module.exports, Module.createRequire(filename), module, filename, path.dirname(filename));
+  return module.exports;
 };
 `;
 
-// Run by the build in a child process: exercise MikroORM as the CLI does, then keep what V8 compiled.
+// dist/deploy_server.js, the executable.
+const LAUNCHER = `#!/usr/bin/env node
+// deploy_server, built by scripts/build.js from src/cli/entry.ts (see there).
+'use strict';
+require('./load.cjs').loadCached(require('node:path').join(__dirname, 'app.cjs')).main();
+`;
+
+// Run by the build in a child process: the CLI as users run it (in this process, its output discarded),
+// then what V8 compiled is kept as each bundle's code cache. `warm-up.cjs DIR setup` first creates the
+// database in DIR in a process of its own, so that the migrator (which a start-up needs only once per
+// database) is not in the caches, which every start reads whole.
 const WARM_UP = `'use strict';
+const path = require('node:path');
+const { Writable } = require('node:stream');
 const { writeFileSync } = require('node:fs');
-const { exports: vendor, script } = require('./load.cjs').loadVendor();
+const loader = require('./load.cjs');
+const [dir, setup] = process.argv.slice(2);
+const scripts = new Map();
+loader.onLoad = (filename, script) => scripts.set(filename, script);
+const app = loader.loadCached(path.join(__dirname, 'app.cjs'));
 (async () => {
-  const { MikroORM, EntitySchema } = vendor['@mikro-orm/sqlite'];
-  const Warm = new EntitySchema({ name: 'Warm', tableName: 'warm', properties: { id: { type: 'integer', primary: true }, name: { type: 'string' }, env: { type: 'json' } } });
-  const orm = await MikroORM.init({ dbName: ':memory:', entities: [Warm], discovery: { warnWhenNoEntities: false }, debug: false });
-  await orm.em.getConnection().execute('create table warm (id integer primary key, name text, env text)');
-  const em = orm.em.fork();
-  em.create(Warm, { id: 1, name: 'a', env: {} });
-  await em.flush();
-  await orm.em.fork().find(Warm, { name: 'a' }, { orderBy: { id: 'asc' } });
-  await orm.close();
-  writeFileSync(__dirname + '/mikro-orm.cjs.cache', script.createCachedData());
+  const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
+  const context = { stdin: process.stdin, stdout: discard, stderr: discard, env: { ...process.env, DEPLOY_DB: path.join(dir, 'operations.db') }, cwd: dir, colorDepth: 1 };
+  const add = ['target', 'add', '--app', 'warm', '--host', 'warm'];
+  for (const argv of setup ? [add] : [['--help'], add, ['target', 'list'], ['target', 'list', '--json']]) {
+    const code = await app.runCli(argv, context);
+    if (code !== 0) throw new Error('warm-up: deploy_server ' + argv.join(' ') + ' exited with ' + code);
+  }
+  if (!setup) for (const [filename, script] of scripts) writeFileSync(filename + '.cache', script.createCachedData());
 })();
 `;
 
-/** Our imports of @mikro-orm/* become imports of the vendor bundle (one copy of MikroORM for all of them). */
-function vendorImports(names) {
-  return {
-    name: 'vendor-imports',
-    setup(b) {
-      b.onResolve({ filter: /^@mikro-orm\// }, ({ path, importer }) => {
-        if (importer.includes('/node_modules/')) return undefined;
-        if (!VENDORED.includes(path)) throw new Error(`${path} is not in the MikroORM bundle: add it to VENDORED in scripts/build.js`);
-        return { path, namespace: 'vendor' };
-      });
-      b.onResolve({ filter: /^vendor-loader$/ }, () => ({ path: 'loader', namespace: 'vendor' }));
-      b.onLoad({ filter: /.*/, namespace: 'vendor' }, ({ path }) => {
-        if (path === 'loader') {
-          // Evaluated once per process, like any module; the import.meta.url of whichever chunk holds
-          // it is in dist/ (chunks are not put in a subfolder).
-          return { contents: "import { createRequire } from 'node:module'; export default createRequire(import.meta.url)('./vendor/load.cjs').loadVendor().exports;", loader: 'js' };
-        }
-        const exported = names[path].map((name) => `export const ${name} = m.${name};`).join('\n');
-        return { contents: `import vendor from 'vendor-loader';\nconst m = vendor[${JSON.stringify(path)}];\n${exported}\nexport default m;`, loader: 'js' };
-      });
-    },
-  };
-}
+/** Our imports of @mikro-orm/* become properties of the vendor bundle's exports (one copy of MikroORM for all of them). */
+const vendorImports = {
+  name: 'vendor-imports',
+  setup(b) {
+    b.onResolve({ filter: /^@mikro-orm\// }, ({ path, importer }) => {
+      if (importer.includes('/node_modules/')) return undefined;
+      if (!VENDORED.includes(path)) throw new Error(`${path} is not in the MikroORM bundle: add it to VENDORED in scripts/build.js`);
+      return { path, namespace: 'vendor' };
+    });
+    b.onResolve({ filter: /^vendor-loader$/ }, () => ({ path: 'loader', namespace: 'vendor' }));
+    b.onLoad({ filter: /.*/, namespace: 'vendor' }, ({ path }) => {
+      // Evaluated once per process, the first time an ORM import is evaluated; __dirname is dist/.
+      if (path === 'loader') return { contents: "module.exports = require('./load.cjs').loadCached(require('node:path').join(__dirname, 'vendor/mikro-orm.cjs'));", loader: 'js' };
+      return { contents: `module.exports = require('vendor-loader')[${JSON.stringify(path)}];`, loader: 'js' };
+    });
+    b.onResolve({ filter: /^\.\/load\.cjs$/ }, ({ path }) => ({ path, external: true }));
+  },
+};
+
+/** Packages bundled into dist/app.cjs (p-queue is an ES module only: a `require` of it would fail on Node.js 20); the others load from node_modules. */
+const BUNDLED = new Set(['clipanion', 'typanion', 'valibot', 'p-queue', 'eventemitter3', 'p-timeout']);
+const externals = {
+  name: 'externals',
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, ({ path }) => {
+      const name = path.startsWith('@') ? path.split('/').slice(0, 2).join('/') : path.split('/')[0];
+      return BUNDLED.has(name) || path === 'vendor-loader' ? undefined : { path, external: true };
+    });
+  },
+};
 
 /**
- * `import.meta.url` in our sources means the source file's own URL (dashboard.ts finds web/ with it); in the
- * bundle it would be the chunk's, in dist/. Each use becomes the source file's URL, computed from the
- * chunk's (dist/ is one level below the root, flat), so a checkout moved elsewhere still works.
+ * `import.meta.url` in our sources means the source file's own URL (dashboard.ts finds web/ with it); a
+ * CommonJS bundle has no import.meta. Each use becomes the source file's URL, computed from the bundle's
+ * (__filename, in dist/, one level below the root), so a checkout moved elsewhere still works.
  */
 const sourceUrls = {
   name: 'source-urls',
@@ -136,7 +162,7 @@ const sourceUrls = {
       const contents = readFileSync(file, 'utf8');
       if (!contents.includes('import.meta.url')) return undefined;
       const fromDist = JSON.stringify(`../${path.relative(root, file).split(path.sep).join('/')}`);
-      return { contents: contents.replaceAll('import.meta.url', `new URL(${fromDist}, import.meta.url).href`), loader: 'ts' };
+      return { contents: contents.replaceAll('import.meta.url', `new URL(${fromDist}, require('node:url').pathToFileURL(__filename)).href`), loader: 'ts' };
     });
   },
 };
@@ -153,29 +179,33 @@ export async function buildCli(outdir = `${root}dist`) {
     },
     outfile: `${outdir}/vendor/mikro-orm.cjs`,
   });
-  writeFileSync(`${outdir}/vendor/load.cjs`, LOADER);
-  writeFileSync(`${outdir}/vendor/warm-up.cjs`, WARM_UP);
-  // `node` from PATH is not necessarily this one: the cache is for the Node.js that runs the build.
-  execFileSync(process.execPath, [`${outdir}/vendor/warm-up.cjs`], { stdio: 'inherit' });
-
-  // The names each package exports, for the ES module that stands for it.
-  const names = Object.fromEntries(VENDORED.map((name) => [name, Object.keys(requireHere(name)).filter((key) => /^[A-Za-z_$][\w$]*$/.test(key) && key !== 'default')]));
   await build({
     absWorkingDir: root,
-    entryPoints: { deploy_server: 'src/cli/entry.ts' },
-    outdir,
-    chunkNames: '[name]-[hash]',
+    entryPoints: ['src/cli/entry.ts'],
+    outfile: `${outdir}/app.cjs`,
     bundle: true,
-    splitting: true,
-    format: 'esm',
+    format: 'cjs',
     platform: 'node',
     target: 'node20',
-    packages: 'external',
-    plugins: [vendorImports(names), sourceUrls],
+    // `await import('pino')` becomes a require: no ES module loader for the packages either.
+    supported: { 'dynamic-import': false },
+    plugins: [vendorImports, externals, sourceUrls],
     keepNames: true,
     sourcemap: 'linked',
     logLevel: 'warning',
   });
+  writeFileSync(`${outdir}/package.json`, '{ "type": "commonjs" }\n');
+  writeFileSync(`${outdir}/load.cjs`, LOADER);
+  writeFileSync(`${outdir}/deploy_server.js`, LAUNCHER, { mode: 0o755 });
+  writeFileSync(`${outdir}/warm-up.cjs`, WARM_UP);
+  // `node` from PATH is not necessarily this one: the caches are for the Node.js that runs the build.
+  const dir = mkdtempSync(path.join(tmpdir(), 'deploy-server-warm-up-'));
+  try {
+    execFileSync(process.execPath, [`${outdir}/warm-up.cjs`, dir, 'setup'], { stdio: 'inherit' });
+    execFileSync(process.execPath, [`${outdir}/warm-up.cjs`, dir], { stdio: 'inherit' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await buildCli(process.argv[2]);
