@@ -23,8 +23,28 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-/** The MikroORM packages our code imports, as properties of the vendor bundle's exports. */
-const VENDORED = ['@mikro-orm/core', '@mikro-orm/knex', '@mikro-orm/sqlite', '@mikro-orm/migrations'];
+/**
+ * The MikroORM packages our code imports, by the bundle (in dist/vendor/) whose exports have them as properties.
+ * @mikro-orm/migrations (with umzug, and through it @rushstack, ajv, argparse…: a third of the code) has a
+ * bundle of its own, loaded only when a migration is pending; its imports of core and knex are the
+ * instances of the main bundle (one MikroORM in the process).
+ */
+const VENDORED = {
+  '@mikro-orm/core': 'mikro-orm.cjs',
+  '@mikro-orm/knex': 'mikro-orm.cjs',
+  '@mikro-orm/sqlite': 'mikro-orm.cjs',
+  '@mikro-orm/migrations': 'mikro-orm-migrations.cjs',
+};
+/** The exports of a bundle: a getter per package, so that a package's modules run when it is first used. */
+const vendorEntry = (bundle) => ({
+  contents: Object.keys(VENDORED).filter((name) => VENDORED[name] === bundle)
+    .map((name) => `Object.defineProperty(exports, ${JSON.stringify(name)}, { enumerable: true, get: () => require(${JSON.stringify(name)}) });`).join('\n'),
+  resolveDir: root,
+  loader: 'js',
+});
+/** A module standing for package `name` of `bundle` (a file in dist/vendor/), for code in `fromDir` (relative to dist/). */
+const vendorModule = (name, fromDir) =>
+  `module.exports = require('${fromDir}load.cjs').loadCached(require('node:path').join(__dirname, '${fromDir}vendor/${VENDORED[name]}'))[${JSON.stringify(name)}];`;
 // Drivers knex and MikroORM name but this project never uses: left as the run-time `require` they are.
 const UNUSED_DRIVERS = new Set(['better-sqlite3', 'libsql', 'mariadb', 'mariadb/callback', 'mysql', 'mysql2', 'oracledb', 'pg', 'pg-query-stream', 'tedious']);
 
@@ -68,8 +88,11 @@ const vm = require('node:vm');
 /** Called with (filename, script) for each bundle loaded: the build's warm-up keeps them to write their caches. */
 exports.onLoad = undefined;
 
-/** The exports of a CommonJS bundle, compiled from filename + '.cache' when V8 accepts that cache. */
+const loaded = new Map();
+
+/** The exports of a CommonJS bundle (evaluated once per process), compiled from filename + '.cache' when V8 accepts that cache. */
 exports.loadCached = function loadCached(filename) {
+  if (loaded.has(filename)) return loaded.get(filename).exports;
   let cachedData;
   try {
     cachedData = readFileSync(filename + '.cache');
@@ -81,6 +104,7 @@ exports.loadCached = function loadCached(filename) {
   });
   exports.onLoad?.(filename, script);
   const module = { exports: {} };
+  loaded.set(filename, module);
   script.runInThisContext().call(module.exports, module.exports, Module.createRequire(filename), module, filename, path.dirname(filename));
   return module.exports;
 };
@@ -118,24 +142,20 @@ const app = loader.loadCached(path.join(__dirname, 'app.cjs'));
 })();
 `;
 
-/** Our imports of @mikro-orm/* become properties of the vendor bundle's exports (one copy of MikroORM for all of them). */
-const vendorImports = {
+/** Imports of @mikro-orm/* (ours, or the migrations bundle's) become properties of the vendor bundles' exports, loaded once per process. */
+const vendorImports = (fromDir, own = []) => ({
   name: 'vendor-imports',
   setup(b) {
     b.onResolve({ filter: /^@mikro-orm\// }, ({ path, importer }) => {
-      if (importer.includes('/node_modules/')) return undefined;
-      if (!VENDORED.includes(path)) throw new Error(`${path} is not in the MikroORM bundle: add it to VENDORED in scripts/build.js`);
+      if (own.includes(path)) return undefined;
+      if (importer.includes('/node_modules/') && !own.length) return undefined;
+      if (!VENDORED[path]) throw new Error(`${path} is not in a MikroORM bundle: add it to VENDORED in scripts/build.js`);
       return { path, namespace: 'vendor' };
     });
-    b.onResolve({ filter: /^vendor-loader$/ }, () => ({ path: 'loader', namespace: 'vendor' }));
-    b.onLoad({ filter: /.*/, namespace: 'vendor' }, ({ path }) => {
-      // Evaluated once per process, the first time an ORM import is evaluated; __dirname is dist/.
-      if (path === 'loader') return { contents: "module.exports = require('./load.cjs').loadCached(require('node:path').join(__dirname, 'vendor/mikro-orm.cjs'));", loader: 'js' };
-      return { contents: `module.exports = require('vendor-loader')[${JSON.stringify(path)}];`, loader: 'js' };
-    });
-    b.onResolve({ filter: /^\.\/load\.cjs$/ }, ({ path }) => ({ path, external: true }));
+    b.onLoad({ filter: /.*/, namespace: 'vendor' }, ({ path }) => ({ contents: vendorModule(path, fromDir), loader: 'js' }));
+    b.onResolve({ filter: /load\.cjs$/ }, ({ path }) => ({ path, external: true }));
   },
-};
+});
 
 /** Packages bundled into dist/app.cjs (p-queue is an ES module only: a `require` of it would fail on Node.js 20); the others load from node_modules. */
 const BUNDLED = new Set(['clipanion', 'typanion', 'valibot', 'p-queue', 'eventemitter3', 'p-timeout']);
@@ -144,7 +164,7 @@ const externals = {
   setup(b) {
     b.onResolve({ filter: /^[^./]/ }, ({ path }) => {
       const name = path.startsWith('@') ? path.split('/').slice(0, 2).join('/') : path.split('/')[0];
-      return BUNDLED.has(name) || path === 'vendor-loader' ? undefined : { path, external: true };
+      return BUNDLED.has(name) ? undefined : { path, external: true };
     });
   },
 };
@@ -170,14 +190,12 @@ const sourceUrls = {
 export async function buildCli(outdir = `${root}dist`) {
   rmSync(outdir, { recursive: true, force: true });
 
+  await build({ ...vendorBuild, stdin: vendorEntry('mikro-orm.cjs'), outfile: `${outdir}/vendor/mikro-orm.cjs` });
   await build({
     ...vendorBuild,
-    stdin: {
-      contents: VENDORED.map((name) => `Object.defineProperty(exports, ${JSON.stringify(name)}, { enumerable: true, get: () => require(${JSON.stringify(name)}) });`).join('\n'),
-      resolveDir: root,
-      loader: 'js',
-    },
-    outfile: `${outdir}/vendor/mikro-orm.cjs`,
+    stdin: vendorEntry('mikro-orm-migrations.cjs'),
+    plugins: [...vendorBuild.plugins, vendorImports('../', ['@mikro-orm/migrations'])],
+    outfile: `${outdir}/vendor/mikro-orm-migrations.cjs`,
   });
   await build({
     absWorkingDir: root,
@@ -189,7 +207,7 @@ export async function buildCli(outdir = `${root}dist`) {
     target: 'node20',
     // `await import('pino')` becomes a require: no ES module loader for the packages either.
     supported: { 'dynamic-import': false },
-    plugins: [vendorImports, externals, sourceUrls],
+    plugins: [vendorImports('./'), externals, sourceUrls],
     keepNames: true,
     sourcemap: 'linked',
     logLevel: 'warning',
