@@ -209,6 +209,11 @@ export async function buildCli(outdir = `${root}dist`) {
     supported: { 'dynamic-import': false },
     plugins: [vendorImports('./'), externals, sourceUrls],
     keepNames: true,
+    // As the vendor bundle (dist/app.cjs.map maps it back): less to read and keep, and no comment with a
+    // character outside Latin-1 (p-queue's have emoji), which would make V8 keep the whole source as
+    // two bytes per character.
+    minifyWhitespace: !process.env.NOMIN,
+    minifySyntax: !process.env.NOMIN,
     sourcemap: 'linked',
     logLevel: 'warning',
   });
