@@ -2,14 +2,15 @@
 // `npm ci`/`npm install` (the `prepare` script), by `npm test`, and by hand: `npm run build`.
 //
 // dist/deploy_server.js (the `bin`, and what `npm start` runs) is a few lines of CommonJS (dist/package.json
-// says so) that load two bundles through node:vm, each with a V8 code cache made here by a warm-up run:
+// says so) that load bundles through node:vm, with V8 code caches made here by a warm-up run:
 // - dist/app.cjs: our code with clipanion, valibot and p-queue, one CommonJS file. A module reached only
 //   through `await import(…)` (each command's domain code, the server, SSH) is bundled too but evaluated
 //   only when that import runs, so `--help` evaluates no ORM, `target list` no SSH or HTTP server. The
 //   other packages stay external and are `require`d from node_modules when first needed (native ones like
 //   sqlite3 must; express, pino, ssh2 and the OpenTelemetry SDK only `serve` and deploys load).
 // - dist/vendor/mikro-orm.cjs: MikroORM (@mikro-orm/* with knex, lodash and the rest: ~700 small CommonJS
-//   files), loaded the first time our code touches the ORM.
+//   files), loaded the first time our code touches the ORM; @mikro-orm/migrations is in
+//   dist/vendor/mikro-orm-migrations.cjs, loaded (without a cache) only when a database has a migration to run.
 // One CommonJS file instead of ES modules: no ES module loader at start-up (resolving, linking and the
 // CommonJS interop of each chunk and package), and a code cache: the functions the warm-up ran (`--help`,
 // `target add`, `target list` against a temporary database) start compiled. A cache that does not fit the
