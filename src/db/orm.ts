@@ -23,6 +23,9 @@ export async function openDatabase({ dbPath, migrate = true }: DatabaseOptions):
     entities,
     migrations: { path: new URL('./migrations', import.meta.url).pathname, snapshot: false, emit: 'ts', silent: true },
     discovery: { warnWhenNoEntities: false },
+    // For SQLite, MikroORM's check at connect is a list of the tables and nothing else (no database to
+    // create); hasTables below asks what we need, only when migrating.
+    ensureDatabase: false,
     debug: false,
   });
   // A new file reclaims the pages that pruning frees (domain/retention.ts) with `pragma
