@@ -17,10 +17,10 @@
 // running Node.js (another version) is rejected by V8 and the file is compiled as usual: slower, same result.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
+import { createRequire, isBuiltin } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -158,17 +158,37 @@ const vendorImports = (fromDir, own = []) => ({
   },
 });
 
-/** Packages bundled into dist/app.cjs (p-queue is an ES module only: a `require` of it would fail on Node.js 20); the others load from node_modules. */
+/** Packages bundled into dist/app.cjs (p-queue is an ES module only: a `require` of it fails on Node.js 20 before 20.19); the others load from node_modules. */
 const BUNDLED = new Set(['clipanion', 'typanion', 'valibot', 'p-queue', 'eventemitter3', 'p-timeout']);
 const externals = {
   name: 'externals',
   setup(b) {
     b.onResolve({ filter: /^[^./]/ }, ({ path }) => {
       const name = path.startsWith('@') ? path.split('/').slice(0, 2).join('/') : path.split('/')[0];
-      return BUNDLED.has(name) ? undefined : { path, external: true };
+      if (BUNDLED.has(name)) return undefined;
+      if (requiresAnEsModule(path)) throw new Error(`${path} is an ES module only, which dist/app.cjs requires and Node.js 20 before 20.19 cannot: add ${name} to BUNDLED in scripts/build.js`);
+      return { path, external: true };
     });
   },
 };
+
+const requireHere = createRequire(`${root}package.json`);
+/** Whether `require(specifier)` from this package would load an ES module (as Node.js decides: .mjs, or .js under "type": "module"). */
+function requiresAnEsModule(specifier) {
+  if (isBuiltin(specifier)) return false;
+  let file;
+  try {
+    file = requireHere.resolve(specifier);
+  } catch {
+    return true; // no CommonJS entry at all (an `exports` without a `require` condition)
+  }
+  if (file.endsWith('.mjs')) return true;
+  if (!file.endsWith('.js')) return false;
+  for (let dir = path.dirname(file); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json'))) return JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')).type === 'module';
+  }
+  return false;
+}
 
 /**
  * `import.meta.url` in our sources means the source file's own URL (dashboard.ts finds web/ with it); a
