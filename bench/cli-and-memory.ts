@@ -6,6 +6,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { loadavg } from 'node:os';
 import path from 'node:path';
 import { builtBin, makeTempDir, runCliInProcess, startServe, stopChild } from '../test/helpers/cli.ts';
 
@@ -24,6 +25,7 @@ const ms = (value: number) => `${value.toFixed(0).padStart(5)} ms`;
 await runCliInProcess(['target', 'add', '--app', 'app0', '--host', 'vps1'], env); // a database with one target
 const BIN = builtBin();
 time([BIN, 'target', 'list']); // warm the page cache
+const loadBefore = loadavg()[0];
 const bare: number[] = [];
 const list: number[] = [];
 const help: number[] = [];
@@ -33,7 +35,7 @@ for (let i = 0; i < RUNS; i++) {
   help.push(time([BIN, '--help']));
 }
 const ratio = (values: number[]) => `${(median(values) / median(bare)).toFixed(1)}× bare node`;
-console.log(`CLI start-up, ${RUNS} runs each (interleaved), medians:`);
+console.log(`CLI start-up, ${RUNS} runs each (interleaved; load average ${loadBefore.toFixed(1)} → ${loadavg()[0].toFixed(1)}), medians:`);
 console.log(`  node -e 0 (baseline)           ${ms(median(bare))}`);
 console.log(`  deploy_server target list      ${ms(median(list))}   (${ratio(list)}; goal ≤ 250 ms and ≤ 4×)`);
 console.log(`  deploy_server --help           ${ms(median(help))}   (${ratio(help)}; goal ≤ 150 ms)`);
@@ -46,7 +48,8 @@ await new Promise((resolve) => blackhole.once('listening', resolve));
 const port = (blackhole.address() as net.AddressInfo).port;
 execFileSync('mkdir', ['-p', path.join(dir, '.ssh')]);
 writeFileSync(path.join(dir, '.ssh', 'config'), `Host blackhole\n  HostName 127.0.0.1\n  Port ${port}\n`);
-writeFileSync(path.join(dir, '.ssh', 'id_ed25519'), '');
+// A real key: with none to offer, the runs would fail before connecting instead of waiting in sshCheck.
+execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, '.ssh', 'id_ed25519')]);
 for (let i = 0; i < 100; i++) await runCliInProcess(['target', 'add', '--app', `mem${i}`, '--host', 'blackhole'], env);
 // Baseline: a bare node process doing nothing, measured the same way.
 const idleNode = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
@@ -69,6 +72,7 @@ await stopChild(serve.child);
 for (const socket of sockets) socket.destroy();
 blackhole.close();
 cleanups.forEach((fn) => fn());
+if (running !== 2 || queued !== 98) throw new Error(`expected 2 running + 98 queued runs, found ${running} running + ${queued} queued: the figure would not be the one the goal names`);
 const mib = (value: number) => `${value.toFixed(0).padStart(5)} MiB`;
 console.log('serve resident memory (VmRSS):');
 console.log(`  bare node, idle (baseline)     ${mib(bareRss)}`);

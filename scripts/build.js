@@ -1,28 +1,54 @@
-// Builds dist/deploy_server.js from src/ with esbuild, so that no TypeScript is compiled when the CLI
-// starts. Run by `npm ci`/`npm install` (the `prepare` script), by `npm test`, and by hand: `npm run build`.
+// Builds dist/ from src/ with esbuild, so that no TypeScript is compiled when the CLI starts. Run by
+// `npm ci`/`npm install` (the `prepare` script), by `npm test`, and by hand: `npm run build`.
 //
-// Our code is bundled with code splitting: each command's `await import(…)` becomes a chunk loaded only
-// by the command that needs it (`--help` loads no ORM, `target list` no SSH or HTTP server). Packages stay
-// external and load from node_modules as Node loads them (native ones like sqlite3 must; for the others it
-// keeps Node's own CommonJS interop, e.g. the named exports of `await import('pino')`) — except MikroORM.
-//
-// MikroORM (@mikro-orm/* with knex, lodash and the rest: ~700 small CommonJS files) was most of
-// `target list`'s start-up: resolving and reading the files, then compiling them. It is bundled into one
-// CommonJS file, dist/vendor/mikro-orm.cjs, loaded through node:vm with a V8 code cache
-// (dist/vendor/mikro-orm.cjs.cache) made here by a warm-up run (open an in-memory database, query it):
-// the functions that run compiled then need no compiling at each start. A cache that does not fit the
+// dist/deploy_server.js (the `bin`, and what `npm start` runs) is a few lines of CommonJS (dist/package.json
+// says so) that load bundles through node:vm, with V8 code caches made here by a warm-up run:
+// - dist/app.cjs: our code with clipanion, valibot and p-queue, one CommonJS file. A module reached only
+//   through `await import(…)` (each command's domain code, the server, SSH) is bundled too but evaluated
+//   only when that import runs, so `--help` evaluates no ORM, `target list` no SSH or HTTP server. The
+//   other packages stay external and are `require`d from node_modules when first needed (native ones like
+//   sqlite3 must; express, pino, ssh2 and the OpenTelemetry SDK only `serve` and deploys load).
+// - dist/vendor/mikro-orm.cjs: MikroORM (@mikro-orm/* with knex, lodash and the rest: ~700 small CommonJS
+//   files), loaded the first time our code touches the ORM; @mikro-orm/migrations is in
+//   dist/vendor/mikro-orm-migrations.cjs, loaded (without a cache) only when a database has a migration to run,
+//   and @mikro-orm/postgresql in dist/vendor/mikro-orm-postgresql.cjs, loaded only for a postgres:// DEPLOY_DB.
+// One CommonJS file instead of ES modules: no ES module loader at start-up (resolving, linking and the
+// CommonJS interop of each chunk and package), and a code cache: the functions the warm-up ran (`--help`,
+// `target add`, `target list` against a temporary database) start compiled. A cache that does not fit the
 // running Node.js (another version) is rejected by V8 and the file is compiled as usual: slower, same result.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
+import { createRequire, isBuiltin } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const requireHere = createRequire(`${root}package.json`);
-/** The MikroORM packages our code imports, as properties of the vendor bundle's exports. */
-const VENDORED = ['@mikro-orm/core', '@mikro-orm/knex', '@mikro-orm/sqlite', '@mikro-orm/postgresql', '@mikro-orm/migrations'];
+/**
+ * The MikroORM packages our code imports, by the bundle (in dist/vendor/) whose exports have them as properties.
+ * @mikro-orm/migrations (with umzug, and through it @rushstack, ajv, argparse…: a third of the code) has a
+ * bundle of its own, loaded only when a migration is pending; its imports of core and knex are the
+ * instances of the main bundle (one MikroORM in the process). @mikro-orm/postgresql the same way, loaded
+ * only when DEPLOY_DB is a postgres:// URL.
+ */
+const VENDORED = {
+  '@mikro-orm/core': 'mikro-orm.cjs',
+  '@mikro-orm/knex': 'mikro-orm.cjs',
+  '@mikro-orm/sqlite': 'mikro-orm.cjs',
+  '@mikro-orm/postgresql': 'mikro-orm-postgresql.cjs',
+  '@mikro-orm/migrations': 'mikro-orm-migrations.cjs',
+};
+/** The exports of a bundle: a getter per package, so that a package's modules run when it is first used. */
+const vendorEntry = (bundle) => ({
+  contents: Object.keys(VENDORED).filter((name) => VENDORED[name] === bundle)
+    .map((name) => `Object.defineProperty(exports, ${JSON.stringify(name)}, { enumerable: true, get: () => require(${JSON.stringify(name)}) });`).join('\n'),
+  resolveDir: root,
+  loader: 'js',
+});
+/** A module standing for package `name` of `bundle` (a file in dist/vendor/), for code in `fromDir` (relative to dist/). */
+const vendorModule = (name, fromDir) =>
+  `module.exports = require('${fromDir}load.cjs').loadCached(require('node:path').join(__dirname, '${fromDir}vendor/${VENDORED[name]}'))[${JSON.stringify(name)}];`;
 // Drivers knex and MikroORM name but this project never bundles: left as the run-time `require` they are
 // (`pg` is the PostgreSQL driver, loaded from node_modules only when DEPLOY_DB is a postgres:// URL).
 const UNUSED_DRIVERS = new Set(['better-sqlite3', 'libsql', 'mariadb', 'mariadb/callback', 'mysql', 'mysql2', 'oracledb', 'pg', 'pg-query-stream', 'tedious']);
@@ -57,16 +83,21 @@ const vendorBuild = {
   }],
 };
 
-// Loads dist/vendor/mikro-orm.cjs as Node would load a CommonJS file, with the code cache when V8 takes it.
+// dist/load.cjs: loads a bundle as Node would load a CommonJS file, with its code cache when V8 takes it.
 const LOADER = `'use strict';
 const { readFileSync } = require('node:fs');
 const Module = require('node:module');
 const path = require('node:path');
 const vm = require('node:vm');
 
-/** The MikroORM packages, from the bundle next to this file. */
-exports.loadVendor = function loadVendor() {
-  const filename = path.join(__dirname, 'mikro-orm.cjs');
+/** Called with (filename, script) for each bundle loaded: the build's warm-up keeps them to write their caches. */
+exports.onLoad = undefined;
+
+const loaded = new Map();
+
+/** The exports of a CommonJS bundle (evaluated once per process), compiled from filename + '.cache' when V8 accepts that cache. */
+exports.loadCached = function loadCached(filename) {
+  if (loaded.has(filename)) return loaded.get(filename).exports;
   let cachedData;
   try {
     cachedData = readFileSync(filename + '.cache');
@@ -76,58 +107,97 @@ exports.loadVendor = function loadVendor() {
     cachedData,
     importModuleDynamically: vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER, // Node.js ≥ 20.12
   });
+  exports.onLoad?.(filename, script);
   const module = { exports: {} };
-  script.runInThisContext().call(module.exports, module.exports, Module.createRequire(filename), module, filename, __dirname);
-  return { exports: module.exports, script };
+  loaded.set(filename, module);
+  script.runInThisContext().call(module.exports, module.exports, Module.createRequire(filename), module, filename, path.dirname(filename));
+  return module.exports;
 };
 `;
 
-// Run by the build in a child process: exercise MikroORM as the CLI does, then keep what V8 compiled.
+// dist/deploy_server.js, the executable.
+const LAUNCHER = `#!/usr/bin/env node
+// deploy_server, built by scripts/build.js from src/cli/entry.ts (see there).
+'use strict';
+require('./load.cjs').loadCached(require('node:path').join(__dirname, 'app.cjs')).main();
+`;
+
+// Run by the build in a child process: the CLI as users run it (in this process, its output discarded),
+// then what V8 compiled is kept as each bundle's code cache. `warm-up.cjs DIR setup` first creates the
+// database in DIR in a process of its own, so that the migrator (which a start-up needs only once per
+// database) is not in the caches, which every start reads whole.
 const WARM_UP = `'use strict';
+const path = require('node:path');
+const { Writable } = require('node:stream');
 const { writeFileSync } = require('node:fs');
-const { exports: vendor, script } = require('./load.cjs').loadVendor();
+const loader = require('./load.cjs');
+const [dir, setup] = process.argv.slice(2);
+const scripts = new Map();
+loader.onLoad = (filename, script) => scripts.set(filename, script);
+const app = loader.loadCached(path.join(__dirname, 'app.cjs'));
 (async () => {
-  const { MikroORM, EntitySchema } = vendor['@mikro-orm/sqlite'];
-  const Warm = new EntitySchema({ name: 'Warm', tableName: 'warm', properties: { id: { type: 'integer', primary: true }, name: { type: 'string' }, env: { type: 'json' } } });
-  const orm = await MikroORM.init({ dbName: ':memory:', entities: [Warm], discovery: { warnWhenNoEntities: false }, debug: false });
-  await orm.em.getConnection().execute('create table warm (id integer primary key, name text, env text)');
-  const em = orm.em.fork();
-  em.create(Warm, { id: 1, name: 'a', env: {} });
-  await em.flush();
-  await orm.em.fork().find(Warm, { name: 'a' }, { orderBy: { id: 'asc' } });
-  await orm.close();
-  writeFileSync(__dirname + '/mikro-orm.cjs.cache', script.createCachedData());
+  const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
+  const context = { stdin: process.stdin, stdout: discard, stderr: discard, env: { ...process.env, DEPLOY_DB: path.join(dir, 'operations.db') }, cwd: dir, colorDepth: 1 };
+  const add = ['target', 'add', '--app', 'warm', '--host', 'warm'];
+  for (const argv of setup ? [add] : [['--help'], add, ['target', 'list'], ['target', 'list', '--json']]) {
+    const code = await app.runCli(argv, context);
+    if (code !== 0) throw new Error('warm-up: deploy_server ' + argv.join(' ') + ' exited with ' + code);
+  }
+  if (!setup) for (const [filename, script] of scripts) writeFileSync(filename + '.cache', script.createCachedData());
 })();
 `;
 
-/** Our imports of @mikro-orm/* become imports of the vendor bundle (one copy of MikroORM for all of them). */
-function vendorImports(names) {
-  return {
-    name: 'vendor-imports',
-    setup(b) {
-      b.onResolve({ filter: /^@mikro-orm\// }, ({ path, importer }) => {
-        if (importer.includes('/node_modules/')) return undefined;
-        if (!VENDORED.includes(path)) throw new Error(`${path} is not in the MikroORM bundle: add it to VENDORED in scripts/build.js`);
-        return { path, namespace: 'vendor' };
-      });
-      b.onResolve({ filter: /^vendor-loader$/ }, () => ({ path: 'loader', namespace: 'vendor' }));
-      b.onLoad({ filter: /.*/, namespace: 'vendor' }, ({ path }) => {
-        if (path === 'loader') {
-          // Evaluated once per process, like any module; the import.meta.url of whichever chunk holds
-          // it is in dist/ (chunks are not put in a subfolder).
-          return { contents: "import { createRequire } from 'node:module'; export default createRequire(import.meta.url)('./vendor/load.cjs').loadVendor().exports;", loader: 'js' };
-        }
-        const exported = names[path].map((name) => `export const ${name} = m.${name};`).join('\n');
-        return { contents: `import vendor from 'vendor-loader';\nconst m = vendor[${JSON.stringify(path)}];\n${exported}\nexport default m;`, loader: 'js' };
-      });
-    },
-  };
+/** Imports of @mikro-orm/* (ours, or the migrations bundle's) become properties of the vendor bundles' exports, loaded once per process. */
+const vendorImports = (fromDir, own = []) => ({
+  name: 'vendor-imports',
+  setup(b) {
+    b.onResolve({ filter: /^@mikro-orm\// }, ({ path, importer }) => {
+      if (own.includes(path)) return undefined;
+      if (importer.includes('/node_modules/') && !own.length) return undefined;
+      if (!VENDORED[path]) throw new Error(`${path} is not in a MikroORM bundle: add it to VENDORED in scripts/build.js`);
+      return { path, namespace: 'vendor' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'vendor' }, ({ path }) => ({ contents: vendorModule(path, fromDir), loader: 'js' }));
+    b.onResolve({ filter: /load\.cjs$/ }, ({ path }) => ({ path, external: true }));
+  },
+});
+
+/** Packages bundled into dist/app.cjs (p-queue is an ES module only: a `require` of it fails on Node.js 20 before 20.19); the others load from node_modules. */
+const BUNDLED = new Set(['clipanion', 'typanion', 'valibot', 'p-queue', 'eventemitter3', 'p-timeout']);
+const externals = {
+  name: 'externals',
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, ({ path }) => {
+      const name = path.startsWith('@') ? path.split('/').slice(0, 2).join('/') : path.split('/')[0];
+      if (BUNDLED.has(name)) return undefined;
+      if (requiresAnEsModule(path)) throw new Error(`${path} is an ES module only, which dist/app.cjs requires and Node.js 20 before 20.19 cannot: add ${name} to BUNDLED in scripts/build.js`);
+      return { path, external: true };
+    });
+  },
+};
+
+const requireHere = createRequire(`${root}package.json`);
+/** Whether `require(specifier)` from this package would load an ES module (as Node.js decides: .mjs, or .js under "type": "module"). */
+function requiresAnEsModule(specifier) {
+  if (isBuiltin(specifier)) return false;
+  let file;
+  try {
+    file = requireHere.resolve(specifier);
+  } catch {
+    return true; // no CommonJS entry at all (an `exports` without a `require` condition)
+  }
+  if (file.endsWith('.mjs')) return true;
+  if (!file.endsWith('.js')) return false;
+  for (let dir = path.dirname(file); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json'))) return JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')).type === 'module';
+  }
+  return false;
 }
 
 /**
- * `import.meta.url` in our sources means the source file's own URL (dashboard.ts finds web/ with it); in the
- * bundle it would be the chunk's, in dist/. Each use becomes the source file's URL, computed from the
- * chunk's (dist/ is one level below the root, flat), so a checkout moved elsewhere still works.
+ * `import.meta.url` in our sources means the source file's own URL (dashboard.ts finds web/ with it); a
+ * CommonJS bundle has no import.meta. Each use becomes the source file's URL, computed from the bundle's
+ * (__filename, in dist/, one level below the root), so a checkout moved elsewhere still works.
  */
 const sourceUrls = {
   name: 'source-urls',
@@ -137,7 +207,7 @@ const sourceUrls = {
       const contents = readFileSync(file, 'utf8');
       if (!contents.includes('import.meta.url')) return undefined;
       const fromDist = JSON.stringify(`../${path.relative(root, file).split(path.sep).join('/')}`);
-      return { contents: contents.replaceAll('import.meta.url', `new URL(${fromDist}, import.meta.url).href`), loader: 'ts' };
+      return { contents: contents.replaceAll('import.meta.url', `new URL(${fromDist}, require('node:url').pathToFileURL(__filename)).href`), loader: 'ts' };
     });
   },
 };
@@ -145,38 +215,47 @@ const sourceUrls = {
 export async function buildCli(outdir = `${root}dist`) {
   rmSync(outdir, { recursive: true, force: true });
 
-  await build({
-    ...vendorBuild,
-    stdin: {
-      contents: VENDORED.map((name) => `Object.defineProperty(exports, ${JSON.stringify(name)}, { enumerable: true, get: () => require(${JSON.stringify(name)}) });`).join('\n'),
-      resolveDir: root,
-      loader: 'js',
-    },
-    outfile: `${outdir}/vendor/mikro-orm.cjs`,
-  });
-  writeFileSync(`${outdir}/vendor/load.cjs`, LOADER);
-  writeFileSync(`${outdir}/vendor/warm-up.cjs`, WARM_UP);
-  // `node` from PATH is not necessarily this one: the cache is for the Node.js that runs the build.
-  execFileSync(process.execPath, [`${outdir}/vendor/warm-up.cjs`], { stdio: 'inherit' });
-
-  // The names each package exports, for the ES module that stands for it.
-  const names = Object.fromEntries(VENDORED.map((name) => [name, Object.keys(requireHere(name)).filter((key) => /^[A-Za-z_$][\w$]*$/.test(key) && key !== 'default')]));
+  await build({ ...vendorBuild, stdin: vendorEntry('mikro-orm.cjs'), outfile: `${outdir}/vendor/mikro-orm.cjs` });
+  for (const [bundle, name] of [['mikro-orm-migrations.cjs', '@mikro-orm/migrations'], ['mikro-orm-postgresql.cjs', '@mikro-orm/postgresql']]) {
+    await build({
+      ...vendorBuild,
+      stdin: vendorEntry(bundle),
+      plugins: [...vendorBuild.plugins, vendorImports('../', [name])],
+      outfile: `${outdir}/vendor/${bundle}`,
+    });
+  }
   await build({
     absWorkingDir: root,
-    entryPoints: { deploy_server: 'src/cli/entry.ts' },
-    outdir,
-    chunkNames: '[name]-[hash]',
+    entryPoints: ['src/cli/entry.ts'],
+    outfile: `${outdir}/app.cjs`,
     bundle: true,
-    splitting: true,
-    format: 'esm',
+    format: 'cjs',
     platform: 'node',
     target: 'node20',
-    packages: 'external',
-    plugins: [vendorImports(names), sourceUrls],
+    // `await import('pino')` becomes a require: no ES module loader for the packages either.
+    supported: { 'dynamic-import': false },
+    plugins: [vendorImports('./'), externals, sourceUrls],
     keepNames: true,
+    // As the vendor bundle (dist/app.cjs.map maps it back): less to read and keep, and no comment with a
+    // character outside Latin-1 (p-queue's have emoji), which would make V8 keep the whole source as
+    // two bytes per character.
+    minifyWhitespace: !process.env.NOMIN,
+    minifySyntax: !process.env.NOMIN,
     sourcemap: 'linked',
     logLevel: 'warning',
   });
+  writeFileSync(`${outdir}/package.json`, '{ "type": "commonjs" }\n');
+  writeFileSync(`${outdir}/load.cjs`, LOADER);
+  writeFileSync(`${outdir}/deploy_server.js`, LAUNCHER, { mode: 0o755 });
+  writeFileSync(`${outdir}/warm-up.cjs`, WARM_UP);
+  // `node` from PATH is not necessarily this one: the caches are for the Node.js that runs the build.
+  const dir = mkdtempSync(path.join(tmpdir(), 'deploy-server-warm-up-'));
+  try {
+    execFileSync(process.execPath, [`${outdir}/warm-up.cjs`, dir, 'setup'], { stdio: 'inherit' });
+    execFileSync(process.execPath, [`${outdir}/warm-up.cjs`, dir], { stdio: 'inherit' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await buildCli(process.argv[2]);

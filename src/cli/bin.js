@@ -4,4 +4,4 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import('./entry.ts');
+await (await import('./entry.ts')).main();

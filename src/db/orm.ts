@@ -65,6 +65,9 @@ async function openSqlite(dbPath: string, migrate: boolean): Promise<MikroORM> {
     entities,
     migrations: { path: migrationsFolder('sqlite'), snapshot: false, emit: 'ts', silent: true },
     discovery: { warnWhenNoEntities: false },
+    // For SQLite, MikroORM's check at connect is a list of the tables and nothing else (no database to
+    // create); hasTables below asks what we need, only when migrating.
+    ensureDatabase: false,
     debug: false,
   });
   // A new file reclaims the pages that pruning frees (domain/retention.ts) with `pragma
