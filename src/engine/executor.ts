@@ -29,7 +29,7 @@ export interface ExecutorDeps {
   pipelines: Record<Strategy, { deploy: Pipeline; rollback: Pipeline }>;
   /** Reads a target that a request did not bring; throws when there is none. */
   findTarget: (app: string, host: string) => Promise<TargetFields>;
-  /** Opens the SSH session of a run; called when the run starts, while its target is claimed. */
+  /** Opens the SSH session of a run; called on the first step that needs the host. */
   openRemote: (target: TargetFields, signal: AbortSignal) => Promise<RemoteHost>;
   /** From `@opentelemetry/api`; without one, the global tracer (a no-op unless otel/ registered an SDK). */
   tracer?: Tracer;

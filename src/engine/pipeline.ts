@@ -32,7 +32,7 @@ export interface DeployContext {
   rollbackTo: number | null;
   /** This target's earlier runs, newest first: what a rollback chooses from. */
   pastRuns: () => Promise<PastRun[]>;
-  /** The run's SSH session to the target's host, opened as the run starts and shared by all of its steps. */
+  /** The run's SSH session to the target's host, opened on first use and shared by all of its steps. */
   remote: () => Promise<RemoteHost>;
   /**
    * Runs `work` while no other run of this process holds `key` (one local build per source directory

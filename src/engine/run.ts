@@ -47,7 +47,7 @@ export interface RunDeps {
   tracer: Tracer;
   /** Each strategy's deploy pipeline, and the pipeline of its rollback runs. */
   pipelines: Record<Strategy, { deploy: Pipeline; rollback: Pipeline }>;
-  /** Opens the SSH session of a run; called when the run starts, while its target is claimed. */
+  /** Opens the SSH session of a run; called on the first step that needs the host. */
   openRemote: (target: TargetFields, signal: AbortSignal) => Promise<RemoteHost>;
   /** Runs `work` while no other run of this process holds `key`. */
   exclusive: DeployContext['exclusive'];
@@ -57,17 +57,7 @@ export interface RunDeps {
 export async function executeRun(pending: PendingRun, signal: AbortSignal, deps: RunDeps): Promise<RunResult> {
   const { runId, target } = pending;
   const { store } = deps;
-  // Every strategy's first step needs the host: its connection is opened while the target is claimed
-  // and the run's rows are written (round trips that would otherwise follow those writes). How it
-  // went is the business of the step that uses it (sshCheck); a run that never starts closes it.
-  const remote = deps.openRemote(target, signal);
-  remote.catch(() => undefined);
-  const claimed = await claimTarget(store, { runId, app: target.app, host: target.host }, signal).catch(async (error: unknown) => {
-    await closeRemote(remote);
-    throw error;
-  });
-  if (!claimed) {
-    void closeRemote(remote);
+  if (!(await claimTarget(store, { runId, app: target.app, host: target.host }, signal))) {
     const reason = `cancelled while another process ran ${target.app}@${target.host}`;
     await store.endUnstarted([{ id: runId, status: 'cancelled', reason }]);
     return endedResult(runId, 'cancelled', reason);
@@ -77,13 +67,13 @@ export async function executeRun(pending: PendingRun, signal: AbortSignal, deps:
   const heartbeat = setInterval(() => void store.renewLease(runId).catch(() => undefined), LEASE_RENEW_MS);
   heartbeat.unref();
   try {
-    return await walkClaimed(pending, signal, deps, remote);
+    return await walkClaimed(pending, signal, deps);
   } finally {
     clearInterval(heartbeat);
   }
 }
 
-async function walkClaimed(pending: PendingRun, signal: AbortSignal, deps: RunDeps, remote: Promise<RemoteHost>): Promise<RunResult> {
+async function walkClaimed(pending: PendingRun, signal: AbortSignal, deps: RunDeps): Promise<RunResult> {
   const { runId, request, target } = pending;
   const { store, events, tracer } = deps;
   const pipeline = deps.pipelines[target.strategy][request.trigger === 'rollback' ? 'rollback' : 'deploy'];
@@ -91,12 +81,10 @@ async function walkClaimed(pending: PendingRun, signal: AbortSignal, deps: RunDe
   const parent = request.telemetry ?? ROOT_CONTEXT;
   const span = tracer.startSpan(`deploy ${target.app}@${target.host}`, { attributes: runAttributes(pending), links: pending.links }, parent);
   const traceId = traceIdOf(span);
-  const stepRowIds = await store.start(runId, startedAt, traceId, pipeline.order).catch(async (error: unknown) => {
-    await closeRemote(remote);
-    throw error;
-  });
+  const stepRowIds = await store.start(runId, startedAt, traceId, pipeline.order);
   events.emit({ type: 'run', run_id: runId, app: target.app, host: target.host, status: 'running', trace_id: traceId });
 
+  let remote: Promise<RemoteHost> | undefined;
   const cleanups: (() => Promise<void>)[] = [];
   const redact = createTargetRedactor(target, deps.config);
   const deploy: DeployContext = {
@@ -108,7 +96,7 @@ async function walkClaimed(pending: PendingRun, signal: AbortSignal, deps: RunDe
     rollbackTo: request.rollbackTo ?? null,
     pastRuns: () => store.pastRuns(target.app, target.host, runId),
     config: deps.config,
-    remote: () => remote,
+    remote: () => (remote ??= deps.openRemote(target, signal)),
     atEnd: (cleanup) => void cleanups.push(cleanup),
     exclusive: deps.exclusive,
     tracer,
@@ -129,7 +117,7 @@ async function walkClaimed(pending: PendingRun, signal: AbortSignal, deps: RunDe
     });
   } finally {
     // Also when the database fails mid-run: the connection closes and the worktrees go.
-    await closeRemote(remote);
+    if (remote) await remote.then((host) => host.close()).catch(() => undefined);
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined); // last registered, first run
   }
 
@@ -149,11 +137,6 @@ async function walkClaimed(pending: PendingRun, signal: AbortSignal, deps: RunDe
   await store.finish(result, finishedAt);
   endSpan(span, error ? { message: error } : undefined);
   return result;
-}
-
-/** Closes a run's connection, if it opened. */
-function closeRemote(remote: Promise<RemoteHost>): Promise<void> {
-  return remote.then((host) => host.close()).catch(() => undefined);
 }
 
 function runAttributes({ runId, request, target }: PendingRun) {
