@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import path from 'node:path';
 import { createOrigin } from '../test/helpers/deploy-fixture.ts';
-import { DEPLOY_USER, startSshdHarness } from '../test/helpers/sshd.ts';
+import { startSshdHarness } from '../test/helpers/sshd.ts';
 import { routeAliasesThrough, startDelayProxy } from './delay-proxy.ts';
 import { loadAverage, median } from './remote-deploy-bench.ts';
 import { followRun, requestDeployThroughApi, serveCheckout } from './serve-checkout.ts';
@@ -42,12 +42,15 @@ const proxy = await startDelayProxy(harness.port, RTT);
 try {
   routeAliasesThrough(harness, aliases, proxy.port);
   const repo = createOrigin(harness, 'fan', { 'docker-compose.yml': 'services: {}\n' });
-  for (const alias of aliases) execFileSync('runuser', ['-u', DEPLOY_USER, '--', 'git', 'clone', '-q', repo.origin, path.join(harness.workDir, `fan-${alias}`)]);
+  // The checkouts belong to the SSH user (git refuses a repository of another user).
+  const clone = ['git', 'clone', '-q', repo.origin];
+  const asSshUser = process.getuid!() === 0 ? ['runuser', '-u', harness.user, '--', ...clone] : clone;
+  for (const alias of aliases) execFileSync(asSshUser[0], [...asSshUser.slice(1), path.join(harness.workDir, `fan-${alias}`)]);
   const db = path.join(harness.tmpDir, 'fan.db');
   console.log(`fan-out through serve over a ${RTT} ms link: docker-compose deploys (sshCheck, gitPull, compose pull, up -d, compose ps), 2 per host; ${cpus().length} cores`);
   for (const [hosts, limit] of CASES) {
     const app = `fan${hosts}`;
-    const env = { ...process.env, HOME: harness.home, DEPLOY_DB: db, DEPLOY_API_TOKEN: TOKEN, DEPLOY_MAX_CONCURRENCY: String(limit), DEPLOY_HOST_CONCURRENCY: '2' };
+    const env = { ...process.env, ...harness.env, DEPLOY_DB: db, DEPLOY_API_TOKEN: TOKEN, DEPLOY_MAX_CONCURRENCY: String(limit), DEPLOY_HOST_CONCURRENCY: '2' };
     const serve = await serveCheckout(ROOT, env);
     try {
       for (const alias of aliases.slice(0, hosts)) {

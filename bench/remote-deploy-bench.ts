@@ -56,7 +56,7 @@ export async function setUpRemoteDeployBench(harness: SshdHarness, alias: string
   const port = await freePort();
   const repo = createOrigin(harness, 'bench', { 'build.sh': BUILD_SCRIPT, 'version.txt': 'b0' });
   const dir = path.join(harness.workDir, 'bench');
-  const env = { ...process.env, HOME: harness.home, DEPLOY_DB: path.join(harness.tmpDir, 'bench.db'), DEPLOY_UNIT_DIR: harness.unitDir, DEPLOY_API_TOKEN: TOKEN } as Record<string, string>;
+  const env = { ...process.env, ...harness.env, DEPLOY_DB: path.join(harness.tmpDir, 'bench.db'), DEPLOY_UNIT_DIR: harness.unitDir, DEPLOY_API_TOKEN: TOKEN } as Record<string, string>;
   const add = await runCliInProcess(
     ['target', 'add', '--app', 'bench', '--host', alias, '--strategy', 'systemd-remote', '--remote-dir', dir, '--repo', repo.origin,
       '--build', 'sh build.sh bench', '--port', String(port), '--health', '/health', '--env', JSON.stringify({ PORT: String(port) })],
