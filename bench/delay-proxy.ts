@@ -1,6 +1,8 @@
 // A TCP proxy that holds every chunk for half a round trip in each direction: a WAN link's latency
 // on loopback (this kernel has no netem). Order is kept: a chunk never overtakes an earlier one.
+import fs from 'node:fs';
 import net from 'node:net';
+import type { SshdHarness } from '../test/helpers/sshd.ts';
 
 export interface DelayProxy {
   port: number;
@@ -43,4 +45,17 @@ export function startDelayProxy(targetPort: number, rttMs: number): Promise<Dela
       });
     });
   });
+}
+
+/**
+ * Writes `aliases` into the harness's ssh config (replacing what an earlier call wrote), each
+ * reaching its sshd through the proxy on `proxyPort`: known_hosts names the sshd's real port, hence
+ * HostKeyAlias. OpenSSH and deploy_server read the same file.
+ */
+export function routeAliasesThrough(harness: SshdHarness, aliases: string[], proxyPort: number): void {
+  const marker = '\n# aliases through the delay proxy\n';
+  const config = fs.readFileSync(harness.sshConfigFile, 'utf8').split(marker)[0];
+  const settings = `  HostName 127.0.0.1\n  Port ${proxyPort}\n  HostKeyAlias [127.0.0.1]:${harness.port}\n  User ${harness.user}\n` +
+    `  IdentityFile ${harness.identityFile}\n  IdentitiesOnly yes\n  UserKnownHostsFile ${harness.knownHostsFile}\n  BatchMode yes\n`;
+  fs.writeFileSync(harness.sshConfigFile, `${config}${marker}Host ${aliases.join(' ')}\n${settings}`);
 }

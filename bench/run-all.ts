@@ -9,7 +9,7 @@ import os from 'node:os';
 const BENCHES: [string, string][] = [
   ['deploy-overhead.ts', 'One systemd-remote deploy against plain ssh'],
   ['wan-deploy.ts', 'One systemd-remote deploy against plain ssh over a link with latency'],
-  ['fan-out.ts', 'Fan-out to 10, 50 and 100 hosts'],
+  ['fan-out.ts', 'Fan-out to 100 hosts at limit 16 and 200 at limit 64 over a 50 ms link'],
   ['webhook-intake.ts', 'Webhook intake under load'],
   ['webhook-latency.ts', 'Webhook answer time while deploys run'],
   ['cli-and-memory.ts', 'CLI start-up and serve memory'],

@@ -2,8 +2,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { StepContext } from '../engine/pipeline.ts';
 import { checkServiceRunning } from './service.ts';
 
-/** The first retries come quickly (a restarted service is often up within 100 ms), then every 500 ms. */
-const RETRY_DELAYS_MS = [50, 100, 200, 500];
+/**
+ * When the next attempt starts, counted from the start of the one before: 50 ms after the first (a
+ * restarted service is often up within 100 ms), every 100 ms for the first 5 s (a refused attempt is
+ * one channel open, cheap for the host; a service waits no longer than that to be seen), then every 500 ms.
+ */
+export function retryDelayMs(attempt: number, elapsedMs: number): number {
+  return attempt === 1 ? 50 : elapsedMs < 5000 ? 100 : 500;
+}
 
 /**
  * GET http://127.0.0.1:<port><health> as seen from the host, through the run's SSH connection, until
@@ -14,10 +20,12 @@ export async function healthCheck(context: StepContext): Promise<{ status: numbe
   if (!target.port || !target.health) return checkServiceRunning(context);
   const host = await context.deploy.remote();
   const url = `http://127.0.0.1:${target.port}${target.health}`;
-  const deadline = Date.now() + config.healthTimeoutMs;
+  const started = Date.now();
+  const deadline = started + config.healthTimeoutMs;
   let last = 'no answer yet';
   for (let attempt = 1; ; attempt++) {
-    const remaining = deadline - Date.now();
+    const attemptStarted = Date.now();
+    const remaining = deadline - attemptStarted;
     try {
       const { status, body } = await host.httpGet(target.port, target.health, Math.max(100, Math.min(5000, remaining)));
       if (status >= 200 && status < 300) {
@@ -29,7 +37,9 @@ export async function healthCheck(context: StepContext): Promise<{ status: numbe
       last = (error as Error).message;
     }
     context.output(`GET ${url} → ${last}\n`);
-    const delay = RETRY_DELAYS_MS[Math.min(attempt - 1, RETRY_DELAYS_MS.length - 1)];
+    // The delay counts from the attempt's start: over a slow link a refused attempt has already waited
+    // its round trip, and the next one goes at once.
+    const delay = Math.max(0, attemptStarted + retryDelayMs(attempt, attemptStarted - started) - Date.now());
     if (Date.now() + delay > deadline) break;
     await sleep(delay, undefined, { signal: context.signal });
   }
