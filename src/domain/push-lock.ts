@@ -7,6 +7,9 @@
 import type pg from 'pg';
 import { databaseKind } from '../db/orm.ts';
 
+/** How long a batch waits for another server's lock on one of its pushes (Gitea gives up after 5 s). */
+const LOCK_TIMEOUT_MS = 4_000;
+
 export type PushLock = <T>(keys: readonly string[], work: () => Promise<T>) => Promise<T>;
 
 export function createPushLock(dbPath: string): PushLock {
@@ -18,13 +21,26 @@ export function createPushLock(dbPath: string): PushLock {
       pool.on('error', () => undefined); // an idle connection lost (a restarted database): the next push opens another
     }
     const client = await pool.connect();
+    // A connection lost while a batch holds it (a restarted database) must not be an uncaught error;
+    // the batch's own queries, on the ORM's connections, go on (its lock is gone with the connection).
+    let lost: Error | undefined;
+    const onError = (error: Error) => {
+      lost = error;
+    };
+    client.on('error', onError);
     try {
       await client.query('begin');
+      // A server frozen while it holds a push's lock must not hold the others' webhooks for ever: after
+      // this, the batch fails (500) and Gitea may deliver again.
+      await client.query(`set local lock_timeout = '${LOCK_TIMEOUT_MS}ms'`);
       await client.query('select pg_advisory_xact_lock(h) from (select distinct hashtext(k) as h from unnest($1::text[]) as k order by h) as ordered', [keys]);
       return await work();
     } finally {
-      await client.query('commit').catch(() => undefined); // releases the lock
-      client.release();
+      if (!lost) await client.query('commit').catch((error: Error) => (lost = error)); // releases the lock
+      // A lost connection is discarded, not put back in the pool, and keeps the listener: ending it
+      // emits its error again.
+      if (!lost) client.off('error', onError);
+      client.release(lost);
     }
   };
 }

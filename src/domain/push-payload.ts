@@ -1,6 +1,6 @@
 // A Gitea push payload: the fields we use, validated, and what a push asks for (SPEC §5).
 import * as v from 'valibot';
-import { isZeroCommit } from './commit-id.ts';
+import { COMMIT_ID, isZeroCommit } from './commit-id.ts';
 
 /** A body that is not a push we can read (the webhook answers 400). */
 export class InvalidPushError extends Error {
@@ -35,14 +35,20 @@ function fileList() {
  */
 const knownFiles = (files: string[] | null | undefined): string[] | null => (files === undefined ? null : files ?? []);
 
+/** What the database keeps of a ref or a repository's name (a column of 255 characters on PostgreSQL). */
+const NAME_MAX = 255;
+
+/** `before`/`after`: a full commit id (all zeros for a created or deleted branch). */
+const commitId = () => v.pipe(v.string('must be a string'), v.regex(COMMIT_ID, 'must be a full commit id (40 or 64 hex digits)'));
+
 const OwnerSchema = v.object({ login: v.optional(v.string()), username: v.optional(v.string()) });
 
 /** Only the fields we use; v.object drops the many others Gitea sends instead of rejecting them. */
 const PushPayloadSchema = v.object(
   {
-    ref: v.pipe(v.string('must be a string'), v.nonEmpty('must not be empty')),
-    before: v.string('must be a string'),
-    after: v.string('must be a string'),
+    ref: v.pipe(v.string('must be a string'), v.nonEmpty('must not be empty'), v.maxLength(NAME_MAX, `must be at most ${NAME_MAX} characters`)),
+    before: commitId(),
+    after: commitId(),
     total_commits: v.nullish(
       v.pipe(v.number('must be a number'), v.integer('must be a whole number'), v.minValue(0, 'must not be negative')),
       null,
@@ -63,13 +69,14 @@ const PushPayloadSchema = v.object(
     repository: v.pipe(
       v.object(
         {
-          name: v.pipe(v.string('must be a string'), v.nonEmpty('must not be empty')),
-          full_name: v.nullish(v.string('must be a string')),
+          name: v.pipe(v.string('must be a string'), v.nonEmpty('must not be empty'), v.maxLength(NAME_MAX, `must be at most ${NAME_MAX} characters`)),
+          full_name: v.nullish(v.pipe(v.string('must be a string'), v.maxLength(NAME_MAX, `must be at most ${NAME_MAX} characters`))),
           owner: v.nullish(v.unknown()),
         },
         'must be an object',
       ),
       v.transform(({ name, full_name, owner }) => ({ name, full_name: full_name || fullNameFromOwner(name, owner) })),
+      v.check(({ full_name }) => full_name.length <= NAME_MAX, `full name must be at most ${NAME_MAX} characters`),
     ),
   },
   'must be a JSON object',

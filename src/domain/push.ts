@@ -140,8 +140,10 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
 
     const toRun = planned.flat().filter((p) => p.reason === undefined);
     const toSkip = planned.flat().flatMap((p) => (p.reason === undefined ? [] : [{ ...p, reason: p.reason }]));
-    const runIds = new Map((await executor.requestDeploys(toRun)).map(({ runId }, i) => [toRun[i].request, runId]));
+    // The skipped runs first: once the runs to deploy are queued, nothing here may fail any more (an
+    // error would answer 500 for pushes whose runs are live, and a retry would queue them again).
     const skippedIds = new Map((await executor.recordSkipped(toSkip)).map((runId, i) => [toSkip[i].request, runId]));
+    const runIds = new Map((await executor.requestDeploys(toRun)).map(({ runId }, i) => [toRun[i].request, runId]));
     return planned.map((plans, i) => ({
       queued: plans.flatMap((p) => (runIds.has(p.request) ? [{ app: p.target.app, host: p.target.host, run_id: runIds.get(p.request)! }] : [])),
       skipped: plans.flatMap((p) => (p.reason === undefined ? [] : [{ app: p.target.app, host: p.target.host, run_id: skippedIds.get(p.request)!, reason: p.reason }])),
@@ -188,7 +190,7 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
    * A batch of deliveries (group commit, see group-commit.ts): replays found by one query, the rest
    * queued together in arrival order, their records written at once.
    */
-  const writeBatch = async (deliveries: Delivery[]): Promise<PushReceipt[]> => {
+  const writeBatch = async (deliveries: Delivery[]): Promise<(PushReceipt | Error)[]> => {
     const em = orm.em.fork();
     // Replays survive a restart: the same delivery id, or the same push within the window.
     const since = new Date(Date.now() - REPLAY_WINDOW_MS);
@@ -199,7 +201,7 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
       { $or: [...(ids.length ? [{ delivery_id: { $in: ids } }] : []), { ...keyColumns(deliveries.map((d) => pushKey(d.pending.payload))), received_at: { $gt: since } }] },
       { orderBy: { id: 'desc' } },
     );
-    const receipts = deliveries.map((d): PushReceipt | undefined => {
+    const receipts = deliveries.map((d): PushReceipt | Error | undefined => {
       const key = pushKey(d.pending.payload);
       const row = earlier.find((r) => (d.deliveryId !== undefined && r.delivery_id === d.deliveryId)
         || (r.repository === key.repository && r.ref === key.ref && r.after === key.after && r.received_at > since));
@@ -219,7 +221,15 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
     }
     const listed = fresh.filter(({ delivery }) => !delivery.truncated);
     if (listed.length > 0) {
-      const results = await queueRuns(listed.map(({ delivery: { pending, telemetry } }) => ({ pending, files: listedFiles(pending.payload), telemetry })));
+      let results: Awaited<ReturnType<typeof queueRuns>>;
+      try {
+        results = await queueRuns(listed.map(({ delivery: { pending, telemetry } }) => ({ pending, files: listedFiles(pending.payload), telemetry })));
+      } catch (error) {
+        // Nothing of these was queued: each gets the error (a 500, or 409 when shutting down); the
+        // resolving deliveries of the batch are recorded and will be resolved, so they keep their 202.
+        for (const { i } of listed) receipts[i] = error as Error;
+        return receipts as (PushReceipt | Error)[];
+      }
       const receivedAt = new Date();
       const rows = listed.map(({ delivery, i }, j) => {
         const receipt = (receipts[i] = receiptOf(results[j]));
@@ -228,9 +238,15 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
       // The runs are queued (and durable) whatever happens to these records: a failed write only loses replay protection.
       await em.insertMany(WebhookDelivery, rows).catch((error) => logger.error({ err: { name: (error as Error).name } }, 'recording deliveries failed'));
     }
-    return receipts as PushReceipt[];
+    return receipts as (PushReceipt | Error)[];
   };
-  const handle = createGroupCommit((deliveries: Delivery[]) => lockPushes(deliveries.map((d) => d.key), () => writeBatch(deliveries)));
+  const batches = createGroupCommit((deliveries: Delivery[]) => lockPushes(deliveries.map((d) => d.key), () => writeBatch(deliveries)));
+  /** One delivery through the batches: its receipt, or its own error. */
+  const handle = async (delivery: Delivery): Promise<PushReceipt> => {
+    const receipt = await batches(delivery);
+    if (receipt instanceof Error) throw receipt;
+    return receipt;
+  };
 
   return {
     async receive(body, options = {}) {

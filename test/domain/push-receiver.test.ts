@@ -123,3 +123,72 @@ test('a burst of deliveries at once (written in batches): each answered with its
   assert.equal(new Set(deliveries.map((d) => d.after)).size, 20);
   assert.equal((await engine.runs()).length, 40, 'two runs per push, none for a replay');
 });
+
+const hex = (n: number) => n.toString(16).padStart(40, '0');
+/** The monorepo push with another `after` (and whatever else `extra` says). */
+const pushBody = (n: number, extra: object = {}) => {
+  const payload = JSON.parse(fixture('push-monorepo.json').toString('utf8'));
+  return Buffer.from(JSON.stringify({ ...payload, after: hex(n), ...extra }));
+};
+
+test('replays: the same delivery id is a replay whatever it carries; the same commit pushed to another branch is not', async (t) => {
+  const engine = await createTestExecutor(t, { pipeline: noopPipeline, targets: [{ app: 'my_app', host: 'vps1' }, { app: 'my_app', host: 'vps2', branch: 'release' }] });
+  const receiver = createPushReceiver({ ...engine, logger });
+  const first = await receiver.receive(pushBody(1), { deliveryId: 'same-id' });
+  assert.equal(first.outcome, 'queued');
+  const restarted = createPushReceiver({ ...engine, logger });
+  const sameId = await restarted.receive(pushBody(2), { deliveryId: 'same-id' });
+  assert.equal(sameId.outcome, 'replayed', 'a delivery id seen before');
+  assert.deepEqual(sameId.queued, first.queued);
+  // In one batch with a push of `main` (the lookup reads rows of either ref and either commit): only an
+  // exact (repository, ref, after) is the same push.
+  const lone = restarted.receive(pushBody(7));
+  const [otherBranch, newOnMain] = await Promise.all([restarted.receive(pushBody(1, { ref: 'refs/heads/release' })), restarted.receive(pushBody(5))]);
+  await lone;
+  assert.equal(otherBranch.outcome, 'queued', 'the same commit on another branch is another push');
+  assert.deepEqual(otherBranch.queued.map((q) => q.host), ['vps2']);
+  assert.equal(newOnMain.outcome, 'queued');
+});
+
+test('a batch whose runs cannot be written: its listed pushes fail and queued nothing, its resolving push keeps its 202 and is resolved', async (t) => {
+  const engine = await createTestExecutor(t, { pipeline: noopPipeline, targets: TARGETS, config: { registryRoot: makeTempDir(t) } });
+  const requestDeploys = engine.executor.requestDeploys.bind(engine.executor);
+  engine.executor.requestDeploys = async (items) => {
+    if (items.some((item) => item.request.commit === hex(3))) throw new Error('database hiccup');
+    return requestDeploys(items);
+  };
+  const receiver = createPushReceiver({ ...engine, logger });
+  const first = receiver.receive(pushBody(1)); // a batch of its own: the next two arrive while it is written
+  const truncated = receiver.receive(pushBody(2, { total_commits: 9 }));
+  const listed = receiver.receive(pushBody(3));
+  assert.equal((await first).outcome, 'queued');
+  assert.equal((await truncated).outcome, 'resolving');
+  await assert.rejects(listed, /database hiccup/);
+  await receiver.settled();
+  const runs = await engine.runs();
+  assert.equal(runs.filter((run) => run.commit === hex(3)).length, 0, 'the failed push queued nothing');
+  assert.equal(runs.filter((run) => run.commit === hex(2)).length, 2, 'the resolving push was resolved (the files it lists)');
+});
+
+test('skipped runs are written before the runs to deploy: when that fails, no push of the batch queued anything, and a retry queues once', async (t) => {
+  const engine = await createTestExecutor(t, { pipeline: noopPipeline, targets: TARGETS });
+  const recordSkipped = engine.executor.recordSkipped.bind(engine.executor);
+  let fail = true;
+  engine.executor.recordSkipped = async (items) => {
+    if (fail && items.length > 0) throw new Error('disk full');
+    return recordSkipped(items);
+  };
+  const payload = JSON.parse(fixture('push-monorepo.json').toString('utf8'));
+  const receiver = createPushReceiver({ ...engine, logger });
+  const first = receiver.receive(pushBody(1));
+  const normal = receiver.receive(pushBody(2), { deliveryId: 'n-2' });
+  const skipMarked = receiver.receive(pushBody(3, { head_commit: { ...payload.head_commit, id: hex(3), message: 'docs [skip deploy]' } }), { deliveryId: 's-3' });
+  await first;
+  await assert.rejects(normal, /disk full/);
+  await assert.rejects(skipMarked, /disk full/);
+  assert.equal((await engine.runs()).filter((run) => run.commit === hex(2)).length, 0, 'answered 500, queued nothing');
+  fail = false;
+  const retry = await receiver.receive(pushBody(2), { deliveryId: 'n-2' });
+  assert.equal(retry.outcome, 'queued');
+  assert.equal((await engine.runs()).filter((run) => run.commit === hex(2)).length, 2, 'queued once, by the retry');
+});

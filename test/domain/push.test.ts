@@ -71,6 +71,11 @@ test('parsePushPayload refuses JSON that is not a push, naming the field', () =>
     ['total_commits as a string', { ...good, total_commits: '2' }, /^not a push payload: total_commits must be a number$/],
     ['no repository', { ...good, repository: undefined }, /^not a push payload: repository is required$/],
     ['no repository name', { ...good, repository: { full_name: 'a/b' } }, /^not a push payload: repository\.name is required$/],
+    ['an after that is no commit id', { ...good, after: 'main' }, /^not a push payload: after must be a full commit id \(40 or 64 hex digits\)$/],
+    ['an after with a newline', { ...good, after: `${good.after}\n` }, /^not a push payload: after must be a full commit id/],
+    ['a short before', { ...good, before: good.before.slice(0, 12) }, /^not a push payload: before must be a full commit id/],
+    ['a ref longer than the database keeps', { ...good, ref: `refs/heads/${'x'.repeat(300)}` }, /^not a push payload: ref must be at most 255 characters$/],
+    ['a repository full name too long', { ...good, repository: { ...good.repository, full_name: `a/${'x'.repeat(300)}` } }, /^not a push payload: repository\.full_name must be at most 255 characters$/],
     ['a file list of numbers', { ...good, commits: [{ id: 'x', added: [1], removed: [], modified: [] }] }, /^not a push payload: commits\[0\]\.added\[0\] must be a list of file names$/],
   ];
   for (const [what, value, message] of cases) {

@@ -4,6 +4,7 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { childEnvironment } from '../../support/config.ts';
+import { isCommitId } from '../../domain/commit-id.ts';
 
 /** `git cat-file --batch-check`: for each object name on stdin, "<id> <type> <size>" or "<id> missing". */
 export function gitBatchCheck(): string[] {
@@ -87,6 +88,8 @@ export function createCommitChecker(repository: string, timeoutMs: number): Comm
 
   return {
     has(ids) {
+      // Only full hex ids: anything else (a newline in it) would desynchronise git's answers from the questions.
+      ids = ids.filter(isCommitId);
       if (ids.length === 0) return Promise.resolve(new Set());
       // One question at a time: git answers in order, and each question takes its own lines.
       const answer = queue.then(() => ask([...ids])).catch(() => new Set<string>());
