@@ -19,6 +19,12 @@ test('unknown: the ssh-keyscan line that trusts the key, filed under HostKeyAlia
     hostKeyMessage(target, { status: 'unknown' }, 'ssh-ed25519'),
     'host key of [127.0.0.1]:2222 is unknown: check it, then trust it with: ssh-keyscan -p 2222 127.0.0.1 >> /home/d/.ssh/known_hosts',
   );
+  assert.equal(
+    hostKeyMessage(target, { status: 'unknown' }, 'ssh-ed25519', { file: '/etc/ssh/ssh_known_hosts', line: 3 }),
+    'host key of [127.0.0.1]:2222 is unknown: /etc/ssh/ssh_known_hosts line 3 trusts a certificate authority for it, but host certificates ' +
+      "are not supported (the SSH library cannot negotiate them); check the host's plain key, then trust it with: " +
+      'ssh-keyscan -p 2222 127.0.0.1 >> /home/d/.ssh/known_hosts',
+  );
 });
 
 test('changed: names the file and line, warns of an attack, never advises ssh-keygen -R', () => {
@@ -78,5 +84,9 @@ describe('HostKeyCheckState over a known_hosts file', () => {
     const unknown = state([`other.example ${keys.other.line}`]);
     assert.equal(unknown.verify(keys.ed.blob), false);
     assert.match(unknown.refusal()!.message, /is unknown: check it/);
+    // A CA trusted for the host (its public key as a @cert-authority line): named, and why it cannot help.
+    const byCa = state([`@cert-authority [127.0.0.1]:2222 ${keys.other.line}`]);
+    assert.equal(byCa.verify(keys.ed.blob), false);
+    assert.match(byCa.refusal()!.message, /is unknown: \S*kh-[0-9.]+ line 1 trusts a certificate authority for it, but host certificates are not supported/);
   });
 });

@@ -29,11 +29,26 @@ export function keyscanCommand(target: Omit<HostKeyTarget, 'knownHostsFiles'>): 
   return `${scan}${rename} >> ${shellQuote(target.userKnownHostsFile)}`;
 }
 
-/** The one line a refused host key fails with. */
-export function hostKeyMessage(target: Omit<HostKeyTarget, 'knownHostsFiles'>, verdict: Exclude<HostKeyCheck, { status: 'trusted' }>, presentedType: string): string {
+/**
+ * The one line a refused host key fails with. `certAuthority`: a `@cert-authority` line that covers the
+ * host — its certificates cannot be checked (ssh2 cannot negotiate certificate host keys), so the
+ * message says so instead of leaving the user to wonder why a CA-trusted host is "unknown".
+ */
+export function hostKeyMessage(
+  target: Omit<HostKeyTarget, 'knownHostsFiles'>,
+  verdict: Exclude<HostKeyCheck, { status: 'trusted' }>,
+  presentedType: string,
+  certAuthority?: { file: string; line: number },
+): string {
   const name = knownHostsName(target);
   switch (verdict.status) {
     case 'unknown':
+      if (certAuthority) {
+        return (
+          `host key of ${name} is unknown: ${certAuthority.file} line ${certAuthority.line} trusts a certificate authority for it, but ` +
+          `host certificates are not supported (the SSH library cannot negotiate them); check the host's plain key, then trust it with: ${keyscanCommand(target)}`
+        );
+      }
       return `host key of ${name} is unknown: check it, then trust it with: ${keyscanCommand(target)}`;
     case 'revoked':
       return `host key of ${name} (${presentedType}) is marked @revoked in known_hosts: refusing to connect`;
@@ -71,6 +86,6 @@ export class HostKeyCheckState {
   /** The error to fail with when the presented key was refused; undefined when none was refused. */
   refusal(): HostKeyError | undefined {
     if (this.verdict === undefined || this.verdict.status === 'trusted') return undefined;
-    return new HostKeyError(hostKeyMessage(this.target, this.verdict, this.presentedType));
+    return new HostKeyError(hostKeyMessage(this.target, this.verdict, this.presentedType, this.lookup.certAuthorities[0]));
   }
 }
