@@ -40,6 +40,10 @@ export class SharedRuns {
   private readonly running = new Map<number, { abort: AbortController; target: TargetKey }>();
   /** Runs requested here that have not ended: whoever runs them, their waiters here are told. */
   private readonly requested = new Map<number, TargetKey>();
+  /** When the last renewal that succeeded was sent (this clock): the lease holds at least that long. */
+  private renewedAt = Date.now();
+  /** Set once shutdown's grace is over: a run claimed afterwards is cancelled at once. */
+  private graceOver = false;
   private timer?: NodeJS.Timeout;
   private leaseTimer?: NodeJS.Timeout;
   private renewing?: Promise<void>;
@@ -51,18 +55,41 @@ export class SharedRuns {
   /** Takes the lease, ends runs of servers already gone, and starts working the queue. */
   async start(): Promise<void> {
     await this.deps.store.renewServerLease(this.deps.serverId);
+    this.renewedAt = Date.now();
     await this.deps.queue.work(this.deps.limits.maxConcurrency, (target) => this.take(target));
     await this.tick();
     // The lease is renewed on a timer of its own: a slow tick (the database busy with a burst) must not
     // hold it back, or the other servers would take this server for gone.
-    this.leaseTimer = setInterval(() => void (this.renewing ??= this.renew().finally(() => (this.renewing = undefined))), SHARED_TICK_MS);
+    this.leaseTimer = setInterval(() => {
+      this.stopIfLeaseLost();
+      this.renewing ??= this.renew().finally(() => (this.renewing = undefined));
+    }, SHARED_TICK_MS);
     this.timer = setInterval(() => void (this.ticking ??= this.tick().finally(() => (this.ticking = undefined))), SHARED_TICK_MS);
     this.leaseTimer.unref();
     this.timer.unref();
   }
 
   private async renew(): Promise<void> {
-    await this.deps.store.renewServerLease(this.deps.serverId).catch((error) => this.deps.onError(error));
+    const sentAt = Date.now();
+    try {
+      await this.deps.store.renewServerLease(this.deps.serverId);
+      this.renewedAt = sentAt;
+    } catch (error) {
+      this.deps.onError(error);
+    }
+  }
+
+  /**
+   * Not renewed for `leaseMs` (the database unreachable, or this process stalled): the other servers
+   * take this one for gone and interrupt its runs, so they stop here too, before a survivor deploys
+   * the same targets. Their ends are written only if no other server has (see RunStore.finish).
+   */
+  private stopIfLeaseLost(): void {
+    const since = Date.now() - this.renewedAt;
+    if (since < this.deps.leaseMs) return;
+    for (const { abort } of this.running.values()) {
+      if (!abort.signal.aborted) abort.abort(new Error(`stopped: this server could not renew its lease for ${Math.round(since / 1000)} s, so the other servers take its runs for interrupted`));
+    }
   }
 
   /** New runs (already written, `queued`): end the queued runs they replace, and wake a worker per target. */
@@ -88,10 +115,15 @@ export class SharedRuns {
     return (await this.deps.store.requestCancel(runId)) || undefined;
   }
 
-  /** Stops taking runs (queued ones stay for the other servers); running ones get `graceMs`, then are cancelled. */
+  /**
+   * Stops taking runs (queued ones stay for the other servers); running ones get `graceMs` to finish,
+   * then are cancelled; returns once they have ended (their ends written), pg-boss has stopped and the
+   * lease is dropped. Meanwhile the lease is renewed and cancels from other servers are obeyed.
+   */
   async shutdown(graceMs: number): Promise<void> {
     this.closing = true;
     const timer = setTimeout(() => {
+      this.graceOver = true;
       for (const { abort } of this.running.values()) abort.abort(new Error('deploy_server shut down'));
     }, graceMs);
     await this.deps.queue.stop(); // waits for the workers, so for the runs they run
@@ -121,6 +153,7 @@ export class SharedRuns {
       }
       const request: DeployRequest = { app: target.app, host: target.host, trigger, ref, commit, rollbackTo: rollback_to };
       const abort = new AbortController();
+      if (this.graceOver) abort.abort(new Error('deploy_server shut down'));
       this.running.set(id, { abort, target });
       this.deps.hooks.track(id);
       const result = await this.deps.hooks.run({ runId: id, request, target: fields, links: [] }, abort);
@@ -132,9 +165,8 @@ export class SharedRuns {
   private async tick(): Promise<void> {
     const { store } = this.deps;
     try {
-      const lapsed = await store.interruptLapsed(this.deps.leaseMs);
-      // The dead server's jobs of those targets end too, so that their queued runs can start here or elsewhere.
-      await this.deps.queue.release([...new Map(lapsed.map((run) => [`${run.app}@${run.host}`, { app: run.app, host: run.host }])).values()]);
+      // A job the dead server held blocks nothing (see pg-boss-queue.ts): its targets' next runs start elsewhere.
+      await store.interruptLapsed(this.deps.leaseMs);
       for (const id of await store.cancelRequestsFor(this.deps.serverId)) this.running.get(id)?.abort.abort(new Error('cancelled'));
       // This server stalled past its lease and another one interrupted its runs: they stop here at once.
       for (const { id } of await store.endedAmong([...this.running.keys()])) {
