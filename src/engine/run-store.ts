@@ -414,11 +414,12 @@ export class RunStore {
    * runs of the target as superseded by it. Serialised across servers by one advisory lock, held for
    * the few statements of the transaction.
    */
-  async claimNext(app: string, host: string, owner: string, limits: { hostConcurrency: number; maxConcurrency: number }): Promise<ClaimResult> {
+  async claimNext(app: string, host: string, owner: string, limits: { hostConcurrency: number; maxConcurrency: number }, onlyIds?: number[]): Promise<ClaimResult> {
     return this.knex().transaction(async (trx) => {
       await trx.raw('select pg_advisory_xact_lock(?)', [CLAIM_LOCK_KEY]);
       const { rows: [next] } = await trx.raw(`select id, "trigger", ref, "commit", rollback_to from deploy_run where app = ? and host = ? and status = 'queued' order by id desc limit 1`, [app, host]);
-      if (!next) return { kind: 'none' } as const;
+      // `onlyIds`: the newest queued run must be one of these (a newer one is another requester's to run).
+      if (!next || (onlyIds && !onlyIds.includes(next.id))) return { kind: 'none' } as const;
       const { rows: [counts] } = await trx.raw(
         `select count(*)::int as total, (count(*) filter (where host = ?))::int as on_host, (count(*) filter (where app = ? and host = ?))::int as on_target
          from deploy_run where status = 'running'`,

@@ -33,6 +33,11 @@ export interface SharedRunsDeps {
   hooks: SharedRunHooks;
   /** A background failure (the database unreachable for a tick, say): reported, and tried again next tick. */
   onError: (error: unknown) => void;
+  /**
+   * False (the CLI's deploy): no worker on the shared queue; only the targets of this process's own
+   * requests are claimed (each tick), so it never runs, nor abandons at exit, another target's run.
+   */
+  workQueue?: boolean;
 }
 
 export class SharedRuns {
@@ -49,6 +54,8 @@ export class SharedRuns {
   private renewing?: Promise<void>;
   private ticking?: Promise<void>;
   private closing = false;
+  /** Without a queue worker: the targets being taken here (see workQueue). */
+  private readonly taking = new Map<string, Promise<unknown>>();
 
   constructor(private readonly deps: SharedRunsDeps) {}
 
@@ -56,7 +63,7 @@ export class SharedRuns {
   async start(): Promise<void> {
     await this.deps.store.renewServerLease(this.deps.serverId);
     this.renewedAt = Date.now();
-    await this.deps.queue.work(this.deps.limits.maxConcurrency, (target) => this.take(target));
+    if (this.deps.workQueue !== false) await this.deps.queue.work(this.deps.limits.maxConcurrency, (target) => this.take(target));
     await this.tick();
     // The lease is renewed on a timer of its own: a slow tick (the database busy with a burst) must not
     // hold it back, or the other servers would take this server for gone.
@@ -127,6 +134,7 @@ export class SharedRuns {
       for (const { abort } of this.running.values()) abort.abort(new Error('deploy_server shut down'));
     }, graceMs);
     await this.deps.queue.stop(); // waits for the workers, so for the runs they run
+    await Promise.allSettled(this.taking.values());
     clearTimeout(timer);
     clearInterval(this.timer);
     clearInterval(this.leaseTimer);
@@ -134,11 +142,16 @@ export class SharedRuns {
     await this.deps.store.dropServerLease(this.deps.serverId).catch(() => undefined);
   }
 
-  /** A worker got `target`: runs its queued runs one after another while it may. */
-  private async take(target: TargetKey): Promise<'done' | 'busy'> {
+  /**
+   * A worker got `target`: runs its queued runs one after another while it may. `onlyRequested`
+   * (without a queue worker): only while the newest queued run is one requested here.
+   */
+  private async take(target: TargetKey, onlyRequested = false): Promise<'done' | 'busy'> {
     for (;;) {
       if (this.closing) return 'busy'; // the job goes back for the other servers
-      const claim = await this.deps.store.claimNext(target.app, target.host, this.deps.serverId, this.deps.limits);
+      const mine = onlyRequested ? [...this.requested].filter(([, t]) => t.app === target.app && t.host === target.host).map(([id]) => id) : undefined;
+      if (mine?.length === 0) return 'done';
+      const claim = await this.deps.store.claimNext(target.app, target.host, this.deps.serverId, this.deps.limits, mine);
       if (claim.kind !== 'claimed') return claim.kind === 'none' ? 'done' : 'busy';
       for (const id of claim.superseded) this.settleUnstarted(id, target, 'cancelled', `superseded by run #${claim.run.id}, a newer deploy request for ${target.app}@${target.host}`);
       const { id, trigger, ref, commit, rollback_to } = claim.run;
@@ -179,8 +192,19 @@ export class SharedRuns {
       }
       // A job lost with a server that died holding it: the target is woken again (a waiting job absorbs it).
       if (!this.closing) await this.deps.queue.notify(await store.queuedTargets());
+      if (this.deps.workQueue === false && !this.closing) this.takeRequested();
     } catch (error) {
       this.deps.onError(error);
+    }
+  }
+
+  /** Without a queue worker: claims the targets of this process's requests (another server may run them first). */
+  private takeRequested(): void {
+    for (const target of this.requested.values()) {
+      const key = `${target.app}@${target.host}`;
+      if (this.taking.has(key)) continue;
+      const taking = this.take(target, true).catch((error) => this.deps.onError(error)).finally(() => this.taking.delete(key));
+      this.taking.set(key, taking);
     }
   }
 

@@ -276,6 +276,19 @@ test('shutdown cancels a run still running after the grace, waits for its end, a
   await survivor.executor.cancel(queued.runId);
 });
 
+test("without a queue worker (the CLI's deploy) a process runs the runs it requested, never another target's queued run", { skip }, async (t) => {
+  const ran: string[] = [];
+  const pipeline = definePipeline({ work: { run: async ({ deploy }: StepContext) => void ran.push(`${deploy.target.app}@${deploy.target.host}`) } });
+  const cli = await createTestExecutor(t, { pipeline, targets: [{ app: 'one', host: 'h1' }, { app: 'two', host: 'h2' }], shared: { serverId: 'cli', workQueue: false } });
+  // A run another process requested (its server gone): the servers' to run, not this one's.
+  const [theirs] = await cli.store.queue([{ app: 'two', host: 'h2', strategy: 'systemd', trigger: 'webhook', ref: null, commit: null, rollback_to: null }], 1);
+  const mine = await cli.executor.requestDeploy({ app: 'one', host: 'h1', trigger: 'manual' });
+  assert.equal((await mine.done).status, 'success');
+  await new Promise((resolve) => setTimeout(resolve, 2 * SHARED_TICK_MS + 500)); // ticks, each waking the queued target
+  assert.equal((await cli.run(theirs)).status, 'queued');
+  assert.deepEqual(ran, ['one@h1']);
+});
+
 test('servers starting at once on a fresh database all start (pg-boss schema and queue created once)', { skip }, async (t) => {
   const dbUrl = await createTestDatabaseUrl(t, 'postgresql');
   const queues = [1, 2, 3].map(() => new PgBossRunQueue({ url: dbUrl, onError: () => undefined }));
