@@ -11,6 +11,7 @@ import { createTestDatabaseUrl, createTestExecutor, gate, heldFirstRun, stepUnti
 import { startDelayProxy } from '../../bench/delay-proxy.ts';
 import { skipWithoutPostgres } from '../helpers/postgres.ts';
 import { PgBossRunQueue } from '../../src/engine/pg-boss-queue.ts';
+import { removeTargets } from '../../src/domain/targets.ts';
 
 const skip = skipWithoutPostgres();
 
@@ -287,6 +288,21 @@ test("without a queue worker (the CLI's deploy) a process runs the runs it reque
   await new Promise((resolve) => setTimeout(resolve, 2 * SHARED_TICK_MS + 500)); // ticks, each waking the queued target
   assert.equal((await cli.run(theirs)).status, 'queued');
   assert.deepEqual(ran, ['one@h1']);
+});
+
+test('a target removed while its run is queued: the run fails, naming the missing target', { skip }, async (t) => {
+  const { pipeline, firstRunning, releaseFirst } = heldFirstRun();
+  const a = await createTestExecutor(t, { pipeline, shared: { serverId: 'only' } });
+  const held = await a.executor.requestDeploy({ app: 'app', host: 'h1', trigger: 'api', commit: 'c0' });
+  await firstRunning.promise;
+  const followUp = await a.executor.requestDeploy({ app: 'app', host: 'h1', trigger: 'api', commit: 'c1' });
+  await removeTargets(a.orm.em.fork(), 'app', 'h1');
+  releaseFirst.open();
+  assert.equal((await held.done).status, 'success');
+  const outcome = await followUp.done;
+  assert.equal(outcome.status, 'failure');
+  assert.equal(outcome.error, 'no target for app "app" on host "h1"');
+  assert.equal((await a.run(followUp.runId)).error, 'no target for app "app" on host "h1"');
 });
 
 test('servers starting at once on a fresh database all start (pg-boss schema and queue created once)', { skip }, async (t) => {
