@@ -38,7 +38,7 @@ export class PgBossRunQueue implements SharedRunQueue {
   private readonly workers: Promise<void>[] = [];
   /** Idle workers' waits, cut short by stop(). */
   private readonly wake = new Set<() => void>();
-  private paused = false;
+  private stopping = false;
 
   constructor(private readonly options: PgBossRunQueueOptions) {}
 
@@ -98,13 +98,13 @@ export class PgBossRunQueue implements SharedRunQueue {
    * database, say) is completed like any other: the targets with queued runs are woken every tick.
    */
   private async workLoop(take: (target: TargetKey) => Promise<'done' | 'busy'>, idleMs: number): Promise<void> {
-    while (!this.paused) {
+    while (!this.stopping) {
       // pg-boss's fetch answers a failed query with no job.
       const [job] = await this.boss.fetch<TargetKey>(DEPLOY_QUEUE, { batchSize: 1 });
       if (!job) {
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, idleMs);
           const wake = () => (clearTimeout(timer), this.wake.delete(wake), resolve());
+          const timer = setTimeout(wake, idleMs);
           this.wake.add(wake);
         });
         continue;
@@ -120,7 +120,7 @@ export class PgBossRunQueue implements SharedRunQueue {
   }
 
   async stop(): Promise<void> {
-    this.paused = true;
+    this.stopping = true;
     for (const wake of this.wake) wake();
     await Promise.all(this.workers);
     if (this.started) await this.boss.stop({ graceful: false, wait: true });
