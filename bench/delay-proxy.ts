@@ -6,6 +6,9 @@ import type { SshdHarness } from '../test/helpers/sshd.ts';
 
 export interface DelayProxy {
   port: number;
+  /** The link goes down: open connections are reset, new ones refused, until restore(). */
+  cut(): void;
+  restore(): void;
   close(): Promise<void>;
 }
 
@@ -22,7 +25,9 @@ function delayedPipe(from: net.Socket, to: net.Socket, delayMs: number): void {
 /** Listens on 127.0.0.1 (a free port) and forwards to 127.0.0.1:`targetPort` with `rttMs` of latency. */
 export function startDelayProxy(targetPort: number, rttMs: number): Promise<DelayProxy> {
   const sockets = new Set<net.Socket>();
+  let down = false;
   const server = net.createServer((client) => {
+    if (down) return void client.destroy();
     const upstream = net.connect({ host: '127.0.0.1', port: targetPort });
     for (const socket of [client, upstream]) {
       socket.setNoDelay(true);
@@ -37,6 +42,11 @@ export function startDelayProxy(targetPort: number, rttMs: number): Promise<Dela
     server.listen(0, '127.0.0.1', () => {
       resolve({
         port: (server.address() as net.AddressInfo).port,
+        cut: () => {
+          down = true;
+          for (const socket of sockets) socket.destroy();
+        },
+        restore: () => void (down = false),
         close: () =>
           new Promise((done) => {
             for (const socket of sockets) socket.destroy();

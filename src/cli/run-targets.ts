@@ -30,7 +30,7 @@ export interface RunTargetsOptions {
 export async function runTargets(options: RunTargetsOptions): Promise<number> {
   const { config, stdout: out } = options;
   const tracing = await loadTracing(options.env);
-  const { orm, store, executor, notifier } = await startRuntime(config, tracing?.tracer);
+  const { orm, store, executor, notifier } = await startRuntime(config, tracing?.tracer, undefined, false);
   try {
     const targets = await findTargets(orm.em.fork(), options.app, options.host);
     const locked = await checkLocks(orm.em.fork(), targets, options.force ?? false);
@@ -89,6 +89,8 @@ export async function runTargets(options: RunTargetsOptions): Promise<number> {
     }
     return outcomes.every((o) => o.status === 'success') ? 0 : 1;
   } finally {
+    // PostgreSQL: its lease dropped, nothing else to wait for (it ran only its own runs); SQLite: its runs have ended.
+    await executor.shutdown(0);
     await notifier.drain(3000); // notifications of these runs: a dead sink holds the exit up 3 s at most
     await orm.close();
     // Half a second to hand the spans over: a dead collector must not hold up the command.

@@ -40,7 +40,7 @@ export interface ExecutorDeps {
    * Several servers on one PostgreSQL database: runs wait in the database and this shared queue
    * instead of this process's slots and `queue` (see SharedRunQueue, and shared-runs.ts).
    */
-  shared?: { queue: SharedRunQueue; serverId: string; leaseMs: number; onError: (error: unknown) => void };
+  shared?: { queue: SharedRunQueue; serverId: string; leaseMs: number; onError: (error: unknown) => void; workQueue?: boolean };
   stepTimeoutMs?: number;
   /** How long the final write of a run whose database writes failed is retried (default 10 min). */
   finalWriteRetryMs?: number;

@@ -1,8 +1,12 @@
-// The shared queue on PostgreSQL: pg-boss 10, one `deploy` queue with the `stately` policy and the
-// target as singletonKey, so a target has at most one job waiting (and one being worked) whatever the
-// number of requests. pg-boss has no per-key or per-group concurrency, so it is only the wake-up: the
-// run store's claim (an advisory-locked transaction over deploy_run) decides which run starts and
-// holds the per-target rule and the per-host and global limits across every server.
+// The shared queue on PostgreSQL: pg-boss 10, one `deploy` queue with the `short` policy and the
+// target as singletonKey, so a target has at most one job waiting whatever the number of requests.
+// pg-boss has no per-key or per-group concurrency, so it is only the wake-up: the run store's claim
+// (an advisory-locked transaction over deploy_run) decides which run starts and holds the per-target
+// rule and the per-host and global limits across every server. Not `stately` (at most one job waiting
+// and one active per key): pg-boss 10's fetch takes the oldest waiting job, and activating a busy
+// target's follow-up violates stately's unique index; the fetch swallows the error and returns no job,
+// so every other target's jobs behind it starved. With `short`, jobs of a target may be active at
+// once (the claim answers `busy` to all but one), and a job a dead server held blocks nothing.
 import PgBoss from 'pg-boss';
 import type { SharedRunQueue, TargetKey } from './queue.ts';
 
@@ -10,6 +14,8 @@ export const DEPLOY_QUEUE = 'deploy';
 const SCHEMA = 'pgboss';
 
 const singletonKey = (target: TargetKey) => `${target.app}@${target.host}`;
+
+const POLICY = 'short' as const;
 
 /** A target whose worker had to leave it (limits full) is tried again after this long. */
 const BUSY_RETRY_SECONDS = 1;
@@ -29,6 +35,10 @@ const START_ATTEMPTS = 5;
 export class PgBossRunQueue implements SharedRunQueue {
   private boss!: PgBoss;
   private started?: Promise<unknown>;
+  private readonly workers: Promise<void>[] = [];
+  /** Idle workers' waits, cut short by stop(). */
+  private readonly wake = new Set<() => void>();
+  private stopping = false;
 
   constructor(private readonly options: PgBossRunQueueOptions) {}
 
@@ -50,9 +60,13 @@ export class PgBossRunQueue implements SharedRunQueue {
         }
       }
       // A half-done deploy is not idempotent: a job is never retried; a run's own lease says when its server is gone.
-      for (let attempt = 1; !(await this.boss.getQueue(DEPLOY_QUEUE)); attempt++) {
+      const options = { name: DEPLOY_QUEUE, policy: POLICY, retryLimit: 0, expireInHours: 23 };
+      for (let attempt = 1; ; attempt++) {
+        const queue = await this.boss.getQueue(DEPLOY_QUEUE);
+        if (queue?.policy === POLICY) break;
         try {
-          await this.boss.createQueue(DEPLOY_QUEUE, { name: DEPLOY_QUEUE, policy: 'stately', retryLimit: 0, expireInHours: 23 });
+          // A queue created by an earlier version (stately) is changed: new jobs take the queue's policy.
+          await (queue ? this.boss.updateQueue(DEPLOY_QUEUE, options) : this.boss.createQueue(DEPLOY_QUEUE, options));
         } catch (error) {
           // Servers creating it at once deadlock (40P01): the loser looks again whether the winner's is there.
           if (attempt >= START_ATTEMPTS) throw error;
@@ -73,31 +87,42 @@ export class PgBossRunQueue implements SharedRunQueue {
 
   async work(workers: number, take: (target: TargetKey) => Promise<'done' | 'busy'>): Promise<void> {
     await this.start();
-    const pollingIntervalSeconds = this.options.pollingIntervalSeconds ?? 0.5;
-    // pg-boss 10 runs one handler at a time per work(): one worker per place this server may fill.
-    for (let i = 0; i < workers; i++) {
-      await this.boss.work<TargetKey>(DEPLOY_QUEUE, { batchSize: 1, pollingIntervalSeconds }, async ([job]) => {
-        const { app, host } = job.data;
+    const idleMs = (this.options.pollingIntervalSeconds ?? 0.5) * 1000;
+    for (let i = 0; i < workers; i++) this.workers.push(this.workLoop(take, idleMs));
+  }
+
+  /**
+   * One worker: a job at a time. Not pg-boss's work(): pg-boss 10 completes or fails a job without
+   * awaiting it, so a database unreachable as a job ends was an unhandled rejection (the process
+   * died), and its stop() gives up on the handlers after a timeout. Here a job whose take failed (the
+   * database, say) is completed like any other: the targets with queued runs are woken every tick.
+   */
+  private async workLoop(take: (target: TargetKey) => Promise<'done' | 'busy'>, idleMs: number): Promise<void> {
+    while (!this.stopping) {
+      // pg-boss's fetch answers a failed query with no job.
+      const [job] = await this.boss.fetch<TargetKey>(DEPLOY_QUEUE, { batchSize: 1 });
+      if (!job) {
+        await new Promise<void>((resolve) => {
+          const wake = () => (clearTimeout(timer), this.wake.delete(wake), resolve());
+          const timer = setTimeout(wake, idleMs);
+          this.wake.add(wake);
+        });
+        continue;
+      }
+      const { app, host } = job.data;
+      try {
         if ((await take({ app, host })) === 'busy') await this.notify([{ app, host }], BUSY_RETRY_SECONDS);
-      });
+      } catch (error) {
+        this.options.onError(error as Error);
+      }
+      await this.boss.complete(DEPLOY_QUEUE, job.id).catch((error: Error) => this.options.onError(error));
     }
   }
 
-  async release(targets: TargetKey[]): Promise<void> {
-    if (targets.length === 0) return;
-    await this.start();
-    // pg-boss has no lookup by singletonKey: its job table (pg-boss 10's schema) is read for the ids,
-    // then they are failed through its API. Stately: at most one active job per target, the dead server's.
-    const { rows } = await this.boss.getDb().executeSql(
-      `select id from ${SCHEMA}.job where name = $1 and state = 'active' and singleton_key = any($2)`,
-      [DEPLOY_QUEUE, targets.map(singletonKey)],
-    );
-    if (rows.length) await this.boss.fail(DEPLOY_QUEUE, rows.map((row: { id: string }) => row.id));
-  }
-
   async stop(): Promise<void> {
-    if (!this.started) return;
-    await this.boss.offWork(DEPLOY_QUEUE);
-    await this.boss.stop({ graceful: true, wait: true, timeout: 5000 });
+    this.stopping = true;
+    for (const wake of this.wake) wake();
+    await Promise.all(this.workers);
+    if (this.started) await this.boss.stop({ graceful: false, wait: true });
   }
 }

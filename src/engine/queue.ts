@@ -45,11 +45,6 @@ export interface SharedRunQueue {
   notify(targets: TargetKey[]): Promise<void>;
   /** Starts `workers` workers in this process; `take` runs the target's queued runs and says `busy` when it had to leave them. */
   work(workers: number, take: (target: TargetKey) => Promise<'done' | 'busy'>): Promise<void>;
-  /**
-   * Ends the jobs that a server gone without a word held for these targets (its runs of them were
-   * interrupted): a target's job stays taken while its runs run, so the next one could not start.
-   */
-  release(targets: TargetKey[]): Promise<void>;
   /** Stops fetching jobs, waits for the workers' running `take`s, and closes. */
   stop(): Promise<void>;
 }

@@ -308,18 +308,32 @@ export class RunStore {
     return new Map(rows.map((row) => [row.step, row.id]));
   }
 
+  /**
+   * A step's row, while its run is unfinished: a run that ended meanwhile (another server interrupted
+   * it when this one's lease lapsed) keeps the steps as that end wrote them.
+   */
   async updateStep(stepRowId: number, changes: Partial<Omit<StepRun, 'run' | 'id'>>): Promise<void> {
-    await this.em().nativeUpdate(StepRun, { id: stepRowId }, changes);
+    await this.em()
+      .createQueryBuilder(StepRun)
+      .update(changes)
+      .where({ id: stepRowId })
+      .andWhere(raw('exists (select 1 from deploy_run r where r.id = run_id and r.status in (?, ?))', ['queued', 'running']))
+      .execute('run');
   }
 
-  /** Facts a step writes on its run (the release it shipped, the commits it moved between). */
+  /** Facts a step writes on its run (the release it shipped, the commits it moved between), while it is unfinished. */
   async record(id: number, fields: RunRecord): Promise<void> {
-    await this.em().nativeUpdate(DeployRun, { id }, fields);
+    await this.em().nativeUpdate(DeployRun, { id, status: { $in: ['queued', 'running'] } }, fields);
   }
 
-  async finish(result: RunResult, finishedAt: Date): Promise<void> {
+  /**
+   * The final write of a run, only while it is unfinished: false when it had ended already (another
+   * server interrupted it: its lease lapsed while this one stalled), and that end stays.
+   */
+  async finish(result: RunResult, finishedAt: Date): Promise<boolean> {
     const { id, status, error, failed_step, duration_ms, rolled_back } = result;
-    await this.em().nativeUpdate(DeployRun, { id }, { status, error, failed_step, finished_at: finishedAt, duration_ms, rolled_back, lease_until: null });
+    const changed = await this.em().nativeUpdate(DeployRun, { id, status: { $in: ['queued', 'running'] } }, { status, error, failed_step, finished_at: finishedAt, duration_ms, rolled_back, lease_until: null });
+    return changed > 0;
   }
 
   // ---- ownership (the cross-process rules) ----
@@ -400,11 +414,12 @@ export class RunStore {
    * runs of the target as superseded by it. Serialised across servers by one advisory lock, held for
    * the few statements of the transaction.
    */
-  async claimNext(app: string, host: string, owner: string, limits: { hostConcurrency: number; maxConcurrency: number }): Promise<ClaimResult> {
+  async claimNext(app: string, host: string, owner: string, limits: { hostConcurrency: number; maxConcurrency: number }, onlyIds?: number[]): Promise<ClaimResult> {
     return this.knex().transaction(async (trx) => {
       await trx.raw('select pg_advisory_xact_lock(?)', [CLAIM_LOCK_KEY]);
       const { rows: [next] } = await trx.raw(`select id, "trigger", ref, "commit", rollback_to from deploy_run where app = ? and host = ? and status = 'queued' order by id desc limit 1`, [app, host]);
-      if (!next) return { kind: 'none' } as const;
+      // `onlyIds`: the newest queued run must be one of these (a newer one is another requester's to run).
+      if (!next || (onlyIds && !onlyIds.includes(next.id))) return { kind: 'none' } as const;
       const { rows: [counts] } = await trx.raw(
         `select count(*)::int as total, (count(*) filter (where host = ?))::int as on_host, (count(*) filter (where app = ? and host = ?))::int as on_target
          from deploy_run where status = 'running'`,

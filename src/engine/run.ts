@@ -136,9 +136,10 @@ async function walkClaimed(pending: PendingRun, signal: AbortSignal, deps: RunDe
     trace_id: traceId,
     rolled_back: status === 'failure' && compensated,
   };
-  await store.finish(result, finishedAt);
-  endSpan(span, error ? { message: error } : undefined);
-  return result;
+  // Ended meanwhile by another server (interrupted): that end is the run's, here too.
+  const ended = (await store.finish(result, finishedAt)) ? result : ((await store.findResult(runId)) ?? result);
+  endSpan(span, ended.error ? { message: ended.error } : undefined);
+  return ended;
 }
 
 function runAttributes({ runId, request, target }: PendingRun) {

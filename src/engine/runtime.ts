@@ -26,13 +26,17 @@ export interface Runtime {
   notifier: Notifier;
 }
 
-export async function startRuntime(config: Config, tracer?: Tracer, log: (line: string) => void = (line) => process.stderr.write(`${line}\n`)): Promise<Runtime> {
+/**
+ * `workQueue` false (the CLI's deploy and rollback): on PostgreSQL, this process runs only the runs it
+ * requests, not other targets' queued runs that it would abandon when it exits.
+ */
+export async function startRuntime(config: Config, tracer?: Tracer, log: (line: string) => void = (line) => process.stderr.write(`${line}\n`), workQueue = true): Promise<Runtime> {
   const settings = await loadNotificationSettings(config); // a bad file fails here, before anything runs
   const orm = await openDatabase({ dbPath: config.dbPath });
   const store = new RunStore(orm);
   const postgres = databaseKind(config.dbPath) === 'postgresql';
   const interrupted = postgres ? [] : await recoverInterruptedRuns(store);
-  const shared = postgres ? await sharedQueue(config, log) : undefined;
+  const shared = postgres ? { ...(await sharedQueue(config, log)), workQueue } : undefined;
   const executor = new Executor({
     store,
     config,

@@ -59,6 +59,15 @@ function readPositiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number)
   return Number(raw);
 }
 
+/** The least DEPLOY_LEASE_TIMEOUT (seconds): well above the lease's renewal every second, so a busy server is not taken for gone. */
+export const MIN_LEASE_SECONDS = 5;
+
+function readLeaseSeconds(env: NodeJS.ProcessEnv): number {
+  const seconds = readPositiveInt(env, 'DEPLOY_LEASE_TIMEOUT', 30);
+  if (seconds < MIN_LEASE_SECONDS) throw new ConfigError(`DEPLOY_LEASE_TIMEOUT must be at least ${MIN_LEASE_SECONDS} seconds: each server renews its lease every second (got "${env.DEPLOY_LEASE_TIMEOUT}")`);
+  return seconds;
+}
+
 function readChoice<T extends string>(env: NodeJS.ProcessEnv, name: string, choices: readonly T[], fallback: T): T {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -92,7 +101,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     keepReleases: readPositiveInt(env, 'DEPLOY_KEEP_RELEASES', 5),
     keepRuns: readPositiveInt(env, 'DEPLOY_KEEP_RUNS', 200),
     keepDays: readPositiveInt(env, 'DEPLOY_KEEP_DAYS', 90),
-    leaseMs: readPositiveInt(env, 'DEPLOY_LEASE_TIMEOUT', 30) * 1000,
+    leaseMs: readLeaseSeconds(env) * 1000,
     unitDir: env.DEPLOY_UNIT_DIR || '/etc/systemd/system',
     sudo: readChoice(env, 'DEPLOY_SUDO', ['auto', 'never'] as const, 'auto'),
     jaegerUrl: env.DEPLOY_JAEGER_URL || undefined,

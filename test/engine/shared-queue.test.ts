@@ -5,9 +5,13 @@ import assert from 'node:assert/strict';
 import { definePipeline, type StepContext } from '../../src/engine/pipeline.ts';
 import { DeployRun } from '../../src/db/entities/DeployRun.ts';
 import { StepRun } from '../../src/db/entities/StepRun.ts';
-import { createTestDatabaseUrl, createTestExecutor, heldFirstRun, stepUntilAborted, until } from '../helpers/engine.ts';
+import PgBoss from 'pg-boss';
+import { SHARED_TICK_MS } from '../../src/engine/shared-runs.ts';
+import { createTestDatabaseUrl, createTestExecutor, gate, heldFirstRun, stepUntilAborted, until } from '../helpers/engine.ts';
+import { startDelayProxy } from '../../bench/delay-proxy.ts';
 import { skipWithoutPostgres } from '../helpers/postgres.ts';
 import { PgBossRunQueue } from '../../src/engine/pg-boss-queue.ts';
+import { removeTargets } from '../../src/domain/targets.ts';
 
 const skip = skipWithoutPostgres();
 
@@ -20,6 +24,13 @@ async function twoServers(t: Parameters<typeof createTestExecutor>[0], options: 
   const b = await createTestExecutor(t, { ...options, dbUrl, shared: { serverId: 'server-b', leaseMs } });
   t.after(async () => { for (const drop of dropLater) await drop(); });
   return { a, b };
+}
+
+/** What `server` writes when every other server's lease looks lapsed to it: the runs it interrupted. */
+async function interruptAll(server: { store: { interruptLapsed(leaseMs: number): Promise<{ id: number }[]> } }): Promise<number[]> {
+  let interrupted: { id: number }[] = [];
+  await until(async () => (interrupted = await server.store.interruptLapsed(0)).length > 0, 5000);
+  return interrupted.map((run) => run.id);
 }
 
 test('requests for one busy target through two servers give one follow-up run, the newest; the others superseded', { skip }, async (t) => {
@@ -100,16 +111,207 @@ test("a server gone without a word: its running run ends interrupted once its le
   assert.deepEqual(ran, [stranded], 'the interrupted run is not retried');
 });
 
-test('a server whose run another server interrupted (its lease lapsed while it stalled) stops that run at once', { skip }, async (t) => {
-  const { step: long, started } = stepUntilAborted();
-  const { a } = await twoServers(t, { pipeline: definePipeline({ long }) });
+test('a server whose run another server interrupted (its lease lapsed while it stalled) stops that run at once; it stays interrupted', { skip }, async (t) => {
+  const { step: long, started, sawAbort } = stepUntilAborted();
+  const { a, b } = await twoServers(t, { pipeline: definePipeline({ long }) });
   const run = await a.executor.requestDeploy({ app: 'app', host: 'h1', trigger: 'api' });
   await started.promise;
-  // What another server's interruptLapsed writes when this one's lease looked lapsed to it.
-  await a.orm.em.getConnection().execute(`update deploy_run set status = 'interrupted' where id = ${run.runId}`);
+  // What B writes when A's lease looks lapsed to it (a lease of 0 ms: every lease has lapsed, unless
+  // A renewed it within B's statement: B tries again, as its ticks would).
+  const interrupted = await interruptAll(b);
+  assert.deepEqual(interrupted, [run.runId]);
   const outcome = await run.done;
-  assert.equal(outcome.status, 'cancelled');
-  assert.match(outcome.error!, /^stopped: this server did not renew its lease in time and another server interrupted the run$/);
+  assert.ok(sawAbort(), 'the step was stopped');
+  assert.equal(outcome.status, 'interrupted');
+  assert.equal(outcome.error, 'interrupted: the deploy_server running it stopped renewing its lease');
+  const row = await a.run(run.runId);
+  assert.equal(row.status, 'interrupted');
+  assert.equal(row.error, 'interrupted: the deploy_server running it stopped renewing its lease');
+  assert.equal((await a.steps(run.runId)).long.status, 'cancelled');
+  assert.equal((await a.steps(run.runId)).long.error, 'interrupted: the deploy_server running it stopped renewing its lease');
+});
+
+test("a stalled server's late writes (its step's end, the run's end) do not overwrite the interrupted run", { skip }, async (t) => {
+  const release = gate();
+  const started = gate();
+  const pipeline = definePipeline({
+    work: { run: async () => { started.open(); await release.promise; } },
+    after: { needs: ['work'], run: async () => undefined },
+  });
+  const { a, b } = await twoServers(t, { pipeline });
+  const run = await a.executor.requestDeploy({ app: 'app', host: 'h1', trigger: 'api' });
+  await started.promise;
+  // B interrupts the run, and A's step ends before A's next tick could notice.
+  await interruptAll(b);
+  release.open();
+  const outcome = await run.done;
+  assert.equal(outcome.status, 'interrupted');
+  const row = await a.run(run.runId);
+  assert.equal(row.status, 'interrupted');
+  assert.equal(row.error, 'interrupted: the deploy_server running it stopped renewing its lease');
+  const steps = await a.steps(run.runId);
+  assert.equal(steps.work.status, 'cancelled', 'the step as the interrupt wrote it');
+  assert.equal(steps.after.status, 'skipped');
+});
+
+test('a server that cannot renew its lease (its database link down) stops its runs once the lease has lapsed', { skip }, async (t) => {
+  const started = gate();
+  const resume = gate();
+  let aborted = false;
+  // The step ends once the link is back: pg-boss 10 completes a job without awaiting it, so a job
+  // ending while the database is unreachable is an unhandled rejection (see the report on pg-boss).
+  const long = { run: async ({ signal }: StepContext) => {
+    started.open();
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
+    aborted = true;
+    await resume.promise;
+    throw signal.reason;
+  } };
+  const sawAbort = () => aborted;
+  const dropLater: (() => unknown)[] = [];
+  const dbUrl = await createTestDatabaseUrl({ after: (fn: () => unknown) => void dropLater.push(fn) }, 'postgresql');
+  const direct = new URL(dbUrl);
+  const link = await startDelayProxy(Number(direct.port), 0);
+  const viaLink = Object.assign(new URL(dbUrl), { port: String(link.port) }).href;
+  const leaseMs = 2000;
+  const a = await createTestExecutor(t, { pipeline: definePipeline({ long }), dbUrl: viaLink, shared: { serverId: 'server-a', leaseMs } });
+  const b = await createTestExecutor(t, { pipeline: definePipeline({ long }), dbUrl, targets: [], shared: { serverId: 'server-b', leaseMs } });
+  t.after(async () => {
+    for (const drop of dropLater) await drop();
+    await link.close();
+  });
+  const run = await a.executor.requestDeploy({ app: 'app', host: 'h1', trigger: 'api' });
+  await started.promise;
+  link.cut();
+  const cutAt = Date.now();
+  let stoppedAfter: number;
+  try {
+    await until(() => sawAbort(), 10_000);
+    stoppedAfter = Date.now() - cutAt;
+    await until(async () => (await b.run(run.runId)).status === 'interrupted', 10_000); // B took A for gone
+  } finally {
+    link.restore();
+    resume.open();
+  }
+  assert.ok(stoppedAfter >= leaseMs - SHARED_TICK_MS, `stopped ${stoppedAfter} ms after the cut, not before its lease could have lapsed`);
+  await run.done;
+  assert.equal((await b.run(run.runId)).status, 'interrupted', "A's late end wrote nothing over B's");
+});
+
+test("a follow-up of a busy target does not hold back other targets' runs (one server)", { skip }, async (t) => {
+  const { pipeline, firstRunning, releaseFirst } = heldFirstRun();
+  const a = await createTestExecutor(t, { pipeline, targets: [{ app: 'one', host: 'h1' }, { app: 'two', host: 'h2' }], config: { maxConcurrency: 2 }, shared: { serverId: 'only' } });
+  const held = await a.executor.requestDeploy({ app: 'one', host: 'h1', trigger: 'api', commit: 'c0' });
+  await firstRunning.promise;
+  const followUp = await a.executor.requestDeploy({ app: 'one', host: 'h1', trigger: 'api', commit: 'c1' });
+  await new Promise((resolve) => setTimeout(resolve, 300)); // the follow-up's job is the oldest waiting one
+  const other = await a.executor.requestDeploy({ app: 'two', host: 'h2', trigger: 'api', commit: 'c2' });
+  try {
+    await until(async () => (await a.run(other.runId)).status === 'success', 10_000);
+  } finally {
+    releaseFirst.open();
+  }
+  assert.equal((await a.run(followUp.runId)).status, 'queued', 'the follow-up waits for the running run of its target');
+  assert.deepEqual((await Promise.all([held.done, followUp.done])).map((o) => o.status), ['success', 'success']);
+});
+
+test("follow-ups of busy targets on two servers do not hold back another target's run", { skip }, async (t) => {
+  const release = gate();
+  let holding = 0;
+  const pipeline = definePipeline({ work: { run: async ({ deploy }: StepContext) => {
+    if (deploy.commit === 'hold') { holding++; await release.promise; }
+  } } });
+  const targets = ['h1', 'h2', 'h3', 'h4', 'h5'].map((host) => ({ app: 'app', host }));
+  const { a, b } = await twoServers(t, { pipeline, targets });
+  const runs = [];
+  for (const host of ['h1', 'h2', 'h3', 'h4']) runs.push(await a.executor.requestDeploy({ app: 'app', host, trigger: 'api', commit: 'hold' }));
+  await until(() => holding === 4, 10_000);
+  for (const host of ['h1', 'h2', 'h3', 'h4']) runs.push(await b.executor.requestDeploy({ app: 'app', host, trigger: 'api', commit: 'next' }));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const other = await b.executor.requestDeploy({ app: 'app', host: 'h5', trigger: 'api', commit: 'x' });
+  try {
+    await until(async () => (await a.run(other.runId)).status === 'success', 10_000);
+  } finally {
+    release.open();
+  }
+  assert.ok((await Promise.all(runs.map((run) => run.done))).every((o) => o.status === 'success'));
+});
+
+test('a job a dead server held (fetched, its run not yet claimed) does not hold its target back', { skip }, async (t) => {
+  const ran: (string | null)[] = [];
+  const pipeline = definePipeline({ work: { run: async ({ deploy }: StepContext) => void ran.push(deploy.commit) } });
+  const { a } = await twoServers(t, { pipeline }, 1500);
+  // The dead server: a lease that lapses, and the target's job it fetched (active) before it died.
+  await a.orm.em.getConnection().execute(`insert into deploy_server (id, started_at, heartbeat_at) values ('server-dead', now(), now())`);
+  const dead = new PgBoss({ connectionString: a.dbUrl, schema: 'pgboss', supervise: false, schedule: false });
+  await dead.start();
+  try {
+    await dead.send('deploy', { app: 'app', host: 'h1' }, { singletonKey: 'app@h1' });
+    assert.equal((await dead.fetch('deploy')).length, 1);
+    const run = await a.executor.requestDeploy({ app: 'app', host: 'h1', trigger: 'api', commit: 'c1' });
+    await until(async () => (await a.run(run.runId)).status === 'success', 10_000);
+    assert.deepEqual(ran, ['c1']);
+  } finally {
+    await dead.stop({ graceful: false, wait: true });
+  }
+});
+
+test('shutdown waits out the grace for a running run (longer than pg-boss\'s own stop timeout), then drops the lease', { skip }, async (t) => {
+  const started = gate();
+  const pipeline = definePipeline({ work: { run: async () => { started.open(); await new Promise((resolve) => setTimeout(resolve, 7000)); } } });
+  const a = await createTestExecutor(t, { pipeline, shared: { serverId: 'only' } });
+  const run = await a.executor.requestDeploy({ app: 'app', host: 'h1', trigger: 'api' });
+  await started.promise;
+  await a.executor.shutdown(60_000);
+  assert.equal((await a.run(run.runId)).status, 'success', 'the run had ended (and its end was written) when shutdown returned');
+  assert.deepEqual(await a.orm.em.getConnection().execute(`select id from deploy_server`), [], 'the lease dropped');
+});
+
+test('shutdown cancels a run still running after the grace, waits for its end, and leaves queued runs to the others', { skip }, async (t) => {
+  const { step: long, started, sawAbort } = stepUntilAborted();
+  const { a, b } = await twoServers(t, { pipeline: definePipeline({ long }), targets: [{ app: 'app', host: 'h1' }, { app: 'app', host: 'h2' }], config: { maxConcurrency: 1 } });
+  const run = await a.executor.requestDeploy({ app: 'app', host: 'h1', trigger: 'api' });
+  await started.promise;
+  const owner = (await a.run(run.runId)).owner === 'server-a' ? a : b;
+  const survivor = owner === a ? b : a;
+  const queued = await survivor.executor.requestDeploy({ app: 'app', host: 'h2', trigger: 'api' });
+  await owner.executor.shutdown(1500);
+  assert.ok(sawAbort(), 'the step was stopped');
+  const row = await a.run(run.runId);
+  assert.equal(row.status, 'cancelled');
+  assert.equal(row.error, 'deploy_server shut down');
+  // The queued run is the survivor's to run: it starts once the place is free (maxConcurrency 1).
+  await until(async () => (await a.run(queued.runId)).status === 'running', 10_000);
+  assert.equal((await a.run(queued.runId)).owner, survivor === a ? 'server-a' : 'server-b');
+  await survivor.executor.cancel(queued.runId);
+});
+
+test("without a queue worker (the CLI's deploy) a process runs the runs it requested, never another target's queued run", { skip }, async (t) => {
+  const ran: string[] = [];
+  const pipeline = definePipeline({ work: { run: async ({ deploy }: StepContext) => void ran.push(`${deploy.target.app}@${deploy.target.host}`) } });
+  const cli = await createTestExecutor(t, { pipeline, targets: [{ app: 'one', host: 'h1' }, { app: 'two', host: 'h2' }], shared: { serverId: 'cli', workQueue: false } });
+  // A run another process requested (its server gone): the servers' to run, not this one's.
+  const [theirs] = await cli.store.queue([{ app: 'two', host: 'h2', strategy: 'systemd', trigger: 'webhook', ref: null, commit: null, rollback_to: null }], 1);
+  const mine = await cli.executor.requestDeploy({ app: 'one', host: 'h1', trigger: 'manual' });
+  assert.equal((await mine.done).status, 'success');
+  await new Promise((resolve) => setTimeout(resolve, 2 * SHARED_TICK_MS + 500)); // ticks, each waking the queued target
+  assert.equal((await cli.run(theirs)).status, 'queued');
+  assert.deepEqual(ran, ['one@h1']);
+});
+
+test('a target removed while its run is queued: the run fails, naming the missing target', { skip }, async (t) => {
+  const { pipeline, firstRunning, releaseFirst } = heldFirstRun();
+  const a = await createTestExecutor(t, { pipeline, shared: { serverId: 'only' } });
+  const held = await a.executor.requestDeploy({ app: 'app', host: 'h1', trigger: 'api', commit: 'c0' });
+  await firstRunning.promise;
+  const followUp = await a.executor.requestDeploy({ app: 'app', host: 'h1', trigger: 'api', commit: 'c1' });
+  await removeTargets(a.orm.em.fork(), 'app', 'h1');
+  releaseFirst.open();
+  assert.equal((await held.done).status, 'success');
+  const outcome = await followUp.done;
+  assert.equal(outcome.status, 'failure');
+  assert.equal(outcome.error, 'no target for app "app" on host "h1"');
+  assert.equal((await a.run(followUp.runId)).error, 'no target for app "app" on host "h1"');
 });
 
 test('servers starting at once on a fresh database all start (pg-boss schema and queue created once)', { skip }, async (t) => {

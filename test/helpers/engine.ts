@@ -60,7 +60,7 @@ export async function createTestExecutor(
     /** An existing database to share (a second server on it); otherwise a fresh one. */
     dbUrl?: string;
     /** PostgreSQL: work the shared pg-boss queue as server `serverId` (several executors = several servers). */
-    shared?: { serverId: string; leaseMs?: number };
+    shared?: { serverId: string; leaseMs?: number; workQueue?: boolean };
   },
 ) {
   let executor: Executor | undefined;
@@ -85,6 +85,7 @@ export async function createTestExecutor(
       queue: new PgBossRunQueue({ url: dbUrl, onError: (error) => console.error(`pg-boss: ${error.message}`) }),
       serverId: options.shared.serverId,
       leaseMs: options.shared.leaseMs ?? 30_000,
+      workQueue: options.shared.workQueue,
       onError: (error) => console.error(`shared runs: ${String(error)}`),
     },
   });

@@ -13,6 +13,13 @@ test('DEPLOY_SUDO: auto by default (sudo -n unless the SSH user is root), never 
   assert.deepEqual([usesSudo({ sudo: 'auto' }, 'deploy'), usesSudo({ sudo: 'auto' }, 'root'), usesSudo({ sudo: 'never' }, 'deploy')], [true, false, false]);
 });
 
+test('DEPLOY_LEASE_TIMEOUT: 30 s by default; under 5 s (the lease is renewed every second) refused in one line', () => {
+  assert.equal(loadConfig({}).leaseMs, 30_000);
+  assert.equal(loadConfig({ DEPLOY_LEASE_TIMEOUT: '5' }).leaseMs, 5000);
+  assert.throws(() => loadConfig({ DEPLOY_LEASE_TIMEOUT: '4' }), new ConfigError('DEPLOY_LEASE_TIMEOUT must be at least 5 seconds: each server renews its lease every second (got "4")'));
+  assert.throws(() => loadConfig({ DEPLOY_LEASE_TIMEOUT: '0' }), new ConfigError('DEPLOY_LEASE_TIMEOUT must be a positive integer (got "0")'));
+});
+
 test('setup with DEPLOY_SUDO=never: no sudo anywhere in its commands, for a non-root SSH user', () => {
   const target = parseTarget({ app: 'my_app', host: 'vps1', env: { K: 'v' } });
   const commands = (sudo: 'auto' | 'never') => planSetup(target, 'deploy', { unitDir: '/etc/systemd/system', sudo }).flatMap((a) => a.commands.map((c) => c.command));
