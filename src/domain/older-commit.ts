@@ -17,35 +17,21 @@ export interface CommitPair {
 /** git's answer, or null when it could not run in time. */
 const git = (registryRoot: string, argv: string[]) => runLocal(argv, { cwd: registryRoot, signal: AbortSignal.timeout(ANCESTRY_TIMEOUT_MS) }).catch(() => null);
 
-const pairKey = ({ pushed, deployed }: CommitPair) => `${pushed.toLowerCase()} ${deployed.toLowerCase()}`;
-
-/**
- * Of these pushed commit ids, the ones the registry root's git has (lowercase), asked of its long-lived
- * checker: usually none, as a new push is fetched by its build. Empty when git cannot tell.
- */
-export async function localCommits(checker: CommitChecker, commits: readonly string[]): Promise<Set<string>> {
-  return checker.has([...new Set(commits.filter(isCommitId).map((id) => id.toLowerCase()))]);
-}
-
 /** The registry root's commit checker, with the time git gets to answer. */
 export function registryCommitChecker(registryRoot: string): CommitChecker {
   return createCommitChecker(registryRoot, ANCESTRY_TIMEOUT_MS);
 }
 
 /**
- * Which pairs have `pushed` strictly older than `deployed`: an ancestor of it in the registry root's
- * git and not the same commit (as keys; test with `isOlder`). Only pushed commits git has (`local`, from
- * localCommits) can be: a pair git cannot tell about is not older, and that push deploys as it always
- * has. The ancestry checks run all at once.
+ * The pairs whose `pushed` is strictly older than `deployed`: an ancestor of it in the registry root's
+ * git and not the same commit. Only pushed commits git has (`local`, lowercase, from the checker) can
+ * be: a pair git cannot tell about is not older, and that push deploys as it always has. The ancestry
+ * checks run all at once.
  */
-export async function olderThanDeployed(registryRoot: string, pairs: readonly CommitPair[], local: ReadonlySet<string>): Promise<Set<string>> {
+export async function olderThanDeployed(registryRoot: string, pairs: readonly CommitPair[], local: ReadonlySet<string>): Promise<Set<CommitPair>> {
   const checks = pairs.filter(({ pushed, deployed }) => local.has(pushed.toLowerCase()) && isCommitId(deployed) && pushed.toLowerCase() !== deployed.toLowerCase());
-  const older = await Promise.all(checks.map(async (pair) => ((await git(registryRoot, gitIsAncestor(pair.pushed, pair.deployed)))?.code === 0 ? [pairKey(pair)] : [])));
+  const older = await Promise.all(checks.map(async (pair) => ((await git(registryRoot, gitIsAncestor(pair.pushed, pair.deployed)))?.code === 0 ? [pair] : [])));
   return new Set(older.flat());
-}
-
-export function isOlder(older: ReadonlySet<string>, pair: CommitPair): boolean {
-  return older.has(pairKey(pair));
 }
 
 export function olderCommitReason(pushed: string, deployed: string, target: { app: string; host: string }): string {

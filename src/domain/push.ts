@@ -18,7 +18,7 @@ import { matchPushToTargets } from './push-matching.ts';
 import { decidePush, listedFiles, readPushBody, type PushPayload } from './push-payload.ts';
 import { listTargets, toTargetFields } from './targets.ts';
 import { listLocks } from './locks.ts';
-import { isOlder, localCommits, olderCommitReason, olderThanDeployed, registryCommitChecker } from './older-commit.ts';
+import { olderCommitReason, olderThanDeployed, registryCommitChecker } from './older-commit.ts';
 import { headCommitMessage, whyNotDeploy } from './skip-markers.ts';
 import { createPushLock } from './push-lock.ts';
 import { createGroupCommit } from '../support/group-commit.ts';
@@ -118,7 +118,7 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
     const [targets, locks, local] = await Promise.all([
       listTargets(orm.em.fork()).then((rows) => rows.map(toTargetFields)),
       listLocks(orm.em.fork()),
-      localCommits(commits, pushes.map(({ pending }) => pending.payload.after)),
+      commits.has(pushes.map(({ pending }) => pending.payload.after)),
     ]);
     const matches = pushes.map(({ pending: { payload, branch }, files }) =>
       matchPushToTargets(targets, { files, repositoryName: payload.repository.name, repositoryFullName: payload.repository.full_name, branch }));
@@ -136,7 +136,7 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
       return commit ? [{ plan, pair: { pushed: plan.request.commit, deployed: commit } }] : [];
     });
     const older = await olderThanDeployed(config.registryRoot, pairs.map(({ pair }) => pair), local);
-    for (const { plan, pair } of pairs) if (isOlder(older, pair)) plan.reason = olderCommitReason(pair.pushed, pair.deployed, plan.target);
+    for (const { plan, pair } of pairs) if (older.has(pair)) plan.reason = olderCommitReason(pair.pushed, pair.deployed, plan.target);
 
     const toRun = planned.flat().filter((p) => p.reason === undefined);
     const toSkip = planned.flat().flatMap((p) => (p.reason === undefined ? [] : [{ ...p, reason: p.reason }]));
