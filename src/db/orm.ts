@@ -62,13 +62,10 @@ async function openSqlite(dbPath: string, migrate: boolean): Promise<MikroORM> {
   const { MikroORM } = await import('@mikro-orm/sqlite');
   const orm = await MikroORM.init({
     dbName: dbPath,
-    entities,
-    migrations: { path: migrationsFolder('sqlite'), snapshot: false, emit: 'ts', silent: true },
-    discovery: { warnWhenNoEntities: false },
+    ...sharedOptions('sqlite'),
     // For SQLite, MikroORM's check at connect is a list of the tables and nothing else (no database to
     // create); hasTables below asks what we need, only when migrating.
     ensureDatabase: false,
-    debug: false,
   });
   // A new file reclaims the pages that pruning frees (domain/retention.ts) with `pragma
   // incremental_vacuum`: auto_vacuum can only be chosen before the first table (an older file is
@@ -93,10 +90,7 @@ async function openPostgres(url: string): Promise<MikroORM> {
   try {
     const orm = await MikroORM.init({
       clientUrl: url,
-      entities,
-      migrations: { path: migrationsFolder('postgresql'), snapshot: false, emit: 'ts', silent: true },
-      discovery: { warnWhenNoEntities: false },
-      debug: false,
+      ...sharedOptions('postgresql'),
     });
     // init does not fail on a server it cannot reach: ask once, so a wrong URL is one clear line at start.
     await orm.em.getConnection().execute('select 1');
@@ -118,6 +112,16 @@ export function maskDatabaseSecret(text: string, dbPath: string): string {
 
 function withoutSecret(message: string, password: string): string {
   return password ? message.split(password).join('***').split(decodeURIComponent(password)).join('***') : message;
+}
+
+/** What both databases open with: the same entities, each its own migrations folder. */
+function sharedOptions(kind: DatabaseKind) {
+  return {
+    entities,
+    migrations: { path: migrationsFolder(kind), snapshot: false, emit: 'ts' as const, silent: true },
+    discovery: { warnWhenNoEntities: false },
+    debug: false,
+  };
 }
 
 function migrationsFolder(kind: DatabaseKind): string {
