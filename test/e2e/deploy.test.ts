@@ -8,6 +8,7 @@ import { addServingApp, BUILD_SCRIPT, createOrigin, freePort, git, httpText, sta
 import { processAlive, skipWithoutSshd, skipWithoutSudo, startSshdHarness } from '../helpers/sshd.ts';
 import { runBin, runCliInProcess } from '../helpers/cli.ts';
 import { until } from '../helpers/engine.ts';
+import { startSilentListener } from '../helpers/silent-listener.ts';
 
 const skip = skipWithoutSshd();
 let world: DeployWorld;
@@ -151,28 +152,19 @@ test('a refused connection fails at sshCheck at once', { skip }, async () => {
   assert.ok(run.duration_ms! < 5000, `ended in ${run.duration_ms} ms`);
 });
 
-test('a host that accepts TCP and never answers fails at sshCheck within DEPLOY_SSH_TIMEOUT', { skip }, async () => {
-  const net = await import('node:net');
-  const sockets: import('node:net').Socket[] = [];
-  const silent = net.createServer((socket) => sockets.push(socket)).listen(0, '127.0.0.1');
-  await new Promise((resolve) => silent.once('listening', resolve));
-  const port = (silent.address() as import('node:net').AddressInfo).port;
-  fs.appendFileSync(world.harness.sshConfigFile, `\nHost silent\n  HostName 127.0.0.1\n  Port ${port}\n  User ${world.harness.user}\n  IdentityFile ${world.harness.identityFile}\n`);
-  try {
-    await world.cli('target', 'add', '--app', 'mute-host', '--host', 'silent', '--strategy', 'systemd-remote');
-    const env = { ...world.env, DEPLOY_SSH_TIMEOUT: '2' };
-    const result = await runCliInProcess(['deploy', 'mute-host', '--json'], env);
-    const [run] = JSON.parse(result.stdout) as DeployReport[];
-    assert.equal(sockets.length, 1, 'the TCP connection was accepted (and never answered)');
-    assert.deepEqual([run.status, run.failed_step], ['failure', 'sshCheck']);
-    assert.match(run.error!, new RegExp(`^cannot connect to silent \\(${world.harness.user}@127\\.0\\.0\\.1:\\d+\\): Timed out while waiting for handshake$`));
-    assert.ok(run.duration_ms! >= 2000 && run.duration_ms! < 6000, `failed after ${run.duration_ms} ms: DEPLOY_SSH_TIMEOUT is 2 s`);
-    assert.deepEqual(stepStatuses(run), { sshCheck: 'failure', gitPull: 'skipped', build: 'skipped', restart: 'skipped', healthCheck: 'skipped',
-      rollback: 'skipped', buildPrevious: 'skipped', restartPrevious: 'skipped', healthCheckPrevious: 'skipped' });
-  } finally {
-    for (const socket of sockets) socket.destroy();
-    silent.close();
-  }
+test('a host that accepts TCP and never answers fails at sshCheck within DEPLOY_SSH_TIMEOUT', { skip }, async (t) => {
+  const silent = await startSilentListener(t);
+  fs.appendFileSync(world.harness.sshConfigFile, `\nHost silent\n  HostName 127.0.0.1\n  Port ${silent.port}\n  User ${world.harness.user}\n  IdentityFile ${world.harness.identityFile}\n`);
+  await world.cli('target', 'add', '--app', 'mute-host', '--host', 'silent', '--strategy', 'systemd-remote');
+  const env = { ...world.env, DEPLOY_SSH_TIMEOUT: '2' };
+  const result = await runCliInProcess(['deploy', 'mute-host', '--json'], env);
+  const [run] = JSON.parse(result.stdout) as DeployReport[];
+  assert.equal(silent.connections(), 1, 'the TCP connection was accepted (and never answered)');
+  assert.deepEqual([run.status, run.failed_step], ['failure', 'sshCheck']);
+  assert.match(run.error!, new RegExp(`^cannot connect to silent \\(${world.harness.user}@127\\.0\\.0\\.1:\\d+\\): Timed out while waiting for handshake$`));
+  assert.ok(run.duration_ms! >= 2000 && run.duration_ms! < 6000, `failed after ${run.duration_ms} ms: DEPLOY_SSH_TIMEOUT is 2 s`);
+  assert.deepEqual(stepStatuses(run), { sshCheck: 'failure', gitPull: 'skipped', build: 'skipped', restart: 'skipped', healthCheck: 'skipped',
+    rollback: 'skipped', buildPrevious: 'skipped', restartPrevious: 'skipped', healthCheckPrevious: 'skipped' });
 });
 
 test('an unknown host key fails sshCheck with how to trust it', { skip }, async () => {
@@ -225,26 +217,17 @@ test('a remote dir with spaces and shell syntax is used literally; a branch carr
   assert.ok(!fs.existsSync(marker), 'nothing in the branch or the directory was executed');
 });
 
-test('a health endpoint that accepts but never answers fails at healthCheck within DEPLOY_HEALTH_TIMEOUT', { skip }, async () => {
-  const net = await import('node:net');
-  const sockets: import('node:net').Socket[] = [];
-  const silent = net.createServer((socket) => sockets.push(socket)).listen(0, '127.0.0.1');
-  await new Promise((resolve) => silent.once('listening', resolve));
-  const port = (silent.address() as import('node:net').AddressInfo).port;
-  try {
-    const repo = createOrigin(world.harness, 'mute-origin', { 'docker-compose.yml': 'services: {}\n' });
-    await world.cli('target', 'add', '--app', 'mute', '--host', world.harness.alias, '--strategy', 'docker-compose',
-      '--remote-dir', path.join(world.harness.workDir, 'mute'), '--port', String(port), '--health', '/health', '--repo', repo.origin);
-    assert.equal((await world.cli('setup', 'mute', '--host', world.harness.alias)).code, 0);
-    const started = Date.now();
-    const [run] = (await world.deploy('mute')).runs;
-    assert.equal(run.failed_step, 'healthCheck');
-    assert.match(run.error!, /not green after 4 s: last answer no answer within \d+ ms/);
-    assert.ok(Date.now() - started < 15_000, 'bounded by the health timeout, not the 10-minute step timeout');
-  } finally {
-    for (const socket of sockets) socket.destroy();
-    silent.close();
-  }
+test('a health endpoint that accepts but never answers fails at healthCheck within DEPLOY_HEALTH_TIMEOUT', { skip }, async (t) => {
+  const { port } = await startSilentListener(t);
+  const repo = createOrigin(world.harness, 'mute-origin', { 'docker-compose.yml': 'services: {}\n' });
+  await world.cli('target', 'add', '--app', 'mute', '--host', world.harness.alias, '--strategy', 'docker-compose',
+    '--remote-dir', path.join(world.harness.workDir, 'mute'), '--port', String(port), '--health', '/health', '--repo', repo.origin);
+  assert.equal((await world.cli('setup', 'mute', '--host', world.harness.alias)).code, 0);
+  const started = Date.now();
+  const [run] = (await world.deploy('mute')).runs;
+  assert.equal(run.failed_step, 'healthCheck');
+  assert.match(run.error!, /not green after 4 s: last answer no answer within \d+ ms/);
+  assert.ok(Date.now() - started < 15_000, 'bounded by the health timeout, not the 10-minute step timeout');
 });
 
 test('systemd with a requested commit builds exactly that commit (a worktree), whatever the registry root has checked out', { skip }, async () => {

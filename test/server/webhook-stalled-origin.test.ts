@@ -4,27 +4,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { definePipeline } from '../../src/engine/pipeline.ts';
 import { WebhookDelivery } from '../../src/db/entities/WebhookDelivery.ts';
 import { postWebhook, sign, startTestApi } from '../helpers/api.ts';
 import { makeTempDir } from '../helpers/cli.ts';
+import { startSilentListener } from '../helpers/silent-listener.ts';
 
 const SECRET = 'stalled-secret';
 const noopPipeline = definePipeline({ work: { run: async () => undefined } });
-
-/** A TCP listener that accepts and never says a word: an origin that hangs. */
-async function startStalledOrigin(t: { after: (fn: () => unknown) => void }) {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => sockets.add(socket));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => {
-    for (const socket of sockets) socket.destroy();
-    server.close();
-  });
-  return { port: (server.address() as net.AddressInfo).port, connections: () => sockets.size };
-}
 
 /** A registry root that has the pushed commits already, whose origin is `originUrl`. */
 function makeRegistry(t: Parameters<typeof makeTempDir>[0], originUrl: string) {
@@ -46,7 +34,7 @@ function makeRegistry(t: Parameters<typeof makeTempDir>[0], originUrl: string) {
 }
 
 test('with an origin that accepts and never answers, the webhook answers 202 within a second and queues the runs after', async (t) => {
-  const origin = await startStalledOrigin(t);
+  const origin = await startSilentListener(t);
   const { registry, before, after } = makeRegistry(t, `git://127.0.0.1:${origin.port}/registry.git`);
   const api = await startTestApi(t, {
     pipeline: noopPipeline,
