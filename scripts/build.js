@@ -7,7 +7,7 @@
 //   through `await import(…)` (each command's domain code, the server, SSH) is bundled too but evaluated
 //   only when that import runs, so `--help` evaluates no ORM, `target list` no SSH or HTTP server. The
 //   other packages stay external and are `require`d from node_modules when first needed (native ones like
-//   sqlite3 must; express, pino, ssh2 and the OpenTelemetry SDK only `serve` and deploys load).
+//   better-sqlite3 must; express, pino, ssh2 and the OpenTelemetry SDK only `serve` and deploys load).
 // - dist/vendor/mikro-orm.cjs: MikroORM (@mikro-orm/* with knex, lodash and the rest: ~700 small CommonJS
 //   files), loaded the first time our code touches the ORM; @mikro-orm/migrations is in
 //   dist/vendor/mikro-orm-migrations.cjs, loaded (without a cache) only when a database has a migration to run,
@@ -35,7 +35,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const VENDORED = {
   '@mikro-orm/core': 'mikro-orm.cjs',
   '@mikro-orm/knex': 'mikro-orm.cjs',
-  '@mikro-orm/sqlite': 'mikro-orm.cjs',
+  '@mikro-orm/better-sqlite': 'mikro-orm.cjs',
   '@mikro-orm/postgresql': 'mikro-orm-postgresql.cjs',
   '@mikro-orm/migrations': 'mikro-orm-migrations.cjs',
 };
@@ -51,7 +51,7 @@ const vendorModule = (name, fromDir) =>
   `module.exports = require('${fromDir}load.cjs').loadCached(require('node:path').join(__dirname, '${fromDir}vendor/${VENDORED[name]}'))[${JSON.stringify(name)}];`;
 // Drivers knex and MikroORM name but this project never bundles: left as the run-time `require` they are
 // (`pg` is the PostgreSQL driver, loaded from node_modules only when DEPLOY_DB is a postgres:// URL).
-const UNUSED_DRIVERS = new Set(['better-sqlite3', 'libsql', 'mariadb', 'mariadb/callback', 'mysql', 'mysql2', 'oracledb', 'pg', 'pg-query-stream', 'tedious']);
+const UNUSED_DRIVERS = new Set(['sqlite3', 'libsql', 'mariadb', 'mariadb/callback', 'mysql', 'mysql2', 'oracledb', 'pg', 'pg-query-stream', 'tedious']);
 
 const vendorBuild = {
   absWorkingDir: root,
@@ -78,7 +78,7 @@ const vendorBuild = {
       // MikroORM would refuse to start ("Bad @mikro-orm/knex version"). Point it at core's own.
       b.onResolve({ filter: /^\.\.\/\.\.\/package\.json$/ }, ({ importer }) =>
         importer.endsWith('/@mikro-orm/core/utils/Utils.js') ? { path: createRequire(importer).resolve('../package.json') } : undefined);
-      b.onResolve({ filter: /^[^./]/ }, ({ path }) => (path === 'sqlite3' || UNUSED_DRIVERS.has(path) ? { external: true } : undefined));
+      b.onResolve({ filter: /^[^./]/ }, ({ path }) => (path === 'better-sqlite3' || UNUSED_DRIVERS.has(path) ? { external: true } : undefined));
     },
   }],
 };
