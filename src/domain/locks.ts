@@ -63,7 +63,7 @@ export function parseDuration(raw: string): number {
   return ms;
 }
 
-export function viewLock(lock: DeployLock): LockView {
+export function viewLock(lock: Pick<DeployLock, 'app' | 'host' | 'reason' | 'locked_by' | 'locked_at' | 'expires_at'>): LockView {
   return {
     app: lock.app,
     host: lock.host ?? null,
@@ -113,6 +113,18 @@ export async function unlockTarget(em: EntityManager, app: string, host?: string
 export async function listLocks(em: EntityManager, app?: string, now = new Date()): Promise<LockView[]> {
   const locks = await em.find(DeployLock, app ? { app } : {}, { orderBy: { app: 'asc', id: 'asc' } });
   return locks.filter((lock) => isActive(lock, now)).map(viewLock);
+}
+
+/**
+ * The locks in force, read with plain SQL (the webhook's hot path reads them per batch): the same
+ * views as listLocks gives.
+ */
+export async function readActiveLocks(em: EntityManager, now = new Date()): Promise<LockView[]> {
+  const rows = await em.getConnection().execute<{ app: string; host: string | null; reason: string; locked_by: string; locked_at: unknown; expires_at: unknown }[]>(
+    'select app, host, reason, locked_by, locked_at, expires_at from deploy_lock where expires_at is null or expires_at > ? order by app asc, id asc', [now]);
+  // (datetimes come back as epoch milliseconds from SQLite, as Dates from PostgreSQL)
+  const date = (value: unknown) => new Date(value as number | Date);
+  return rows.map((row) => viewLock({ ...row, locked_at: date(row.locked_at), expires_at: row.expires_at === null ? null : date(row.expires_at) }));
 }
 
 /** The lock that holds a target (its own host's, else the app-wide one), if any. Pure. */

@@ -98,6 +98,9 @@ function viewRun(run: DeployRun, steps: StepRow[], outputs: ReadonlyMap<number, 
   };
 }
 
+/** The columns a new run is written with (the rest keep their defaults), in insertRuns' order. */
+const INSERT_COLUMNS = ['app', 'host', 'strategy', 'trigger', 'status', 'ref', 'commit', 'rollback_to', 'forced', 'repository', 'queued_at', 'error', 'finished_at', 'duration_ms', 'owner_pid'] as const;
+
 export class RunStore {
   constructor(private readonly orm: MikroORM) {}
 
@@ -232,12 +235,18 @@ export class RunStore {
     return this.insertRuns(runs.map((run) => ({ ...run, status: 'queued' as const, queued_at: queuedAt, owner_pid: ownerPid })));
   }
 
-  /** Inserts runs in one statement; their ids, in the order given. */
+  /** Inserts runs in one statement of plain SQL (a webhook's burst comes through here); their ids, in the order given. */
   private async insertRuns(rows: (NewRun & Pick<DeployRun, 'status' | 'queued_at'> & Partial<Pick<DeployRun, 'error' | 'finished_at' | 'duration_ms' | 'owner_pid'>>)[]): Promise<number[]> {
     if (rows.length === 0) return [];
-    const inserted = await this.em().createQueryBuilder(DeployRun).insert(rows).execute('run');
+    const values = rows.map(() => `(${INSERT_COLUMNS.map(() => '?').join(', ')})`).join(', ');
+    const params = rows.flatMap((row) => [
+      row.app, row.host, row.strategy, row.trigger, row.status, row.ref, row.commit, row.rollback_to, row.forced ?? false,
+      row.repository ?? null, row.queued_at, row.error ?? null, row.finished_at ?? null, row.duration_ms ?? null, row.owner_pid ?? null,
+    ]);
+    const inserted = await this.orm.em.getConnection().execute<{ id: number }[]>(
+      `insert into deploy_run (${INSERT_COLUMNS.map((c) => `"${c}"`).join(', ')}) values ${values} returning id`, params);
     // Ids grow in insertion order, whatever order RETURNING lists them in.
-    return (inserted.rows as { id: number }[]).map((row) => row.id).sort((a, b) => a - b);
+    return inserted.map((row) => Number(row.id)).sort((a, b) => a - b);
   }
 
   /**
@@ -266,16 +275,15 @@ export class RunStore {
     });
   }
 
-  /** Ends runs that never started: one write for all. */
+  /** Ends runs that never started: one write for all (plain SQL: each superseded run of a burst comes through here). */
   async endUnstarted(runs: UnstartedEnd[]): Promise<void> {
     if (runs.length === 0) return;
-    const byId = (field: (run: UnstartedEnd) => string) =>
-      raw(`case id ${runs.map(() => 'when ? then ?').join(' ')} end`, runs.flatMap((run) => [run.id, field(run)]));
-    await this.em()
-      .createQueryBuilder(DeployRun)
-      .update({ status: byId((run) => run.status), error: byId((run) => run.reason), finished_at: new Date(), duration_ms: 0 } as never)
-      .where({ id: { $in: runs.map((run) => run.id) } })
-      .execute();
+    const byId = runs.map(() => 'when ? then ?').join(' ');
+    await this.orm.em.getConnection().execute(
+      `update deploy_run set status = case id ${byId} end, error = case id ${byId} end, finished_at = ?, duration_ms = 0 where id in (${runs.map(() => '?').join(', ')})`,
+      [...runs.flatMap((run) => [run.id, run.status]), ...runs.flatMap((run) => [run.id, run.reason]), new Date(), ...runs.map((run) => run.id)],
+      'run',
+    );
   }
 
   async setStatus(id: number, status: 'queued' | 'running', leaseMs = LEASE_MS): Promise<void> {
