@@ -286,7 +286,11 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
       if (decision.action === 'ignore') return { outcome: 'ignored', queued: [], reason: decision.reason };
 
       const now = Date.now();
-      for (const [key, entry] of seen) if (now - entry.at > REPLAY_WINDOW_MS) seen.delete(key);
+      // Oldest first (a Map keeps insertion order): stop at the first entry still inside the window.
+      for (const [key, entry] of seen) {
+        if (now - entry.at <= REPLAY_WINDOW_MS) break;
+        seen.delete(key);
+      }
       const key = JSON.stringify([payload.repository.full_name, payload.ref, payload.after]);
       const earlier = seen.get(key);
       if (earlier) {
