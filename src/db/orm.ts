@@ -10,16 +10,15 @@ import { DeployLock } from './entities/DeployLock.ts';
 import { NotificationAttempt } from './entities/NotificationAttempt.ts';
 import { WebhookDelivery } from './entities/WebhookDelivery.ts';
 import { DeployServer } from './entities/DeployServer.ts';
-import { migrationNames as sqliteMigrationNames } from './migrations/names.ts';
-import { migrationNames as postgresMigrationNames } from './migrations-postgres/names.ts';
+import { databaseKind, hasPendingMigration, type DatabaseKind } from './kind.ts';
+
+export { databaseKind, type DatabaseKind } from './kind.ts';
 
 export const entities = [DeployTarget, DeployRun, StepRun, DeployLock, NotificationAttempt, WebhookDelivery, DeployServer];
 
 /** The ORM over either database: what the rest of the code holds. */
 export type MikroORM = CoreMikroORM<AbstractSqlDriver, SqlEntityManager>;
 export type EntityManager = SqlEntityManager;
-
-export type DatabaseKind = 'sqlite' | 'postgresql';
 
 export interface DatabaseOptions {
   /** A SQLite file (or `:memory:`), or a `postgres://` / `postgresql://` URL. */
@@ -30,11 +29,6 @@ export interface DatabaseOptions {
 
 export class DatabaseUrlError extends Error {
   override name = 'DatabaseUrlError';
-}
-
-/** Which database a DEPLOY_DB value names. */
-export function databaseKind(dbPath: string): DatabaseKind {
-  return /^postgres(ql)?:\/\//i.test(dbPath) ? 'postgresql' : 'sqlite';
 }
 
 /** DEPLOY_DB as it may be shown (logs, errors, the serve banner): a PostgreSQL URL without its password. */
@@ -162,8 +156,7 @@ async function hasPendingMigrations(orm: MikroORM, kind: DatabaseKind): Promise<
     : `select name from sqlite_master where type = 'table' and name = 'mikro_orm_migrations'`;
   const [table] = await connection.execute<{ name: string }[]>(tableQuery);
   if (!table) return true;
-  const done = new Set((await connection.execute<{ name: string }[]>('select name from mikro_orm_migrations')).map((row) => row.name));
-  return (kind === 'postgresql' ? postgresMigrationNames : sqliteMigrationNames).some((name) => !done.has(name));
+  return hasPendingMigration(kind, (await connection.execute<{ name: string }[]>('select name from mikro_orm_migrations')).map((row) => row.name));
 }
 
 /** Any number for the advisory lock that serialises migrations: servers starting at once migrate one by one. */
