@@ -7,6 +7,7 @@
 // `resolving` delivery and answered, then resolved in the background (fetch with its own short timeout,
 // then diff) — and, if the process stops first, at the next start.
 import type { MikroORM } from '../db/orm.ts';
+import { plainSql, type PlainSql } from '../db/plain-sql.ts';
 import type { Context } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { WebhookDelivery } from '../db/entities/WebhookDelivery.ts';
@@ -103,10 +104,10 @@ interface EarlierDelivery {
  * since `since`; newest first. Plain SQL (one statement per batch; the exact match is the caller's):
  * each key column among its values, which the index on (repository, ref, after) takes.
  */
-async function earlierDeliveries(orm: MikroORM, ids: string[], keys: ReturnType<typeof pushKey>[], since: Date): Promise<EarlierDelivery[]> {
+async function earlierDeliveries(sql: PlainSql, ids: string[], keys: ReturnType<typeof pushKey>[], since: Date): Promise<EarlierDelivery[]> {
   const column = (pick: (key: ReturnType<typeof pushKey>) => string) => [...new Set(keys.map(pick))];
   const [repositories, refs, afters] = [column((k) => k.repository), column((k) => k.ref), column((k) => k.after)];
-  const rows = await orm.em.getConnection().execute<(Omit<EarlierDelivery, 'run_ids' | 'received_at'> & { run_ids: unknown; received_at: unknown })[]>(
+  const rows = await sql.all<Omit<EarlierDelivery, 'run_ids' | 'received_at'> & { run_ids: unknown; received_at: unknown }>(
     `select delivery_id, repository, ref, "after", status, run_ids, received_at from webhook_delivery
      where ${ids.length ? `delivery_id in ${placeholders(ids)} or ` : ''}(repository in ${placeholders(repositories)} and ref in ${placeholders(refs)} and "after" in ${placeholders(afters)} and received_at > ?)
      order by id desc`,
@@ -116,11 +117,10 @@ async function earlierDeliveries(orm: MikroORM, ids: string[], keys: ReturnType<
 }
 
 /** Records deliveries whose runs are queued (or that queued none), in one statement. */
-async function insertDeliveries(orm: MikroORM, rows: { repository: string; ref: string; after: string; delivery_id: string | null; status: string; run_ids: QueuedTargets; reason: string | null; received_at: Date }[]): Promise<void> {
-  await orm.em.getConnection().execute(
+async function insertDeliveries(sql: PlainSql, rows: { repository: string; ref: string; after: string; delivery_id: string | null; status: string; run_ids: QueuedTargets; reason: string | null; received_at: Date }[]): Promise<void> {
+  await sql.run(
     `insert into webhook_delivery (repository, ref, "after", delivery_id, status, run_ids, reason, received_at) values ${rows.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
     rows.flatMap((row) => [row.repository, row.ref, row.after, row.delivery_id, row.status, JSON.stringify(row.run_ids), row.reason, row.received_at]),
-    'run',
   );
 }
 
@@ -143,6 +143,7 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
   // Several servers on PostgreSQL: one of them at a time handles a given push (see push-lock.ts).
   const lockPushes = createPushLock(config.dbPath);
   const commits = registryCommitChecker(config.registryRoot);
+  const sql = plainSql(orm);
 
   /**
    * Matches each push's files against the targets and queues the runs of all of them, in arrival order:
@@ -152,8 +153,8 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
     // Read at once: the targets, the locks (a lock or a skip marker turns a selected target's run into a
     // `skipped` one: recorded, not run) and which pushed commits git has (see older-commit.ts).
     const [targets, locks, local] = await Promise.all([
-      readTargets(orm.em).then((rows) => rows.map(toTargetFields)),
-      readActiveLocks(orm.em),
+      readTargets(sql).then((rows) => rows.map(toTargetFields)),
+      readActiveLocks(sql),
       commits.has(pushes.map(({ pending }) => pending.payload.after)),
     ]);
     const matches = pushes.map(({ pending: { payload, branch }, files }) =>
@@ -231,7 +232,7 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
     // Replays survive a restart: the same delivery id, or the same push within the window.
     const since = new Date(Date.now() - REPLAY_WINDOW_MS);
     const ids = deliveries.flatMap((d) => (d.deliveryId ? [d.deliveryId] : []));
-    const earlier = await earlierDeliveries(orm, ids, deliveries.map((d) => pushKey(d.pending.payload)), since);
+    const earlier = await earlierDeliveries(sql, ids, deliveries.map((d) => pushKey(d.pending.payload)), since);
     const receipts = deliveries.map((d): PushReceipt | Error | undefined => {
       const key = pushKey(d.pending.payload);
       const row = earlier.find((r) => (d.deliveryId !== undefined && r.delivery_id === d.deliveryId)
@@ -267,7 +268,7 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
         return { ...pushKey(delivery.pending.payload), delivery_id: delivery.deliveryId ?? null, ...deliveryFields(receipt), received_at: receivedAt };
       });
       // The runs are queued (and durable) whatever happens to these records: a failed write only loses replay protection.
-      await insertDeliveries(orm, rows).catch((error) => logger.error({ err: { name: (error as Error).name } }, 'recording deliveries failed'));
+      await insertDeliveries(sql, rows).catch((error) => logger.error({ err: { name: (error as Error).name } }, 'recording deliveries failed'));
     }
     return receipts as (PushReceipt | Error)[];
   };

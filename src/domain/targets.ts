@@ -1,4 +1,5 @@
 import type { EntityManager } from '../db/orm.ts';
+import type { PlainSql } from '../db/plain-sql.ts';
 import { DeployTarget } from '../db/entities/DeployTarget.ts';
 import { parseTarget, repoNameOf, type TargetFields } from './target-schema.ts';
 import { readTargetRows, targetRowsQuery, toTargetFields, type StoredTarget } from './target-view.ts';
@@ -51,9 +52,9 @@ export async function listTargets(em: EntityManager, app?: string): Promise<Depl
  * Every target (or an app's), as listTargets orders them, read with plain SQL: what the webhook's
  * hot path reads per batch, without the unit of work's cost (the same values: see target-view.ts).
  */
-export async function readTargets(em: EntityManager, app?: string): Promise<StoredTarget[]> {
+export async function readTargets(plain: PlainSql, app?: string): Promise<StoredTarget[]> {
   const { sql, params } = targetRowsQuery(app);
-  return readTargetRows(await em.getConnection().execute<Record<string, unknown>[]>(sql, params));
+  return readTargetRows(await plain.all(sql, params));
 }
 
 /** The targets of an app, or its one target on `host`; throws (naming both) when there is none. */

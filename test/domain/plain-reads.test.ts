@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { listLocks, lockTarget, readActiveLocks } from '../../src/domain/locks.ts';
 import { listTargets, readTargets, saveTarget, toTargetFields, viewTarget } from '../../src/domain/targets.ts';
 import { openTestDatabase, TEST_DATABASES } from '../helpers/engine.ts';
+import { plainSql } from '../../src/db/plain-sql.ts';
 
 /** Targets that between them set every kind of column: JSON objects and lists, both booleans either way, integers, empty strings. */
 const TARGETS = [
@@ -20,12 +21,12 @@ for (const db of TEST_DATABASES) describe(db.name, { skip: db.skip }, () => {
     for (const target of TARGETS) await saveTarget(orm.em.fork(), target);
     await saveTarget(orm.em.fork(), { app: 'web', host: 'vps1', port: 9090 }); // updated_at moves on
     const byOrm = await listTargets(orm.em.fork());
-    const plain = await readTargets(orm.em.fork());
+    const plain = await readTargets(plainSql(orm));
     assert.deepEqual(plain.map(toTargetFields), byOrm.map(toTargetFields));
     assert.deepEqual(plain.map(viewTarget), byOrm.map(viewTarget));
     assert.deepEqual(plain.map((t) => `${t.app}@${t.host}`), ['api@vps1', 'web@vps1', 'web@vps2']);
-    assert.deepEqual((await readTargets(orm.em.fork(), 'web')).map(viewTarget), (await listTargets(orm.em.fork(), 'web')).map(viewTarget));
-    assert.deepEqual(await readTargets(orm.em.fork(), 'nope'), []);
+    assert.deepEqual((await readTargets(plainSql(orm), 'web')).map(viewTarget), (await listTargets(orm.em.fork(), 'web')).map(viewTarget));
+    assert.deepEqual(await readTargets(plainSql(orm), 'nope'), []);
   });
 
   test('readActiveLocks gives what listLocks gives: app-wide and per host, expiring and not; expired ones neither', async (t) => {
@@ -36,7 +37,7 @@ for (const db of TEST_DATABASES) describe(db.name, { skip: db.skip }, () => {
     await lockTarget(orm.em.fork(), { app: 'api', host: 'vps1', reason: 'migration', by: 'bob', for: '1h' }, then); // expired an hour ago
     await lockTarget(orm.em.fork(), { app: 'web', host: 'vps2', reason: 'disk', by: 'carol', for: '1d' });
     const now = new Date();
-    const locks = await readActiveLocks(orm.em.fork(), now);
+    const locks = await readActiveLocks(plainSql(orm), now);
     assert.deepEqual(locks, await listLocks(orm.em.fork(), undefined, now));
     assert.deepEqual(locks.map((lock) => [lock.app, lock.host, lock.reason, lock.expires_at === null]), [['web', null, 'freeze', true], ['web', 'vps2', 'disk', false]]);
   });
