@@ -115,11 +115,19 @@ exports.loadCached = function loadCached(filename) {
 };
 `;
 
-// dist/deploy_server.js, the executable.
+// dist/deploy_server.js, the executable. \`deploy_server --help\` (or -h) alone prints dist/help.txt, the
+// text the CLI itself printed for it at the build's warm-up (no colours: the CLI never uses them), and
+// loads nothing else; every other command line goes to the CLI.
 const LAUNCHER = `#!/usr/bin/env node
 // deploy_server, built by scripts/build.js from src/cli/entry.ts (see there).
 'use strict';
-require('./load.cjs').loadCached(require('node:path').join(__dirname, 'app.cjs')).main();
+const path = require('node:path');
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === '--help' || args[0] === '-h')) {
+  process.stdout.write(require('node:fs').readFileSync(path.join(__dirname, 'help.txt')));
+} else {
+  require('./load.cjs').loadCached(path.join(__dirname, 'app.cjs')).main();
+}
 `;
 
 // Run by the build in a child process: the CLI as users run it (in this process, its output discarded),
@@ -140,8 +148,12 @@ const app = loader.loadCached(path.join(__dirname, 'app.cjs'));
   const context = { stdin: process.stdin, stdout: discard, stderr: discard, env: { ...process.env, DEPLOY_DB: path.join(dir, 'operations.db') }, cwd: dir, colorDepth: 1 };
   const add = ['target', 'add', '--app', 'warm', '--host', 'warm'];
   for (const argv of setup ? [add] : [['--help'], add, ['target', 'list'], ['target', 'list', '--json']]) {
-    const code = await app.runCli(argv, context);
+    // What --help prints is kept as help.txt, which the launcher prints for it.
+    const help = [];
+    const stdout = argv[0] === '--help' ? new Writable({ write: (chunk, _encoding, done) => { help.push(Buffer.from(chunk)); done(); } }) : discard;
+    const code = await app.runCli(argv, { ...context, stdout });
     if (code !== 0) throw new Error('warm-up: deploy_server ' + argv.join(' ') + ' exited with ' + code);
+    if (help.length) writeFileSync(path.join(__dirname, 'help.txt'), Buffer.concat(help));
   }
   if (!setup) for (const [filename, script] of scripts) writeFileSync(filename + '.cache', script.createCachedData());
 })();

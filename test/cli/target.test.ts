@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync, writeFileSync } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { runBin, runCliInProcess, makeTempDir } from '../helpers/cli.ts';
 
@@ -55,25 +55,6 @@ test('target list prints a table, sorted by app and host', async (t) => {
     ['my_app', 'vps1', 'systemd'],
     ['zeta', 'vps2', 'systemd'],
   ]);
-});
-
-test('target list reads a current database without loading MikroORM; a missing one is created through it', async (t) => {
-  const dir = makeTempDir(t);
-  // Preloaded into the CLI: names, on stderr, each MikroORM bundle the process reads.
-  const preload = path.join(dir, 'watch-reads.cjs');
-  writeFileSync(preload, `const fs = require('node:fs'); const read = fs.readFileSync;
-fs.readFileSync = function (file, ...rest) { if (/vendor\\/mikro-orm[^/]*\\.cjs$/.test(String(file))) process.stderr.write('read ' + require('node:path').basename(String(file)) + '\\n'); return read.call(this, file, ...rest); };`);
-  const env = { DEPLOY_DB: path.join(dir, 'operations.db'), NODE_OPTIONS: `--require ${preload}` };
-  const created = await runBin(['target', 'list'], env);
-  assert.equal(created.code, 0, created.stderr);
-  assert.match(created.stdout, /no targets yet/);
-  assert.match(created.stderr, /read mikro-orm\.cjs/, 'a missing database is created (and migrated) by the ORM');
-  assert.ok(existsSync(env.DEPLOY_DB));
-  await runBin(addMyApp, env);
-  const listed = await runBin(['target', 'list', '--json'], env);
-  assert.equal(listed.code, 0, listed.stderr);
-  assert.equal(listed.stderr, '', 'no MikroORM bundle read');
-  assert.deepEqual(JSON.parse(listed.stdout).map((target: { app: string; port: number }) => [target.app, target.port]), [['my_app', 8080]]);
 });
 
 test('target remove removes one host, then all hosts of an app', async (t) => {
