@@ -3,6 +3,8 @@
 // same server that only reads the body and answers 202. Same process, same port, same invocation.
 //   node --import tsx bench/webhook-intake.ts   (BENCH_SECONDS=5, BENCH_CONNECTIONS=16)
 import { loadavg } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type autocannon from 'autocannon';
@@ -22,6 +24,15 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const SECRET = 'bench-secret';
 const APPS = ['alpha', 'beta', 'gamma', 'delta'];
+
+/** BENCH_PROFILE=FILE: a CPU profile (.cpuprofile) of the webhook phase alone. */
+async function startProfile(): Promise<() => Promise<object>> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return async () => (await session.post('Profiler.stop')).profile;
+}
 
 const harness = await startSshdHarness({ aliases: ['vps1'] });
 try {
@@ -57,7 +68,9 @@ try {
   };
   const { result: bare, cpuMs: bareCpu } = await cpuPerRequest(() => load(`${base}/bare`));
   const pushesBefore = pushes.count();
+  const profile = process.env.BENCH_PROFILE ? await startProfile() : undefined;
   const { result: webhook, cpuMs: webhookCpu } = await cpuPerRequest(() => load(`${base}/webhook/push`, { onAnswer }));
+  if (profile) writeFileSync(process.env.BENCH_PROFILE!, JSON.stringify(await profile()));
   const runs = await orm.em.fork().count(DeployRun, {});
   // Lost: a run a 202 named that is not in the database. Doubled: a run named twice, a push recorded
   // twice, or a push with more runs than the apps it touched.

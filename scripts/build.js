@@ -7,7 +7,7 @@
 //   through `await import(…)` (each command's domain code, the server, SSH) is bundled too but evaluated
 //   only when that import runs, so `--help` evaluates no ORM, `target list` no SSH or HTTP server. The
 //   other packages stay external and are `require`d from node_modules when first needed (native ones like
-//   sqlite3 must; express, pino, ssh2 and the OpenTelemetry SDK only `serve` and deploys load).
+//   better-sqlite3 must; express, pino, ssh2 and the OpenTelemetry SDK only `serve` and deploys load).
 // - dist/vendor/mikro-orm.cjs: MikroORM (@mikro-orm/* with knex, lodash and the rest: ~700 small CommonJS
 //   files), loaded the first time our code touches the ORM; @mikro-orm/migrations is in
 //   dist/vendor/mikro-orm-migrations.cjs, loaded (without a cache) only when a database has a migration to run,
@@ -35,7 +35,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const VENDORED = {
   '@mikro-orm/core': 'mikro-orm.cjs',
   '@mikro-orm/knex': 'mikro-orm.cjs',
-  '@mikro-orm/sqlite': 'mikro-orm.cjs',
+  '@mikro-orm/better-sqlite': 'mikro-orm.cjs',
   '@mikro-orm/postgresql': 'mikro-orm-postgresql.cjs',
   '@mikro-orm/migrations': 'mikro-orm-migrations.cjs',
 };
@@ -51,7 +51,7 @@ const vendorModule = (name, fromDir) =>
   `module.exports = require('${fromDir}load.cjs').loadCached(require('node:path').join(__dirname, '${fromDir}vendor/${VENDORED[name]}'))[${JSON.stringify(name)}];`;
 // Drivers knex and MikroORM name but this project never bundles: left as the run-time `require` they are
 // (`pg` is the PostgreSQL driver, loaded from node_modules only when DEPLOY_DB is a postgres:// URL).
-const UNUSED_DRIVERS = new Set(['better-sqlite3', 'libsql', 'mariadb', 'mariadb/callback', 'mysql', 'mysql2', 'oracledb', 'pg', 'pg-query-stream', 'tedious']);
+const UNUSED_DRIVERS = new Set(['sqlite3', 'libsql', 'mariadb', 'mariadb/callback', 'mysql', 'mysql2', 'oracledb', 'pg', 'pg-query-stream', 'tedious']);
 
 const vendorBuild = {
   absWorkingDir: root,
@@ -78,7 +78,7 @@ const vendorBuild = {
       // MikroORM would refuse to start ("Bad @mikro-orm/knex version"). Point it at core's own.
       b.onResolve({ filter: /^\.\.\/\.\.\/package\.json$/ }, ({ importer }) =>
         importer.endsWith('/@mikro-orm/core/utils/Utils.js') ? { path: createRequire(importer).resolve('../package.json') } : undefined);
-      b.onResolve({ filter: /^[^./]/ }, ({ path }) => (path === 'sqlite3' || UNUSED_DRIVERS.has(path) ? { external: true } : undefined));
+      b.onResolve({ filter: /^[^./]/ }, ({ path }) => (path === 'better-sqlite3' || UNUSED_DRIVERS.has(path) ? { external: true } : undefined));
     },
   }],
 };
@@ -115,11 +115,19 @@ exports.loadCached = function loadCached(filename) {
 };
 `;
 
-// dist/deploy_server.js, the executable.
+// dist/deploy_server.js, the executable. \`deploy_server --help\` (or -h) alone prints dist/help.txt, the
+// text the CLI itself printed for it at the build's warm-up (no colours: the CLI never uses them), and
+// loads nothing else; every other command line goes to the CLI.
 const LAUNCHER = `#!/usr/bin/env node
 // deploy_server, built by scripts/build.js from src/cli/entry.ts (see there).
 'use strict';
-require('./load.cjs').loadCached(require('node:path').join(__dirname, 'app.cjs')).main();
+const path = require('node:path');
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === '--help' || args[0] === '-h')) {
+  process.stdout.write(require('node:fs').readFileSync(path.join(__dirname, 'help.txt')));
+} else {
+  require('./load.cjs').loadCached(path.join(__dirname, 'app.cjs')).main();
+}
 `;
 
 // Run by the build in a child process: the CLI as users run it (in this process, its output discarded),
@@ -140,8 +148,12 @@ const app = loader.loadCached(path.join(__dirname, 'app.cjs'));
   const context = { stdin: process.stdin, stdout: discard, stderr: discard, env: { ...process.env, DEPLOY_DB: path.join(dir, 'operations.db') }, cwd: dir, colorDepth: 1 };
   const add = ['target', 'add', '--app', 'warm', '--host', 'warm'];
   for (const argv of setup ? [add] : [['--help'], add, ['target', 'list'], ['target', 'list', '--json']]) {
-    const code = await app.runCli(argv, context);
+    // What --help prints is kept as help.txt, which the launcher prints for it.
+    const help = [];
+    const stdout = argv[0] === '--help' ? new Writable({ write: (chunk, _encoding, done) => { help.push(Buffer.from(chunk)); done(); } }) : discard;
+    const code = await app.runCli(argv, { ...context, stdout });
     if (code !== 0) throw new Error('warm-up: deploy_server ' + argv.join(' ') + ' exited with ' + code);
+    if (help.length) writeFileSync(path.join(__dirname, 'help.txt'), Buffer.concat(help));
   }
   if (!setup) for (const [filename, script] of scripts) writeFileSync(filename + '.cache', script.createCachedData());
 })();

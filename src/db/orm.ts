@@ -10,16 +10,15 @@ import { DeployLock } from './entities/DeployLock.ts';
 import { NotificationAttempt } from './entities/NotificationAttempt.ts';
 import { WebhookDelivery } from './entities/WebhookDelivery.ts';
 import { DeployServer } from './entities/DeployServer.ts';
-import { migrationNames as sqliteMigrationNames } from './migrations/names.ts';
-import { migrationNames as postgresMigrationNames } from './migrations-postgres/names.ts';
+import { databaseKind, hasPendingMigration, type DatabaseKind } from './kind.ts';
+
+export { databaseKind, type DatabaseKind } from './kind.ts';
 
 export const entities = [DeployTarget, DeployRun, StepRun, DeployLock, NotificationAttempt, WebhookDelivery, DeployServer];
 
 /** The ORM over either database: what the rest of the code holds. */
 export type MikroORM = CoreMikroORM<AbstractSqlDriver, SqlEntityManager>;
 export type EntityManager = SqlEntityManager;
-
-export type DatabaseKind = 'sqlite' | 'postgresql';
 
 export interface DatabaseOptions {
   /** A SQLite file (or `:memory:`), or a `postgres://` / `postgresql://` URL. */
@@ -30,11 +29,6 @@ export interface DatabaseOptions {
 
 export class DatabaseUrlError extends Error {
   override name = 'DatabaseUrlError';
-}
-
-/** Which database a DEPLOY_DB value names. */
-export function databaseKind(dbPath: string): DatabaseKind {
-  return /^postgres(ql)?:\/\//i.test(dbPath) ? 'postgresql' : 'sqlite';
 }
 
 /** DEPLOY_DB as it may be shown (logs, errors, the serve banner): a PostgreSQL URL without its password. */
@@ -58,8 +52,14 @@ export async function openDatabase({ dbPath, migrate = true }: DatabaseOptions):
   return orm;
 }
 
+/**
+ * SQLite through better-sqlite3: a query runs on the calling thread, with no hop to libuv's thread
+ * pool and back (node-sqlite3's way), which made each step of a deploy cost ~3 ms of database round
+ * trips (bench/executor-overhead.ts: 3.0 → 1.3 ms per step). Queries here are small and indexed; a
+ * long one (prune's VACUUM) holds the event loop while it runs.
+ */
 async function openSqlite(dbPath: string, migrate: boolean): Promise<MikroORM> {
-  const { MikroORM } = await import('@mikro-orm/sqlite');
+  const { MikroORM } = await import('@mikro-orm/better-sqlite');
   const orm = await MikroORM.init({
     dbName: dbPath,
     ...sharedOptions('sqlite'),
@@ -128,6 +128,21 @@ function migrationsFolder(kind: DatabaseKind): string {
   return new URL(kind === 'postgresql' ? './migrations-postgres' : './migrations', import.meta.url).pathname;
 }
 
+/**
+ * Runs SQL on SQLite's own connection through `exec`, which steps each statement to its end: a
+ * statement that works a page per step (`pragma incremental_vacuum`) does not stop after the first,
+ * as it does through the driver's `run`. Holds the one connection meanwhile, like any query.
+ */
+export async function execSqlite(orm: MikroORM, sql: string): Promise<void> {
+  const client = orm.em.getKnex().client as { acquireConnection(): Promise<{ exec(sql: string): void }>; releaseConnection(c: unknown): Promise<void> };
+  const connection = await client.acquireConnection();
+  try {
+    connection.exec(sql);
+  } finally {
+    await client.releaseConnection(connection);
+  }
+}
+
 async function hasTables(orm: MikroORM): Promise<boolean> {
   const [row] = await orm.em.getConnection().execute<{ n: number }[]>(`select count(*) as n from sqlite_master where type = 'table'`);
   return Number(row.n) > 0;
@@ -141,8 +156,7 @@ async function hasPendingMigrations(orm: MikroORM, kind: DatabaseKind): Promise<
     : `select name from sqlite_master where type = 'table' and name = 'mikro_orm_migrations'`;
   const [table] = await connection.execute<{ name: string }[]>(tableQuery);
   if (!table) return true;
-  const done = new Set((await connection.execute<{ name: string }[]>('select name from mikro_orm_migrations')).map((row) => row.name));
-  return (kind === 'postgresql' ? postgresMigrationNames : sqliteMigrationNames).some((name) => !done.has(name));
+  return hasPendingMigration(kind, (await connection.execute<{ name: string }[]>('select name from mikro_orm_migrations')).map((row) => row.name));
 }
 
 /** Any number for the advisory lock that serialises migrations: servers starting at once migrate one by one. */

@@ -7,6 +7,7 @@
 // `resolving` delivery and answered, then resolved in the background (fetch with its own short timeout,
 // then diff) — and, if the process stops first, at the next start.
 import type { MikroORM } from '../db/orm.ts';
+import { plainSql, type PlainSql } from '../db/plain-sql.ts';
 import type { Context } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { WebhookDelivery } from '../db/entities/WebhookDelivery.ts';
@@ -16,8 +17,8 @@ import type { Config } from '../support/config.ts';
 import { changedFilesFromGit } from './changed-files.ts';
 import { matchPushToTargets } from './push-matching.ts';
 import { decidePush, listedFiles, readPushBody, type PushPayload } from './push-payload.ts';
-import { listTargets, toTargetFields } from './targets.ts';
-import { listLocks } from './locks.ts';
+import { readTargets, toTargetFields } from './targets.ts';
+import { readActiveLocks } from './locks.ts';
 import { olderCommitReason, olderThanDeployed, registryCommitChecker } from './older-commit.ts';
 import { headCommitMessage, whyNotDeploy } from './skip-markers.ts';
 import { createPushLock } from './push-lock.ts';
@@ -81,12 +82,47 @@ interface Delivery {
 
 const pushKey = (payload: PushPayload) => ({ repository: payload.repository.full_name, ref: payload.ref, after: payload.after });
 
-/** A filter for rows that may match any of these pushes: each column among its values. */
-const keyColumns = (keys: ReturnType<typeof pushKey>[]) => ({
-  repository: { $in: [...new Set(keys.map((k) => k.repository))] },
-  ref: { $in: [...new Set(keys.map((k) => k.ref))] },
-  after: { $in: [...new Set(keys.map((k) => k.after))] },
-});
+/** `(?, ?, …)` for a list of values. */
+const placeholders = (values: readonly unknown[]) => `(${values.map(() => '?').join(', ')})`;
+
+/** A JSON column as read raw: text on SQLite, already parsed on PostgreSQL. */
+const jsonColumn = <T>(value: unknown): T | null => (typeof value === 'string' ? (JSON.parse(value) as T) : ((value ?? null) as T | null));
+
+/** What the replay check reads of an earlier delivery. */
+interface EarlierDelivery {
+  delivery_id: string | null;
+  repository: string;
+  ref: string;
+  after: string;
+  status: string;
+  run_ids: QueuedTargets;
+  received_at: Date;
+}
+
+/**
+ * The deliveries that make any of these a replay: the same delivery ids, or the same pushes received
+ * since `since`; newest first. Plain SQL (one statement per batch; the exact match is the caller's):
+ * each key column among its values, which the index on (repository, ref, after) takes.
+ */
+async function earlierDeliveries(sql: PlainSql, ids: string[], keys: ReturnType<typeof pushKey>[], since: Date): Promise<EarlierDelivery[]> {
+  const column = (pick: (key: ReturnType<typeof pushKey>) => string) => [...new Set(keys.map(pick))];
+  const [repositories, refs, afters] = [column((k) => k.repository), column((k) => k.ref), column((k) => k.after)];
+  const rows = await sql.all<Omit<EarlierDelivery, 'run_ids' | 'received_at'> & { run_ids: unknown; received_at: unknown }>(
+    `select delivery_id, repository, ref, "after", status, run_ids, received_at from webhook_delivery
+     where ${ids.length ? `delivery_id in ${placeholders(ids)} or ` : ''}(repository in ${placeholders(repositories)} and ref in ${placeholders(refs)} and "after" in ${placeholders(afters)} and received_at > ?)
+     order by id desc`,
+    [...ids, ...repositories, ...refs, ...afters, since],
+  );
+  return rows.map((row) => ({ ...row, run_ids: jsonColumn<QueuedTargets>(row.run_ids) ?? [], received_at: new Date(row.received_at as Date | number) }));
+}
+
+/** Records deliveries whose runs are queued (or that queued none), in one statement. */
+async function insertDeliveries(sql: PlainSql, rows: { repository: string; ref: string; after: string; delivery_id: string | null; status: string; run_ids: QueuedTargets; reason: string | null; received_at: Date }[]): Promise<void> {
+  await sql.run(
+    `insert into webhook_delivery (repository, ref, "after", delivery_id, status, run_ids, reason, received_at) values ${rows.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+    rows.flatMap((row) => [row.repository, row.ref, row.after, row.delivery_id, row.status, JSON.stringify(row.run_ids), row.reason, row.received_at]),
+  );
+}
 
 function replayReason(push: { ref: string; after: string }, stillResolving: boolean): string {
   const still = stillResolving ? ' (its changed files are still being resolved)' : '';
@@ -94,7 +130,7 @@ function replayReason(push: { ref: string; after: string }, stillResolving: bool
 }
 
 /** What a delivery row records of a receipt: its status, the runs it queued, or why none. */
-function deliveryFields(receipt: PushReceipt): Pick<WebhookDelivery, 'status' | 'run_ids' | 'reason'> {
+function deliveryFields(receipt: PushReceipt): { status: WebhookDelivery['status']; run_ids: QueuedTargets; reason: string | null } {
   if (receipt.outcome === 'queued') return { status: 'queued', run_ids: receipt.queued, reason: null };
   return { status: 'ignored', run_ids: [], reason: 'reason' in receipt ? receipt.reason : null };
 }
@@ -107,6 +143,7 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
   // Several servers on PostgreSQL: one of them at a time handles a given push (see push-lock.ts).
   const lockPushes = createPushLock(config.dbPath);
   const commits = registryCommitChecker(config.registryRoot);
+  const sql = plainSql(orm);
 
   /**
    * Matches each push's files against the targets and queues the runs of all of them, in arrival order:
@@ -116,8 +153,8 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
     // Read at once: the targets, the locks (a lock or a skip marker turns a selected target's run into a
     // `skipped` one: recorded, not run) and which pushed commits git has (see older-commit.ts).
     const [targets, locks, local] = await Promise.all([
-      listTargets(orm.em.fork()).then((rows) => rows.map(toTargetFields)),
-      listLocks(orm.em.fork()),
+      readTargets(sql).then((rows) => rows.map(toTargetFields)),
+      readActiveLocks(sql),
       commits.has(pushes.map(({ pending }) => pending.payload.after)),
     ]);
     const matches = pushes.map(({ pending: { payload, branch }, files }) =>
@@ -195,17 +232,12 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
     // Replays survive a restart: the same delivery id, or the same push within the window.
     const since = new Date(Date.now() - REPLAY_WINDOW_MS);
     const ids = deliveries.flatMap((d) => (d.deliveryId ? [d.deliveryId] : []));
-    const earlier = await em.find(
-      WebhookDelivery,
-      // (each column's values: the index on (repository, ref, after) takes it; the exact match is below)
-      { $or: [...(ids.length ? [{ delivery_id: { $in: ids } }] : []), { ...keyColumns(deliveries.map((d) => pushKey(d.pending.payload))), received_at: { $gt: since } }] },
-      { orderBy: { id: 'desc' } },
-    );
+    const earlier = await earlierDeliveries(sql, ids, deliveries.map((d) => pushKey(d.pending.payload)), since);
     const receipts = deliveries.map((d): PushReceipt | Error | undefined => {
       const key = pushKey(d.pending.payload);
       const row = earlier.find((r) => (d.deliveryId !== undefined && r.delivery_id === d.deliveryId)
         || (r.repository === key.repository && r.ref === key.ref && r.after === key.after && r.received_at > since));
-      return row && { outcome: 'replayed', queued: row.run_ids ?? [], reason: replayReason(row, row.status === 'resolving') };
+      return row && { outcome: 'replayed', queued: row.run_ids, reason: replayReason(row, row.status === 'resolving') };
     });
     const fresh = deliveries.flatMap((delivery, i) => (receipts[i] ? [] : [{ delivery, i }]));
 
@@ -233,10 +265,10 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
       const receivedAt = new Date();
       const rows = listed.map(({ delivery, i }, j) => {
         const receipt = (receipts[i] = receiptOf(results[j]));
-        return { ...pushKey(delivery.pending.payload), delivery_id: delivery.deliveryId ?? null, ...deliveryFields(receipt), payload: null, received_at: receivedAt };
+        return { ...pushKey(delivery.pending.payload), delivery_id: delivery.deliveryId ?? null, ...deliveryFields(receipt), received_at: receivedAt };
       });
       // The runs are queued (and durable) whatever happens to these records: a failed write only loses replay protection.
-      await em.insertMany(WebhookDelivery, rows).catch((error) => logger.error({ err: { name: (error as Error).name } }, 'recording deliveries failed'));
+      await insertDeliveries(sql, rows).catch((error) => logger.error({ err: { name: (error as Error).name } }, 'recording deliveries failed'));
     }
     return receipts as (PushReceipt | Error)[];
   };
@@ -255,7 +287,11 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
       if (decision.action === 'ignore') return { outcome: 'ignored', queued: [], reason: decision.reason };
 
       const now = Date.now();
-      for (const [key, entry] of seen) if (now - entry.at > REPLAY_WINDOW_MS) seen.delete(key);
+      // Oldest first (a Map keeps insertion order): stop at the first entry still inside the window.
+      for (const [key, entry] of seen) {
+        if (now - entry.at <= REPLAY_WINDOW_MS) break;
+        seen.delete(key);
+      }
       const key = JSON.stringify([payload.repository.full_name, payload.ref, payload.after]);
       const earlier = seen.get(key);
       if (earlier) {

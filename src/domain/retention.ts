@@ -7,7 +7,7 @@
 // On PostgreSQL the same rules, with its times (timestamps, not SQLite's epoch milliseconds) and its
 // size (pg_database_size); freed space is reused by PostgreSQL's autovacuum, nothing to reclaim by hand.
 import fs from 'node:fs';
-import { databaseKind, type MikroORM } from '../db/orm.ts';
+import { databaseKind, execSqlite, type MikroORM } from '../db/orm.ts';
 import { RunStore } from '../engine/run-store.ts';
 
 export interface RetentionPolicy {
@@ -93,7 +93,7 @@ async function reclaimSpace(orm: MikroORM, reclaim: Reclaim): Promise<void> {
   const connection = orm.em.getConnection();
   const [{ auto_vacuum: mode }] = await connection.execute<{ auto_vacuum: number }[]>('pragma auto_vacuum');
   if (Number(mode) === 2) {
-    await connection.execute('pragma incremental_vacuum');
+    await execSqlite(orm, 'pragma incremental_vacuum');
   } else if (reclaim === 'full') {
     await connection.execute('pragma auto_vacuum = incremental');
     await connection.execute('vacuum');

@@ -1,5 +1,5 @@
 import * as v from 'valibot';
-import { STRATEGIES, type Strategy } from '../db/entities/DeployTarget.ts';
+import { STRATEGIES, type Strategy } from './vocabulary.ts';
 
 export { STRATEGIES, type Strategy };
 

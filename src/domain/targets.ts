@@ -1,7 +1,10 @@
 import type { EntityManager } from '../db/orm.ts';
+import type { PlainSql } from '../db/plain-sql.ts';
 import { DeployTarget } from '../db/entities/DeployTarget.ts';
-import { maskKnownSecrets } from '../support/redact.ts';
-import { TargetSchema, parseTarget, repoNameOf, type TargetFields } from './target-schema.ts';
+import { parseTarget, repoNameOf, type TargetFields } from './target-schema.ts';
+import { readTargetRows, targetRowsQuery, toTargetFields, type StoredTarget } from './target-view.ts';
+
+export { TARGET_FIELDS, toTargetFields, viewTarget, type StoredTarget, type TargetView } from './target-view.ts';
 
 export class UnknownTargetError extends Error {
   override name = 'UnknownTargetError';
@@ -10,13 +13,6 @@ export class UnknownTargetError extends Error {
 /** `no target for app "a"`, or `… on host "h"`: the one wording of a missing target, CLI and API alike. */
 export function noTargetError(app: string, host?: string): UnknownTargetError {
   return new UnknownTargetError(host ? `no target for app "${app}" on host "${host}"` : `no target for app "${app}"`);
-}
-
-export const TARGET_FIELDS = Object.keys(TargetSchema.pipe[0].entries) as (keyof TargetFields)[];
-
-/** The target's own fields, without the row's timestamps. */
-export function toTargetFields(target: DeployTarget): TargetFields {
-  return Object.fromEntries(TARGET_FIELDS.map((field) => [field, target[field]])) as TargetFields;
 }
 
 /**
@@ -52,6 +48,15 @@ export async function listTargets(em: EntityManager, app?: string): Promise<Depl
   return em.find(DeployTarget, app ? { app } : {}, { orderBy: { app: 'asc', host: 'asc' } });
 }
 
+/**
+ * Every target (or an app's), as listTargets orders them, read with plain SQL: what the webhook's
+ * hot path reads per batch, without the unit of work's cost (the same values: see target-view.ts).
+ */
+export async function readTargets(plain: PlainSql, app?: string): Promise<StoredTarget[]> {
+  const { sql, params } = targetRowsQuery(app);
+  return readTargetRows(await plain.all(sql, params));
+}
+
 /** The targets of an app, or its one target on `host`; throws (naming both) when there is none. */
 export async function findTargets(em: EntityManager, app: string, host?: string): Promise<TargetFields[]> {
   const targets = await em.find(DeployTarget, host ? { app, host } : { app }, { orderBy: { host: 'asc' } });
@@ -64,22 +69,4 @@ export async function removeTargets(em: EntityManager, app: string, host?: strin
   const removed = await em.nativeDelete(DeployTarget, host ? { app, host } : { app });
   if (removed === 0) throw noTargetError(app, host);
   return removed;
-}
-
-export type TargetView = TargetFields & { created_at: string; updated_at: string };
-
-/**
- * The outward form of a target (CLI JSON, API): every field, with env values masked, and credentials
- * in the repo URL and the build command (`https://user:token@…`, `NPM_TOKEN=…`) too.
- */
-export function viewTarget(target: DeployTarget): TargetView {
-  const fields = toTargetFields(target);
-  return {
-    ...fields,
-    repo: maskKnownSecrets(fields.repo),
-    build_cmd: maskKnownSecrets(fields.build_cmd),
-    env: Object.fromEntries(Object.keys(fields.env).map((key) => [key, '***'])),
-    created_at: target.created_at.toISOString(),
-    updated_at: target.updated_at.toISOString(),
-  };
 }

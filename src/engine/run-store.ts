@@ -1,8 +1,8 @@
 // The run store: every write of runs and steps, and the one outward shape of a run (RunView) that the
 // API, the SSE stream, the CLI's --json and the dashboard all use. Field names are snake_case, as in
 // the database.
-import { raw } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '../db/orm.ts';
+import { plainSql, type PlainSql } from '../db/plain-sql.ts';
 import { DeployRun, type RunStatus, type Trigger } from '../db/entities/DeployRun.ts';
 import { StepRun } from '../db/entities/StepRun.ts';
 import { NotificationAttempt } from '../db/entities/NotificationAttempt.ts';
@@ -98,8 +98,19 @@ function viewRun(run: DeployRun, steps: StepRow[], outputs: ReadonlyMap<number, 
   };
 }
 
+/** The columns of a step that updateStep writes (names are never taken from anywhere else). */
+const STEP_COLUMNS = new Set(['step', 'status', 'started_at', 'duration_ms', 'exit_code', 'output', 'error']);
+
+/** The columns a new run is written with (the rest keep their defaults), in insertRuns' order. */
+const INSERT_COLUMNS = ['app', 'host', 'strategy', 'trigger', 'status', 'ref', 'commit', 'rollback_to', 'forced', 'repository', 'queued_at', 'error', 'finished_at', 'duration_ms', 'owner_pid'] as const;
+
 export class RunStore {
-  constructor(private readonly orm: MikroORM) {}
+  /** The hot paths' SQL (a run's and each step's writes, a webhook burst's runs): see plain-sql.ts. */
+  private readonly sql: PlainSql;
+
+  constructor(private readonly orm: MikroORM) {
+    this.sql = plainSql(orm);
+  }
 
   private isPostgres(): boolean {
     return this.orm.config.get('driver')?.name === 'PostgreSqlDriver';
@@ -173,7 +184,7 @@ export class RunStore {
   async deployedCommits(targets: readonly { app: string; host: string }[]): Promise<Map<string, string>> {
     if (targets.length === 0) return new Map();
     const apps = [...new Set(targets.map((t) => t.app))];
-    const rows = await this.em().getConnection().execute<{ app: string; host: string; commit: string | null; commit_after: string | null }[]>(
+    const rows = await this.sql.all<{ app: string; host: string; commit: string | null; commit_after: string | null }>(
       `select app, host, "commit", commit_after from deploy_run where id in (
          select max(id) from deploy_run where status = 'success' and app in (${apps.map(() => '?').join(', ')}) group by app, host)`,
       apps,
@@ -232,12 +243,18 @@ export class RunStore {
     return this.insertRuns(runs.map((run) => ({ ...run, status: 'queued' as const, queued_at: queuedAt, owner_pid: ownerPid })));
   }
 
-  /** Inserts runs in one statement; their ids, in the order given. */
+  /** Inserts runs in one statement of plain SQL (a webhook's burst comes through here); their ids, in the order given. */
   private async insertRuns(rows: (NewRun & Pick<DeployRun, 'status' | 'queued_at'> & Partial<Pick<DeployRun, 'error' | 'finished_at' | 'duration_ms' | 'owner_pid'>>)[]): Promise<number[]> {
     if (rows.length === 0) return [];
-    const inserted = await this.em().createQueryBuilder(DeployRun).insert(rows).execute('run');
+    const values = rows.map(() => `(${INSERT_COLUMNS.map(() => '?').join(', ')})`).join(', ');
+    const params = rows.flatMap((row) => [
+      row.app, row.host, row.strategy, row.trigger, row.status, row.ref, row.commit, row.rollback_to, row.forced ?? false,
+      row.repository ?? null, row.queued_at, row.error ?? null, row.finished_at ?? null, row.duration_ms ?? null, row.owner_pid ?? null,
+    ]);
+    const inserted = await this.sql.all<{ id: number }>(
+      `insert into deploy_run (${INSERT_COLUMNS.map((c) => `"${c}"`).join(', ')}) values ${values} returning id`, params);
     // Ids grow in insertion order, whatever order RETURNING lists them in.
-    return (inserted.rows as { id: number }[]).map((row) => row.id).sort((a, b) => a - b);
+    return inserted.map((row) => Number(row.id)).sort((a, b) => a - b);
   }
 
   /**
@@ -266,25 +283,23 @@ export class RunStore {
     });
   }
 
-  /** Ends runs that never started: one write for all. */
+  /** Ends runs that never started: one write for all (plain SQL: each superseded run of a burst comes through here). */
   async endUnstarted(runs: UnstartedEnd[]): Promise<void> {
     if (runs.length === 0) return;
-    const byId = (field: (run: UnstartedEnd) => string) =>
-      raw(`case id ${runs.map(() => 'when ? then ?').join(' ')} end`, runs.flatMap((run) => [run.id, field(run)]));
-    await this.em()
-      .createQueryBuilder(DeployRun)
-      .update({ status: byId((run) => run.status), error: byId((run) => run.reason), finished_at: new Date(), duration_ms: 0 } as never)
-      .where({ id: { $in: runs.map((run) => run.id) } })
-      .execute();
+    const byId = runs.map(() => 'when ? then ?').join(' ');
+    await this.sql.run(
+      `update deploy_run set status = case id ${byId} end, error = case id ${byId} end, finished_at = ?, duration_ms = 0 where id in (${runs.map(() => '?').join(', ')})`,
+      [...runs.flatMap((run) => [run.id, run.status]), ...runs.flatMap((run) => [run.id, run.reason]), new Date(), ...runs.map((run) => run.id)],
+    );
   }
 
   async setStatus(id: number, status: 'queued' | 'running', leaseMs = LEASE_MS): Promise<void> {
-    await this.em().nativeUpdate(DeployRun, { id }, { status, lease_until: status === 'running' ? new Date(Date.now() + leaseMs) : null });
+    await this.sql.run('update deploy_run set status = ?, lease_until = ? where id = ?', [status, status === 'running' ? new Date(Date.now() + leaseMs) : null, id]);
   }
 
   /** Extends a running run's lease (see LEASE_MS). */
   async renewLease(id: number, leaseMs = LEASE_MS): Promise<void> {
-    await this.em().nativeUpdate(DeployRun, { id, status: 'running' }, { lease_until: new Date(Date.now() + leaseMs) });
+    await this.sql.run(`update deploy_run set lease_until = ? where id = ? and status = 'running'`, [new Date(Date.now() + leaseMs), id]);
   }
 
   /**
@@ -300,12 +315,13 @@ export class RunStore {
 
   /** Marks a run running and writes its steps as `pending`; returns each step's row id. */
   async start(id: number, startedAt: Date, traceId: string | null, steps: readonly string[]): Promise<Map<string, number>> {
-    const em = this.em();
     // Already `running` (tryClaim took it): the start time and the trace are what is new.
-    await em.nativeUpdate(DeployRun, { id }, { started_at: startedAt, trace_id: traceId });
-    await em.insertMany(StepRun, steps.map((step) => ({ run: id, step, status: 'pending' as const, output: '' })));
-    const rows = await em.find(StepRun, { run: id }, { fields: ['id', 'step'] });
-    return new Map(rows.map((row) => [row.step, row.id]));
+    await this.sql.run('update deploy_run set started_at = ?, trace_id = ? where id = ?', [startedAt, traceId, id]);
+    const rows = await this.sql.all<{ id: number; step: string }>(
+      `insert into step_run (run_id, step, status, output) values ${steps.map(() => `(?, ?, 'pending', '')`).join(', ')} returning id, step`,
+      steps.flatMap((step) => [id, step]),
+    );
+    return new Map(rows.map((row) => [row.step, Number(row.id)]));
   }
 
   /**
@@ -313,17 +329,22 @@ export class RunStore {
    * it when this one's lease lapsed) keeps the steps as that end wrote them.
    */
   async updateStep(stepRowId: number, changes: Partial<Omit<StepRun, 'run' | 'id'>>): Promise<void> {
-    await this.em()
-      .createQueryBuilder(StepRun)
-      .update(changes)
-      .where({ id: stepRowId })
-      .andWhere(raw('exists (select 1 from deploy_run r where r.id = run_id and r.status in (?, ?))', ['queued', 'running']))
-      .execute('run');
+    const columns = Object.entries(changes).filter(([column]) => STEP_COLUMNS.has(column));
+    if (columns.length === 0) return;
+    await this.sql.run(
+      `update step_run set ${columns.map(([column]) => `"${column}" = ?`).join(', ')} where id = ? and exists (select 1 from deploy_run r where r.id = run_id and r.status in ('queued', 'running'))`,
+      [...columns.map(([, value]) => value ?? null), stepRowId],
+    );
   }
 
   /** Facts a step writes on its run (the release it shipped, the commits it moved between), while it is unfinished. */
   async record(id: number, fields: RunRecord): Promise<void> {
-    await this.em().nativeUpdate(DeployRun, { id, status: { $in: ['queued', 'running'] } }, fields);
+    const columns = (Object.keys(fields) as (keyof RunRecord)[]).filter((column) => fields[column] !== undefined);
+    if (columns.length === 0) return;
+    await this.sql.run(
+      `update deploy_run set ${columns.map((column) => `"${column}" = ?`).join(', ')} where id = ? and status in ('queued', 'running')`,
+      [...columns.map((column) => fields[column]), id],
+    );
   }
 
   /**
@@ -332,7 +353,10 @@ export class RunStore {
    */
   async finish(result: RunResult, finishedAt: Date): Promise<boolean> {
     const { id, status, error, failed_step, duration_ms, rolled_back } = result;
-    const changed = await this.em().nativeUpdate(DeployRun, { id, status: { $in: ['queued', 'running'] } }, { status, error, failed_step, finished_at: finishedAt, duration_ms, rolled_back, lease_until: null });
+    const changed = await this.sql.run(
+      `update deploy_run set status = ?, error = ?, failed_step = ?, finished_at = ?, duration_ms = ?, rolled_back = ?, lease_until = null where id = ? and status in ('queued', 'running')`,
+      [status, error, failed_step, finishedAt, duration_ms, rolled_back, id],
+    );
     return changed > 0;
   }
 
@@ -345,13 +369,12 @@ export class RunStore {
    */
   async tryClaim(id: number, app: string, host: string, leaseMs = LEASE_MS): Promise<boolean> {
     const now = new Date();
-    const taken = await this.em()
-      .createQueryBuilder(DeployRun)
-      .update({ status: 'running', lease_until: new Date(now.getTime() + leaseMs) })
-      .where({ id, status: 'queued' })
-      .andWhere(raw('not exists (select 1 from deploy_run other where other.app = ? and other.host = ? and other.status = ? and other.id <> ? and other.lease_until > ?)', [app, host, 'running', id, now]))
-      .execute('run');
-    return (taken as { affectedRows?: number }).affectedRows === 1;
+    const taken = await this.sql.run(
+      `update deploy_run set status = 'running', lease_until = ? where id = ? and status = 'queued'
+       and not exists (select 1 from deploy_run other where other.app = ? and other.host = ? and other.status = 'running' and other.id <> ? and other.lease_until > ?)`,
+      [new Date(now.getTime() + leaseMs), id, app, host, id, now],
+    );
+    return taken === 1;
   }
 
   /**

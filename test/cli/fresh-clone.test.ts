@@ -20,7 +20,7 @@ test("the README's run command works in a clean clone", { timeout: 120_000 }, as
   // The committed HEAD only: nothing untracked or ignored (dist/, node_modules/) comes along.
   execFileSync('git', ['clone', '--quiet', '--no-hardlinks', ROOT, clone]);
   // `npm ci` stands in for two things here: node_modules, and the root package's `prepare` script.
-  // Installing takes minutes (sqlite3 builds from source), so node_modules is a symlink to this
+  // Installing takes minutes (better-sqlite3 builds from source), so node_modules is a symlink to this
   // checkout's, and `prepare` runs as npm ci runs it. (A real `npm ci && npm start` in a clean clone
   // was checked by hand; .ci/run does a real `npm ci` on every run.)
   symlinkSync(path.join(ROOT, 'node_modules'), path.join(clone, 'node_modules'));

@@ -18,8 +18,7 @@ export class TargetListCommand extends DeployCommand {
   json = Option.Boolean('--json', false, { description: 'print JSON instead of a table' });
 
   async run() {
-    const { listTargets, viewTarget } = await import('../../../domain/targets.ts');
-    const targets = await this.withDatabase(async (orm) => (await listTargets(orm.em.fork(), this.app)).map(viewTarget));
+    const targets = await this.readTargets();
     if (this.json) {
       this.context.stdout.write(`${JSON.stringify(targets, null, 2)}\n`);
       return;
@@ -30,5 +29,22 @@ export class TargetListCommand extends DeployCommand {
     }
     const rows = targets.map((t) => [t.app, t.host, t.strategy, t.branch, t.port ? String(t.port) : '-', t.health || '-', t.remote_dir]);
     this.context.stdout.write(formatTable(['APP', 'HOST', 'STRATEGY', 'BRANCH', 'PORT', 'HEALTH', 'REMOTE DIR'], rows));
+  }
+
+  /** Without the ORM when SQLite's file is there and current (see sqlite-reader.ts); through it otherwise (it creates or migrates). */
+  private async readTargets() {
+    const { readTargetRows, targetRowsQuery, viewTarget } = await import('../../../domain/target-view.ts');
+    const { openSqliteReader } = await import('../../../db/sqlite-reader.ts');
+    const reader = await openSqliteReader(this.config().dbPath);
+    if (reader) {
+      try {
+        const { sql, params } = targetRowsQuery(this.app);
+        return readTargetRows(reader.all(sql, params)).map(viewTarget);
+      } finally {
+        reader.close();
+      }
+    }
+    const { listTargets } = await import('../../../domain/targets.ts');
+    return this.withDatabase(async (orm) => (await listTargets(orm.em.fork(), this.app)).map(viewTarget));
   }
 }
