@@ -1,5 +1,5 @@
 import { readdirSync } from 'node:fs';
-import { readFileIfExists } from '../read-if-exists.ts';
+import { FileCache } from '../file-cache.ts';
 import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -143,6 +143,9 @@ const DEFAULT_GLOBAL_KNOWN_HOSTS = ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_kn
 const MAX_INCLUDE_DEPTH = 16;
 
 
+/** The config files as read: each connection resolves its alias afresh, but re-reads a file only once it changed. */
+const configFiles = new FileCache((content) => content.toString('utf8'));
+
 function readDirectoryOrUndefined(directory: string): string[] | undefined {
   try {
     return readdirSync(directory);
@@ -157,7 +160,7 @@ function withDefaults(options: SshConfigSources): Sources {
     localUser: options.localUser,
     configFile: options.configFile,
     systemConfigFile: options.systemConfigFile !== undefined ? options.systemConfigFile : options.configFile === undefined ? '/etc/ssh/ssh_config' : null,
-    readFile: options.readFile ?? readFileIfExists,
+    readFile: options.readFile ?? ((file) => configFiles.get(file)),
     readDirectory: options.readDirectory ?? readDirectoryOrUndefined,
     env: options.env ?? process.env,
     localHostname: options.localHostname ?? os.hostname(),
