@@ -374,13 +374,36 @@ function applyLine(pass: ConfigPass, line: ConfigLine, scope: FileScope, activit
   }
 }
 
+/** One line of a config file that is not blank or a comment: what it says, or why it cannot be read. */
+type ParsedLine = { where: string; line: Readonly<ConfigLine>; error?: undefined } | { where: string; line?: undefined; error: SshConfigError };
+
+/** Each config file's lines as parsed from its last text: what every connection reads is parsed once. */
+const parsedFiles = new Map<string, { text: string; lines: ParsedLine[] }>();
+
+function parseConfigText(file: string, text: string): ParsedLine[] {
+  const parsed = parsedFiles.get(file);
+  if (parsed?.text === text) return parsed.lines;
+  const lines = text.split('\n').flatMap((rawLine, index): ParsedLine[] => {
+    const where = `${file} line ${index + 1}`;
+    try {
+      const line = parseConfigLine(rawLine, where);
+      return line === undefined ? [] : [{ where, line: Object.freeze({ ...line, args: Object.freeze(line.args) as string[] }) }];
+    } catch (error) {
+      if (error instanceof SshConfigError) return [{ where, error }];
+      throw error;
+    }
+  });
+  parsedFiles.set(file, { text, lines });
+  return lines;
+}
+
 function readConfigText(pass: ConfigPass, text: string, scope: FileScope, activity: Activity): void {
   if (scope.depth > MAX_INCLUDE_DEPTH) throw new SshConfigError(`${scope.file}: too many recursive configuration includes`);
-  text.split('\n').forEach((rawLine, index) => {
-    const where = `${scope.file} line ${index + 1}`;
-    const line = parseConfigLine(rawLine, where);
-    if (line !== undefined) applyLine(pass, line, scope, activity, where);
-  });
+  // An unreadable line fails where ssh would fail: after the lines before it were applied.
+  for (const { where, line, error } of parseConfigText(scope.file, text)) {
+    if (line === undefined) throw error;
+    applyLine(pass, line, scope, activity, where);
+  }
 }
 
 /** Reads the user config then the system config once, as ssh.c `process_config_files` does. */
