@@ -31,9 +31,9 @@ export interface RemoteDeployBench {
   setup: () => Promise<void>;
   /**
    * Medians (ms) of `runs` interleaved rounds, after a warm-up round, each deploying a fresh commit
-   * (`before`: the same through a serve of another checkout, when given); serve's CPU per deploy.
+   * (`before`: the same through a serve of another checkout, when given); serve's CPU per deploy (and the other serve's).
    */
-  measure: (runs: number, label: string) => Promise<{ deployServer: number; before?: number; oneSession: number; sshPerCommand: number; serveCpuMs: number; stepMedians: string }>;
+  measure: (runs: number, label: string) => Promise<{ deployServer: number; before?: number; oneSession: number; sshPerCommand: number; serveCpuMs: number; beforeCpuMs?: number; stepMedians: string }>;
   /** One more deploy of each of (a) and (b), instrumented: when each step (each command) ended, in ms after the start. */
   timelines: (label: string) => Promise<{ deployServer: string; oneSession: string }>;
   close: () => void;
@@ -99,21 +99,27 @@ export async function setUpRemoteDeployBench(harness: SshdHarness, alias: string
       const order = Object.keys(variants);
       const timings: Record<string, number[]> = Object.fromEntries(order.map((name) => [name, []]));
       let serveCpuMs = 0;
+      let beforeCpuMs = 0;
       stepDurations.clear();
       for (let i = 0; i < runs + 1; i++) {
         for (const name of i % 2 ? order : [...order].reverse()) {
           repo.commit({ 'version.txt': `b${label}-${i}-${name}` }, `${name} ${i}`);
-          const cpuBefore = serve.cpuMs();
+          const server = name === 'before' ? beforeServe! : serve;
+          const cpuBefore = server.cpuMs();
           const started = performance.now();
           await variants[name]();
           if (i === 0) continue; // the first round warms up
           timings[name].push(performance.now() - started);
           if (name === 'deployServer') serveCpuMs += serve.cpuMs() - cpuBefore;
+          if (name === 'before') beforeCpuMs += server.cpuMs() - cpuBefore;
         }
       }
       const stepMedians = [...stepDurations].map(([step, values]) => `${step} ${median(values)}`).join(', ');
       const before = timings.before ? median(timings.before) : undefined;
-      return { deployServer: median(timings.deployServer), before, oneSession: median(timings.oneSession), sshPerCommand: median(timings.sshPerCommand), serveCpuMs: serveCpuMs / runs, stepMedians };
+      return {
+        deployServer: median(timings.deployServer), before, oneSession: median(timings.oneSession), sshPerCommand: median(timings.sshPerCommand),
+        serveCpuMs: serveCpuMs / runs, beforeCpuMs: beforeServe ? beforeCpuMs / runs : undefined, stepMedians,
+      };
     },
     timelines: async (label) => {
       repo.commit({ 'version.txt': `b${label}-timeline-server` }, 'timeline server');

@@ -16,9 +16,14 @@ export interface ServedCheckout {
 /** USER_HZ: the unit of utime and stime in /proc/<pid>/stat (100 on Linux). */
 const CLOCK_TICKS_PER_S = 100;
 
-/** Starts `serve` from `root`'s sources (src/cli/bin.js) and resolves once it listens. */
+/**
+ * Starts `serve` from `root`'s sources (src/cli/bin.js) and resolves once it listens. With
+ * BENCH_PROFILE_DIR set, serve writes a V8 CPU profile (.cpuprofile) there when it exits.
+ */
 export function serveCheckout(root: string, env: NodeJS.ProcessEnv): Promise<ServedCheckout> {
-  const child = spawn(process.execPath, [path.join(root, 'src/cli/bin.js'), 'serve', '--port', '0', '--bind', '127.0.0.1'], { env, cwd: root, stdio: ['ignore', 'pipe', 'ignore'] });
+  const profileDir = process.env.BENCH_PROFILE_DIR;
+  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`] : [];
+  const child = spawn(process.execPath, [...profile, path.join(root, 'src/cli/bin.js'), 'serve', '--port', '0', '--bind', '127.0.0.1'], { env, cwd: root, stdio: ['ignore', 'pipe', 'ignore'] });
   const memoryMiB = (field: 'VmRSS' | 'VmHWM') => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024;
   const cpuMs = () => {
     const stat = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8');

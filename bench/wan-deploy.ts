@@ -30,7 +30,7 @@ try {
         setUp = true;
       }
       const loadBefore = loadAverage();
-      const { deployServer: a, before, oneSession: b, sshPerCommand: c, serveCpuMs, stepMedians } = await bench.measure(RUNS, `rtt${rtt}`);
+      const { deployServer: a, before, oneSession: b, sshPerCommand: c, serveCpuMs, beforeCpuMs, stepMedians } = await bench.measure(RUNS, `rtt${rtt}`);
       if (process.env.BENCH_STEPS) {
         const timelines = await bench.timelines(`rtt${rtt}`);
         console.log(`RTT ${rtt} ms, step medians (ms): ${stepMedians}`);
@@ -42,7 +42,7 @@ try {
         `  RTT ${String(rtt).padStart(3)} ms  deploy_server ${a.toFixed(0).padStart(5)} ms ${(a / b).toFixed(2)}×   ` +
           (before === undefined ? '' : `before (${BEFORE}) ${before.toFixed(0).padStart(5)} ms ${(before / b).toFixed(2)}×   `) +
           `one ssh session ${b.toFixed(0).padStart(5)} ms 1.00×   ssh per command ${c.toFixed(0).padStart(5)} ms ${(c / b).toFixed(2)}×   ` +
-          `serve's CPU ${serveCpuMs.toFixed(0)} ms per deploy; load average ${loadBefore} → ${loadAverage()}`,
+          `serve's CPU ${serveCpuMs.toFixed(0)} ms per deploy${beforeCpuMs === undefined ? '' : ` (before ${beforeCpuMs.toFixed(0)} ms)`}; load average ${loadBefore} → ${loadAverage()}`,
       );
     }
     console.log(`systemd-remote deploy (git pull, build, restart, health check) through a delay proxy, ${RUNS} runs each, medians:`);

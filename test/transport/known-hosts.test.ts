@@ -145,6 +145,15 @@ describe('known_hosts', () => {
     assert.deepEqual(lookup.keys.map((key) => key.line), [4]);
   });
 
+  test('a line added after a lookup is seen by the next one (the file is re-read once it changed)', () => {
+    const file = path.join(dir, 'known_hosts_growing');
+    writeFileSync(file, `${line('web.example', ed1)}\n`);
+    assert.equal(readKnownHosts([file], 'new.example').keys.length, 0);
+    assert.equal(readKnownHosts([file], 'web.example').keys.length, 1);
+    writeFileSync(file, `${line('web.example', ed1)}\n${line('new.example', ed2)}\n`);
+    assert.deepEqual(readable(readKnownHosts([file], 'new.example')).keys.map((key) => key.line), [2]);
+  });
+
   test('missing files hold nothing', () => {
     assert.deepEqual(readKnownHosts([path.join(dir, 'missing')], 'web.example'), { keys: [], revoked: [], certAuthorities: [] });
   });

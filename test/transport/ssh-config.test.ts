@@ -356,3 +356,19 @@ describe('resolveSshConfig agrees with ssh -G (OpenSSH 9.2)', () => {
     });
   }
 });
+
+test('an edited config is read again by the next resolution (the files are kept between connections only while unchanged)', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ssh-config-edit-'));
+  try {
+    const configFile = path.join(dir, 'config');
+    writeFileSync(configFile, 'Host web\n  User first\n');
+    assert.equal(resolveSshConfig('web', { home: realHome, localUser, configFile }).user, 'first');
+    assert.equal(resolveSshConfig('web', { home: realHome, localUser, configFile }).user, 'first');
+    writeFileSync(configFile, 'Host web\n  User other\n');
+    assert.equal(resolveSshConfig('web', { home: realHome, localUser, configFile }).user, 'other');
+    writeFileSync(configFile, 'Host web\n  User other\n  Port\n');
+    assert.throws(() => resolveSshConfig('web', { home: realHome, localUser, configFile }), { name: 'SshConfigError', message: /line 3: no argument after keyword "port"/ });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

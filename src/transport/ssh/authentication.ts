@@ -1,9 +1,9 @@
 // Public key authentication in OpenSSH's order (sshconnect2.c): the agent's keys first, then each
 // IdentityFile in turn; a passphrase-protected file is skipped with a note (nothing here can type a
 // passphrase, as with BatchMode), and IdentitiesOnly limits the agent to the configured keys.
-import { readFileSync } from 'node:fs';
 import ssh2 from 'ssh2';
 import type { AnyAuthMethod, AuthHandlerMiddleware, ParsedKey } from 'ssh2';
+import { FileCache } from '../file-cache.ts';
 
 const { BaseAgent, OpenSSHAgent, utils } = ssh2;
 
@@ -24,14 +24,20 @@ export interface KeySources {
   agentSocket: string | undefined;
 }
 
+/**
+ * Key files as parsed (or why they could not be): every connection offers the same keys, and parsing
+ * one costs more than the stat that tells it has not changed.
+ */
+const keyFiles = new FileCache((content) => utils.parseKey(content));
+
 /** The public blob of a key file: its `.pub` beside it, else the private key itself if it is readable. */
 function publicBlobOf(file: string): Buffer | undefined {
   for (const candidate of [`${file}.pub`, file]) {
     try {
-      const parsed = utils.parseKey(readFileSync(candidate));
-      if (!(parsed instanceof Error)) return parsed.getPublicSSH();
+      const parsed = keyFiles.get(candidate);
+      if (parsed !== undefined && !(parsed instanceof Error)) return parsed.getPublicSSH();
     } catch {
-      // absent or unreadable: try the next
+      // unreadable: try the next
     }
   }
   return undefined;
@@ -39,14 +45,17 @@ function publicBlobOf(file: string): Buffer | undefined {
 
 /** Reads one identity file; undefined and a note when it cannot be used without a passphrase or at all. */
 function readIdentity(file: string, notes: string[]): ParsedKey | undefined {
-  let text: Buffer;
+  let parsed: ParsedKey | Error | undefined;
   try {
-    text = readFileSync(file);
+    parsed = keyFiles.get(file);
   } catch (error) {
     notes.push(`skipped key ${file}: cannot read it (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
     return undefined;
   }
-  const parsed = utils.parseKey(text);
+  if (parsed === undefined) {
+    notes.push(`skipped key ${file}: cannot read it (ENOENT)`);
+    return undefined;
+  }
   if (parsed instanceof Error) {
     notes.push(
       /encrypted/i.test(parsed.message)

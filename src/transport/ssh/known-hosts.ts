@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { readFileIfExists } from '../read-if-exists.ts';
+import { FileCache } from '../file-cache.ts';
 import { matchHostname } from './ssh-patterns.ts';
 
 /** One key a known_hosts line holds for the host looked up. */
@@ -99,28 +99,47 @@ function matchingLines(text: string, name: string): KnownHostsLine[] {
   return lines;
 }
 
+function addLines(lookup: KnownHostsLookup, file: string, lines: KnownHostsLine[]): void {
+  for (const { marker, key, line } of lines) {
+    if (marker === 'revoked') lookup.revoked.push(key.blob);
+    else (marker === 'cert-authority' ? lookup.certAuthorities : lookup.keys).push({ ...key, file, line });
+  }
+}
+
 /**
  * What the given known_hosts files (in order: user files, then global ones) hold for `name`
  * (see {@link knownHostsName}): trusted keys, revoked keys, and certificate authorities.
  */
 export function lookUpKnownHosts(files: KnownHostsFile[], name: string): KnownHostsLookup {
   const lookup: KnownHostsLookup = { keys: [], revoked: [], certAuthorities: [] };
-  for (const { file, text } of files) {
-    for (const { marker, key, line } of matchingLines(text, name)) {
-      if (marker === 'revoked') lookup.revoked.push(key.blob);
-      else (marker === 'cert-authority' ? lookup.certAuthorities : lookup.keys).push({ ...key, file, line });
-    }
-  }
+  for (const { file, text } of files) addLines(lookup, file, matchingLines(text, name));
   return lookup;
 }
 
-/** {@link lookUpKnownHosts} over files on disk; a missing file holds nothing. */
+/** Names whose matching lines one file's entry remembers; past it they are forgotten and found again. */
+const MATCHES_KEPT_PER_FILE = 4096;
+
+/**
+ * Each known_hosts file as read, with the lines found for each name looked up in it: a connection
+ * re-reads nothing while the file is unchanged (one HMAC per hashed line and name, not per connection).
+ */
+const knownHostsFiles = new FileCache((content) => ({ text: content.toString('utf8'), matches: new Map<string, KnownHostsLine[]>() }));
+
+/** {@link lookUpKnownHosts} over files on disk (re-read when changed); a missing file holds nothing. */
 export function readKnownHosts(files: string[], name: string): KnownHostsLookup {
-  const existing = files.flatMap((file) => {
-    const text = readFileIfExists(file);
-    return text === undefined ? [] : [{ file, text }];
-  });
-  return lookUpKnownHosts(existing, name);
+  const lookup: KnownHostsLookup = { keys: [], revoked: [], certAuthorities: [] };
+  for (const file of files) {
+    const read = knownHostsFiles.get(file);
+    if (read === undefined) continue;
+    let lines = read.matches.get(name);
+    if (lines === undefined) {
+      if (read.matches.size >= MATCHES_KEPT_PER_FILE) read.matches.clear();
+      lines = matchingLines(read.text, name);
+      read.matches.set(name, lines);
+    }
+    addLines(lookup, file, lines);
+  }
+  return lookup;
 }
 
 /** ssh2 1.17's default server host key algorithms (with Ed25519 support), in its order of preference. */

@@ -1,5 +1,5 @@
 import { readdirSync } from 'node:fs';
-import { readFileIfExists } from '../read-if-exists.ts';
+import { FileCache } from '../file-cache.ts';
 import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -143,6 +143,9 @@ const DEFAULT_GLOBAL_KNOWN_HOSTS = ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_kn
 const MAX_INCLUDE_DEPTH = 16;
 
 
+/** The config files as read: each connection resolves its alias afresh, but re-reads a file only once it changed. */
+const configFiles = new FileCache((content) => content.toString('utf8'));
+
 function readDirectoryOrUndefined(directory: string): string[] | undefined {
   try {
     return readdirSync(directory);
@@ -157,7 +160,7 @@ function withDefaults(options: SshConfigSources): Sources {
     localUser: options.localUser,
     configFile: options.configFile,
     systemConfigFile: options.systemConfigFile !== undefined ? options.systemConfigFile : options.configFile === undefined ? '/etc/ssh/ssh_config' : null,
-    readFile: options.readFile ?? readFileIfExists,
+    readFile: options.readFile ?? ((file) => configFiles.get(file)),
     readDirectory: options.readDirectory ?? readDirectoryOrUndefined,
     env: options.env ?? process.env,
     localHostname: options.localHostname ?? os.hostname(),
@@ -371,13 +374,36 @@ function applyLine(pass: ConfigPass, line: ConfigLine, scope: FileScope, activit
   }
 }
 
+/** One line of a config file that is not blank or a comment: what it says, or why it cannot be read. */
+type ParsedLine = { where: string; line: Readonly<ConfigLine>; error?: undefined } | { where: string; line?: undefined; error: SshConfigError };
+
+/** Each config file's lines as parsed from its last text: what every connection reads is parsed once. */
+const parsedFiles = new Map<string, { text: string; lines: ParsedLine[] }>();
+
+function parseConfigText(file: string, text: string): ParsedLine[] {
+  const parsed = parsedFiles.get(file);
+  if (parsed?.text === text) return parsed.lines;
+  const lines = text.split('\n').flatMap((rawLine, index): ParsedLine[] => {
+    const where = `${file} line ${index + 1}`;
+    try {
+      const line = parseConfigLine(rawLine, where);
+      return line === undefined ? [] : [{ where, line: Object.freeze({ ...line, args: Object.freeze(line.args) as string[] }) }];
+    } catch (error) {
+      if (error instanceof SshConfigError) return [{ where, error }];
+      throw error;
+    }
+  });
+  parsedFiles.set(file, { text, lines });
+  return lines;
+}
+
 function readConfigText(pass: ConfigPass, text: string, scope: FileScope, activity: Activity): void {
   if (scope.depth > MAX_INCLUDE_DEPTH) throw new SshConfigError(`${scope.file}: too many recursive configuration includes`);
-  text.split('\n').forEach((rawLine, index) => {
-    const where = `${scope.file} line ${index + 1}`;
-    const line = parseConfigLine(rawLine, where);
-    if (line !== undefined) applyLine(pass, line, scope, activity, where);
-  });
+  // An unreadable line fails where ssh would fail: after the lines before it were applied.
+  for (const { where, line, error } of parseConfigText(scope.file, text)) {
+    if (line === undefined) throw error;
+    applyLine(pass, line, scope, activity, where);
+  }
 }
 
 /** Reads the user config then the system config once, as ssh.c `process_config_files` does. */

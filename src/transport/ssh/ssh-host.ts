@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { NodeSSH } from 'node-ssh';
 import type { ShellCommand } from '../remote/shell-command.ts';
@@ -50,6 +51,32 @@ function withNotes(message: string, notes: string[]): string {
   return notes.length ? `${message}; ${notes.join('; ')}` : message;
 }
 
+function uncork(socket: net.Socket): void {
+  socket.uncork();
+}
+
+/**
+ * The TCP connection ssh2 would open itself for `host:port`, sending what is written to it in one
+ * tick with one system call (as Node's http corks a response for a tick). Without the binding ssh2
+ * writes each packet as three writes (length, ciphertext, tag), and a command's data and EOF, or a
+ * channel's close and the next one's open, are more packets of the same tick: on a fast link each
+ * write(2) costs more than what it carries. Nothing waits longer: the tick ends before any I/O.
+ */
+function connectTcp(settings: SshSettings): net.Socket {
+  const socket = net.connect({ host: settings.hostname, port: settings.port });
+  socket.setMaxListeners(0);
+  // On the instance, after connect(): connect() puts Socket.prototype.write back (a subclass's is lost).
+  const write = socket.write;
+  socket.write = function (this: net.Socket, ...args: Parameters<net.Socket['write']>) {
+    if (!this.writableCorked) {
+      this.cork();
+      process.nextTick(uncork, this);
+    }
+    return (write as (...a: unknown[]) => boolean).apply(this, args);
+  } as net.Socket['write'];
+  return socket;
+}
+
 /** Opens one SSH connection, directly or over `sock` (a channel through the previous hop). */
 async function openHop(settings: SshSettings, via: Hop | undefined, options: SshOptions, role: string): Promise<Hop> {
   const where = `${role}${describe(settings)}`;
@@ -63,8 +90,9 @@ async function openHop(settings: SshSettings, via: Hop | undefined, options: Ssh
   const auth = authHandlerFor(plan, settings.user);
   const ssh = new NodeSSH();
   try {
+    // ssh2 listens to the socket from within this call, before the socket can say anything.
     await ssh.connect({
-      ...(sock ? { sock } : { host: settings.hostname, port: settings.port }),
+      sock: sock ?? connectTcp(settings),
       username: settings.user,
       authHandler: auth.handler,
       readyTimeout: options.connectTimeoutMs,
