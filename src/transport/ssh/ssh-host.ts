@@ -21,6 +21,12 @@ export interface SshOptions {
   connectTimeoutMs: number;
   /** For `SSH_AUTH_SOCK` and `${VAR}` in the config. Default `process.env`. */
   env?: Record<string, string | undefined>;
+  /**
+   * How many commands the caller will run, when it knows (a run: its pipeline says): up to
+   * SPARE_SHELLS shells are then kept open ahead, but none beyond that many commands (once past
+   * it, one ahead). Unknown: one ahead, so a caller running one command opens one shell for nothing.
+   */
+  commands?: number;
 }
 
 export interface HttpResult {
@@ -31,7 +37,7 @@ export interface HttpResult {
 /** Marks the first line of stderr with the remote shell's pid, which is its process group (sshd setsid()s). */
 const PGID_MARKER = '__deploy_server_pgid=';
 
-/** Shells kept open ahead of the commands that will use them (see SshHost.spares). */
+/** At most this many shells are kept open ahead of the commands that will use them (see SshHost.spares). */
 const SPARE_SHELLS = 2;
 
 /** A ProxyJump chain longer than this is a loop in the config (OpenSSH has no limit but its own argv). */
@@ -201,6 +207,8 @@ export class SshHost implements RemoteHost {
     readonly settings: SshSettings,
     /** Jump hosts first, the host last. */
     private readonly chain: Hop[],
+    /** SshOptions.commands. */
+    private readonly plannedCommands: number | undefined,
   ) {
     this.ssh = chain.at(-1)!.ssh;
     this.ssh.connection!.once('close', () => (this.lost = true));
@@ -217,7 +225,7 @@ export class SshHost implements RemoteHost {
 
   static async connect(alias: string, options: SshOptions): Promise<SshHost> {
     const settings = resolveOrFail(alias, options);
-    const host = new SshHost(settings, await openChain(settings, options, 0, ''));
+    const host = new SshHost(settings, await openChain(settings, options, 0, ''), options.commands);
     host.prepareShells();
     return host;
   }
@@ -229,6 +237,8 @@ export class SshHost implements RemoteHost {
    * its shell; with two ahead, the shell of the step after next is opening while this one runs.
    */
   private readonly spares: Promise<PreparedShell>[] = [];
+  /** Shells taken by commands so far. */
+  private taken = 0;
   /** Ends the lines of a command written to a prepared shell: random, so no command line equals it. */
   private readonly endMarker = `__deploy_server_end_${randomBytes(8).toString('hex')}`;
 
@@ -239,9 +249,16 @@ export class SshHost implements RemoteHost {
     });
   }
 
-  /** Opens channels in the background until SPARE_SHELLS are open or opening. */
+  /** How many shells to keep open ahead now: none beyond the planned commands (see SshOptions.commands). */
+  private shellsAhead(): number {
+    const planned = this.plannedCommands;
+    if (planned === undefined || this.taken > planned) return 1;
+    return Math.min(SPARE_SHELLS, planned - this.taken);
+  }
+
+  /** Opens channels in the background until as many as shellsAhead() are open or opening. */
   private prepareShells(): void {
-    while (this.spares.length < SPARE_SHELLS) {
+    while (this.spares.length < this.shellsAhead()) {
       const shell = PreparedShell.open(this.ssh.connection!, PGID_MARKER, this.endMarker);
       // Nobody may ever take it (the run ends, the connection drops): that is not an error.
       shell.catch(() => undefined);
@@ -252,6 +269,7 @@ export class SshHost implements RemoteHost {
   /** The oldest prepared shell for this command; another is opened meanwhile. */
   private takeShell(): Promise<PreparedShell> {
     const shell = this.spares.shift() ?? PreparedShell.open(this.ssh.connection!, PGID_MARKER, this.endMarker);
+    this.taken++;
     this.prepareShells();
     return shell;
   }
