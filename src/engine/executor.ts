@@ -12,12 +12,11 @@ import type { RunStatus } from '../db/entities/DeployRun.ts';
 import type { Strategy } from '../db/entities/DeployTarget.ts';
 import type { TargetFields } from '../domain/target-schema.ts';
 import type { Config } from '../support/config.ts';
-import type { RemoteHost } from '../transport/remote-host.ts';
 import { RunEvents, type RunEvent } from './events.ts';
 import type { Pipeline } from './pipeline.ts';
 import { InProcessRunQueue, type RunQueue, type SharedRunQueue } from './queue.ts';
 import { SharedRuns } from './shared-runs.ts';
-import { executeRun, type DeployRequest, type PendingRun } from './run.ts';
+import { executeRun, type DeployRequest, type PendingRun, type RunDeps } from './run.ts';
 import { endedResult, type NewRun, type RunResult, type RunStore } from './run-store.ts';
 import { DEFAULT_STEP_TIMEOUT_MS, describe } from './step-runner.ts';
 
@@ -31,7 +30,7 @@ export interface ExecutorDeps {
   /** Reads a target that a request did not bring; throws when there is none. */
   findTarget: (app: string, host: string) => Promise<TargetFields>;
   /** Opens the SSH session of a run; called on the first step that needs the host. */
-  openRemote: (target: TargetFields, signal: AbortSignal) => Promise<RemoteHost>;
+  openRemote: RunDeps['openRemote'];
   /** From `@opentelemetry/api`; without one, the global tracer (a no-op unless otel/ registered an SDK). */
   tracer?: Tracer;
   /** Where runs wait for a place (default: in-process p-queues with the config's limits). */

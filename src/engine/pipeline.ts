@@ -74,6 +74,24 @@ export interface StepSpec<Id extends string = string> {
   onFailureOf?: readonly Id[];
   /** The step runs only when this holds for the run; otherwise it is skipped (e.g. auto-rollback off). */
   when?: (deploy: DeployContext) => boolean;
+  /**
+   * How many commands the step runs on the host when it goes well (default 0), or how to tell from
+   * the run. A hint for the SSH transport, which opens each command's shell ahead but none beyond
+   * what the run's steps will use: a count too high costs a shell opened for nothing (a channel and a
+   * login shell on the host), one too low a command that waits for its shell (two round trips).
+   */
+  remoteCommands?: number | ((deploy: DeployContext) => number);
+}
+
+/** The commands on the host of a run that goes well: the steps off the compensation path that are enabled for it. */
+export function plannedRemoteCommands(pipeline: Pipeline, deploy: DeployContext): number {
+  let commands = 0;
+  for (const id of pipeline.order) {
+    const spec = pipeline.steps[id];
+    if (pipeline.compensation.has(id) || (spec.when && !spec.when(deploy))) continue;
+    commands += typeof spec.remoteCommands === 'function' ? spec.remoteCommands(deploy) : (spec.remoteCommands ?? 0);
+  }
+  return commands;
 }
 
 type ResultOf<S, K> = S[K & keyof S] extends { run: (...args: any[]) => Promise<infer R> } ? R : never;

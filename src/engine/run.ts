@@ -9,7 +9,7 @@ import { createTargetRedactor } from '../support/redact.ts';
 import { ATTR, endSpan, traceIdOf } from '../support/telemetry.ts';
 import type { RemoteHost } from '../transport/remote-host.ts';
 import type { RunEvents } from './events.ts';
-import type { DeployContext, Pipeline } from './pipeline.ts';
+import { plannedRemoteCommands, type DeployContext, type Pipeline } from './pipeline.ts';
 import { endedResult, LEASE_RENEW_MS, type RunResult, type RunStore } from './run-store.ts';
 import { describe, recordStep, runStep, type StepRunContext } from './step-runner.ts';
 import { claimTarget } from './target-claim.ts';
@@ -47,8 +47,11 @@ export interface RunDeps {
   tracer: Tracer;
   /** Each strategy's deploy pipeline, and the pipeline of its rollback runs. */
   pipelines: Record<Strategy, { deploy: Pipeline; rollback: Pipeline }>;
-  /** Opens the SSH session of a run; called on the first step that needs the host. */
-  openRemote: (target: TargetFields, signal: AbortSignal) => Promise<RemoteHost>;
+  /**
+   * Opens the SSH session of a run; called on the first step that needs the host. `plan.commands`:
+   * how many commands the run will run there if all goes well (the steps' `remoteCommands`).
+   */
+  openRemote: (target: TargetFields, signal: AbortSignal, plan: { commands: number }) => Promise<RemoteHost>;
   /** Runs `work` while no other run of this process holds `key`. */
   exclusive: DeployContext['exclusive'];
   stepTimeoutMs: number;
@@ -98,7 +101,7 @@ async function walkClaimed(pending: PendingRun, signal: AbortSignal, deps: RunDe
     rollbackTo: request.rollbackTo ?? null,
     pastRuns: () => store.pastRuns(target.app, target.host, runId),
     config: deps.config,
-    remote: () => (remote ??= deps.openRemote(target, signal)),
+    remote: () => (remote ??= deps.openRemote(target, signal, { commands: plannedRemoteCommands(pipeline, deploy) })),
     atEnd: (cleanup) => void cleanups.push(cleanup),
     exclusive: deps.exclusive,
     tracer,

@@ -44,7 +44,7 @@ export async function startRuntime(config: Config, tracer?: Tracer, log: (line: 
     tracer,
     findTarget: async (app, host) => (await findTargets(orm.em.fork(), app, host))[0],
     // The SSH client (node-ssh, ssh2) is loaded by the first run that connects: an idle `serve` holds none of it.
-    openRemote: async (target) => (await import('../transport/ssh/connect.ts')).connectTo(target.host, config),
+    openRemote: async (target, _signal, plan) => (await import('../transport/ssh/connect.ts')).connectTo(target.host, config, plan),
     shared,
   });
   await executor.start();

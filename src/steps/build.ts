@@ -6,7 +6,7 @@ import { isCommitId } from '../domain/commit-id.ts';
 import { localBuildCommand } from '../transport/local/build.ts';
 import { gitFetch, gitWorktreeAdd, gitWorktreePrune, gitWorktreeRemove } from '../transport/local/git.ts';
 import { runLocal } from '../transport/local-process.ts';
-import type { StepContext } from '../engine/pipeline.ts';
+import type { DeployContext, StepContext } from '../engine/pipeline.ts';
 import { runLocalStep, runRemote } from './remote.ts';
 
 export interface BuildArtifact {
@@ -81,6 +81,9 @@ export async function localBuild(context: StepContext): Promise<BuildArtifact> {
 }
 
 /** systemd-remote: `build_cmd` on the host, in `remote_dir`. */
+/** remoteBuild's commands on the host (its `remoteCommands`): the build, when there is a build command. */
+export const remoteBuildCommands = ({ target }: DeployContext): number => (target.build_cmd ? 1 : 0);
+
 export async function remoteBuild(context: StepContext): Promise<void> {
   const { target } = context.deploy;
   if (!target.build_cmd) {

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { StepContext } from '../engine/pipeline.ts';
+import type { DeployContext, StepContext } from '../engine/pipeline.ts';
 import { checkServiceRunning } from './service.ts';
 
 /**
@@ -10,6 +10,9 @@ import { checkServiceRunning } from './service.ts';
 export function retryDelayMs(attempt: number, elapsedMs: number): number {
   return attempt === 1 ? 50 : elapsedMs < 5000 ? 100 : 500;
 }
+
+/** healthCheck's commands on the host (its `remoteCommands`): none for an HTTP check (a tunnel), `systemctl is-active` (or `docker compose ps`) otherwise. */
+export const healthCheckCommands = ({ target }: DeployContext): number => (target.port && target.health ? 0 : 1);
 
 /**
  * GET http://127.0.0.1:<port><health> as seen from the host, through the run's SSH connection, until

@@ -22,6 +22,9 @@ export async function restorePreviousCommit(context: StepContext<{ gitPull: { be
   context.output(`back to ${before}\n`);
 }
 
+/** The commands on the host of switchToEarlierRelease (list, switch) and of resetToEarlierCommit (rev-parse, reset): their `remoteCommands`. */
+export const ROLLBACK_CHOICE_COMMANDS = 2;
+
 /** A rollback run (systemd): switch to the release `--to` names, or the last good one before the current. */
 export async function switchToEarlierRelease(context: StepContext): Promise<void> {
   const { current, releases } = await readReleases(context);

@@ -22,6 +22,9 @@ export async function readReleases(context: StepContext<any>): Promise<{ current
   return parseReleaseList((await runRemote(context, listReleases(remote_dir, binary))).stdout);
 }
 
+/** rsyncBinary's commands on the host (its `remoteCommands`): list, make the release dir, switch, and prune (once releases exceed the keep count, every deploy). */
+export const RSYNC_COMMANDS = 4;
+
 /**
  * Ships the built binary as a new release: rsync (over ssh with this run's exact settings) into
  * `.releases/<run id>/`, then an atomic switch of `remote_dir/<binary>` to it; the releases beyond

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { definePipeline, describePipeline, findCycle, type StepSpec } from '../../src/engine/pipeline.ts';
+import { definePipeline, describePipeline, findCycle, plannedRemoteCommands, type DeployContext, type StepSpec } from '../../src/engine/pipeline.ts';
+import { parseTarget } from '../../src/domain/target-schema.ts';
 import { pipelines } from '../../pipelines/index.ts';
 import { runCliInProcess } from '../helpers/cli.ts';
 
@@ -93,4 +94,21 @@ test('pipelines show prints each DAG, and --json the same as data', async () => 
   const bad = await runCliInProcess(['pipelines', 'show', 'k8s'], {});
   assert.equal(bad.code, 1);
   assert.equal(bad.stderr, 'error: unknown strategy "k8s": one of systemd, systemd-remote, docker-compose\n');
+});
+
+test('the commands a run plans on the host: the steps off the compensation path, for this target', () => {
+  const plan = (strategy: keyof typeof pipelines, fields: Record<string, unknown>, rollback = false) =>
+    plannedRemoteCommands(pipelines[strategy][rollback ? 'rollback' : 'deploy'], { target: parseTarget({ app: 'a', host: 'h', strategy, ...fields }) } as DeployContext);
+  const http = { port: 8080, health: '/health' };
+  // gitPull, build, restart; the HTTP health check is a tunnel, no command.
+  assert.equal(plan('systemd-remote', { ...http, build_cmd: 'make' }), 3);
+  assert.equal(plan('systemd-remote', { build_cmd: 'make' }), 4); // + systemctl is-active
+  assert.equal(plan('systemd-remote', http), 2); // no build command: nothing to build
+  // rsync (list, mkdir, switch, prune), chmod, restart.
+  assert.equal(plan('systemd', http), 6);
+  assert.equal(plan('docker-compose', {}), 4); // gitPull, pull, up, compose ps
+  // rollback runs: choose (2), then as a deploy.
+  assert.equal(plan('systemd', http, true), 3);
+  assert.equal(plan('systemd-remote', { ...http, build_cmd: 'make' }, true), 4);
+  assert.equal(plan('docker-compose', http, true), 3);
 });

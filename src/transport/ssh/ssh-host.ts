@@ -21,6 +21,12 @@ export interface SshOptions {
   connectTimeoutMs: number;
   /** For `SSH_AUTH_SOCK` and `${VAR}` in the config. Default `process.env`. */
   env?: Record<string, string | undefined>;
+  /**
+   * How many commands the caller will run, when it knows (a run: its pipeline says): up to
+   * SPARE_SHELLS shells are then kept open ahead, but none beyond that many commands (once past
+   * it, one ahead). Unknown: one ahead, so a caller running one command opens one shell for nothing.
+   */
+  commands?: number;
 }
 
 export interface HttpResult {
@@ -30,6 +36,9 @@ export interface HttpResult {
 
 /** Marks the first line of stderr with the remote shell's pid, which is its process group (sshd setsid()s). */
 const PGID_MARKER = '__deploy_server_pgid=';
+
+/** At most this many shells are kept open ahead of the commands that will use them (see SshHost.spares). */
+const SPARE_SHELLS = 2;
 
 /** A ProxyJump chain longer than this is a loop in the config (OpenSSH has no limit but its own argv). */
 const MAX_JUMP_DEPTH = 8;
@@ -198,6 +207,8 @@ export class SshHost implements RemoteHost {
     readonly settings: SshSettings,
     /** Jump hosts first, the host last. */
     private readonly chain: Hop[],
+    /** SshOptions.commands. */
+    private readonly plannedCommands: number | undefined,
   ) {
     this.ssh = chain.at(-1)!.ssh;
     this.ssh.connection!.once('close', () => (this.lost = true));
@@ -214,34 +225,52 @@ export class SshHost implements RemoteHost {
 
   static async connect(alias: string, options: SshOptions): Promise<SshHost> {
     const settings = resolveOrFail(alias, options);
-    const host = new SshHost(settings, await openChain(settings, options, 0, ''));
-    host.prepareShell();
+    const host = new SshHost(settings, await openChain(settings, options, 0, ''), options.commands);
+    host.prepareShells();
     return host;
   }
 
-  /** The next command's channel, opened while the previous one ran (see prepared-shell.ts). */
-  private spare: Promise<PreparedShell> | undefined;
+  /**
+   * The next commands' channels, oldest first, each opened while earlier commands ran (see
+   * prepared-shell.ts). Opening one takes two round trips (channel, then exec): with one ahead, a
+   * step whose command is shorter than that (a `systemctl restart` after a quick build) waited for
+   * its shell; with two ahead, the shell of the step after next is opening while this one runs.
+   */
+  private readonly spares: Promise<PreparedShell>[] = [];
+  /** Shells taken by commands so far. */
+  private taken = 0;
   /** Ends the lines of a command written to a prepared shell: random, so no command line equals it. */
   private readonly endMarker = `__deploy_server_end_${randomBytes(8).toString('hex')}`;
 
   /** Resolves once the host can run a command: the first command's channel is open, its shell started. */
   async ready(): Promise<void> {
-    await (this.spare ?? Promise.resolve()).catch((error: Error) => {
+    await (this.spares[0] ?? Promise.resolve()).catch((error: Error) => {
       throw new SshConnectError(`cannot run commands on ${describe(this.settings)}: ${error.message}`);
     });
   }
 
-  /** Opens the next command's channel in the background. */
-  private prepareShell(): void {
-    this.spare = PreparedShell.open(this.ssh.connection!, PGID_MARKER, this.endMarker);
-    // Nobody may ever take it (the run ends, the connection drops): that is not an error.
-    this.spare.catch(() => undefined);
+  /** How many shells to keep open ahead now: none beyond the planned commands (see SshOptions.commands). */
+  private shellsAhead(): number {
+    const planned = this.plannedCommands;
+    if (planned === undefined || this.taken > planned) return 1;
+    return Math.min(SPARE_SHELLS, planned - this.taken);
   }
 
-  /** The prepared shell for this command; the one for the next is opened meanwhile. */
+  /** Opens channels in the background until as many as shellsAhead() are open or opening. */
+  private prepareShells(): void {
+    while (this.spares.length < this.shellsAhead()) {
+      const shell = PreparedShell.open(this.ssh.connection!, PGID_MARKER, this.endMarker);
+      // Nobody may ever take it (the run ends, the connection drops): that is not an error.
+      shell.catch(() => undefined);
+      this.spares.push(shell);
+    }
+  }
+
+  /** The oldest prepared shell for this command; another is opened meanwhile. */
   private takeShell(): Promise<PreparedShell> {
-    const shell = this.spare ?? PreparedShell.open(this.ssh.connection!, PGID_MARKER, this.endMarker);
-    this.prepareShell();
+    const shell = this.spares.shift() ?? PreparedShell.open(this.ssh.connection!, PGID_MARKER, this.endMarker);
+    this.taken++;
+    this.prepareShells();
     return shell;
   }
 
@@ -334,7 +363,7 @@ export class SshHost implements RemoteHost {
   }
 
   async close(): Promise<void> {
-    void this.spare?.then((shell) => shell.discard(), () => undefined);
+    for (const spare of this.spares.splice(0)) void spare.then((shell) => shell.discard(), () => undefined);
     if (this.kills.size) {
       const deadline = new Promise((resolve) => setTimeout(resolve, 5000).unref());
       await Promise.race([Promise.all(this.kills), deadline]);
