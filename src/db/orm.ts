@@ -11,6 +11,7 @@ import { NotificationAttempt } from './entities/NotificationAttempt.ts';
 import { WebhookDelivery } from './entities/WebhookDelivery.ts';
 import { DeployServer } from './entities/DeployServer.ts';
 import { databaseKind, hasPendingMigration, type DatabaseKind } from './kind.ts';
+import { SQLITE_BUSY_TIMEOUT_MS } from './plain-sql.ts';
 
 export { databaseKind, type DatabaseKind } from './kind.ts';
 
@@ -55,8 +56,10 @@ export async function openDatabase({ dbPath, migrate = true }: DatabaseOptions):
 /**
  * SQLite through better-sqlite3: a query runs on the calling thread, with no hop to libuv's thread
  * pool and back (node-sqlite3's way), which made each step of a deploy cost ~3 ms of database round
- * trips (bench/executor-overhead.ts: 3.0 → 1.3 ms per step). Queries here are small and indexed; a
- * long one (prune's VACUUM) holds the event loop while it runs.
+ * trips (bench/executor-overhead.ts: 3.0 → 1.3 ms per step). So a long statement holds the event loop:
+ * queries here are small and indexed, serve's background prune works in small pieces with a turn of
+ * the event loop between them (retention.ts), and a write that finds the file locked by another process
+ * is bounded (below) or retried on a timer (plain-sql.ts). A prune by hand's VACUUM runs in the CLI.
  */
 async function openSqlite(dbPath: string, migrate: boolean): Promise<MikroORM> {
   const { MikroORM } = await import('@mikro-orm/better-sqlite');
@@ -75,6 +78,9 @@ async function openSqlite(dbPath: string, migrate: boolean): Promise<MikroORM> {
   // the main file; NORMAL is still crash-safe in WAL mode.
   await orm.em.getConnection().execute('pragma journal_mode = wal');
   await orm.em.getConnection().execute('pragma synchronous = normal');
+  // While another process holds the write lock, SQLite's busy handler waits on the event loop: the
+  // ORM's statements wait at most this long (plain-sql.ts's retry on timers instead).
+  await orm.em.getConnection().execute(`pragma busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
   return orm as unknown as MikroORM;
 }
 

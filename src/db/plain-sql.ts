@@ -2,10 +2,14 @@
 // step's writes. MikroORM's `execute` writes each value into the SQL text (escaped in JavaScript), so
 // every statement is new to SQLite and prepared again; its unit of work costs more still. Here:
 // - SQLite: straight on better-sqlite3's connection, taken from the ORM's pool for the statement (a
-//   transaction the ORM has open holds it: the statement waits, it never joins that transaction), each
-//   statement prepared once and kept by its text;
+//   transaction the ORM has open holds it: the statement waits, it never joins that transaction — so
+//   a plain statement must never be awaited *inside* an ORM transaction: it would wait for ever),
+//   each statement prepared once and kept by its text. better-sqlite3 runs on the event loop: while
+//   another process holds SQLite's write lock, a statement here does not wait in SQLite's busy handler
+//   (which would hold the whole server) but is tried again on a timer (see BUSY_RETRY_MS).
 // - PostgreSQL: through the ORM's knex, with the values as bindings.
-// `?` marks a value in either. Dates and booleans are bound as the ORM stores them.
+// `?` marks a value in either. Dates and booleans are bound as the ORM stores them. A failing statement
+// throws the ORM's own exception for it (a DriverException: the CLI and the API name it, never its SQL).
 import type { Database, Statement } from 'better-sqlite3';
 import type { MikroORM } from './orm.ts';
 
@@ -19,6 +23,17 @@ export interface PlainSql {
 /** Prepared statements kept per connection (by SQL text, the oldest dropped past this many). */
 const KEPT_STATEMENTS = 200;
 
+/**
+ * How long an ORM statement on SQLite may wait, on the event loop, for another process's write lock
+ * (`pragma busy_timeout`, set by orm.ts): the ORM's own statements are few in `serve` (a target or a
+ * lock saved through the API); the hot paths' go through here and wait on timers instead.
+ */
+export const SQLITE_BUSY_TIMEOUT_MS = 500;
+
+/** A plain statement that finds the database locked is tried again after these waits (then 100 ms each), for up to BUSY_GIVE_UP_MS. */
+const BUSY_RETRY_MS = [2, 5, 10, 20, 50];
+const BUSY_GIVE_UP_MS = 10_000;
+
 interface Pool {
   acquireConnection(): Promise<Database>;
   releaseConnection(connection: Database): Promise<void>;
@@ -26,15 +41,24 @@ interface Pool {
 
 export function plainSql(orm: MikroORM): PlainSql {
   const knex = orm.em.getKnex();
+  const failed = (error: unknown) => orm.em.getDriver().convertException(error as Error);
   if (orm.config.get('driver')?.name === 'PostgreSqlDriver') {
+    const raw = async <T>(sql: string, params: readonly unknown[]) => {
+      try {
+        return (await knex.raw(sql, params.map(orNull) as never)) as T;
+      } catch (error) {
+        throw failed(error);
+      }
+    };
     return {
-      all: async <T>(sql: string, params: readonly unknown[] = []) => ((await knex.raw(sql, params.map(orNull) as never)) as { rows: T[] }).rows,
-      run: async (sql, params = []) => ((await knex.raw(sql, params.map(orNull) as never)) as { rowCount: number }).rowCount,
+      all: async <T>(sql: string, params: readonly unknown[] = []) => (await raw<{ rows: T[] }>(sql, params)).rows,
+      run: async (sql, params = []) => (await raw<{ rowCount: number }>(sql, params)).rowCount,
     };
   }
   const pool = knex.client as unknown as Pool;
   const kept = new WeakMap<Database, Map<string, Statement>>();
-  const withStatement = async <T>(sql: string, use: (statement: Statement) => T): Promise<T> => {
+  /** One attempt: the statement, never waiting for a lock (busy_timeout 0 meanwhile); SQLITE_BUSY if locked. */
+  const attempt = async <T>(sql: string, use: (statement: Statement) => T): Promise<T> => {
     const connection = await pool.acquireConnection();
     try {
       let statements = kept.get(connection);
@@ -45,15 +69,36 @@ export function plainSql(orm: MikroORM): PlainSql {
         statements.set(sql, statement);
         if (statements.size > KEPT_STATEMENTS) statements.delete(statements.keys().next().value!);
       }
-      return use(statement);
+      connection.pragma('busy_timeout = 0');
+      try {
+        return use(statement);
+      } finally {
+        connection.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
+      }
     } finally {
       await pool.releaseConnection(connection);
+    }
+  };
+  const withStatement = async <T>(sql: string, use: (statement: Statement) => T): Promise<T> => {
+    const giveUpAt = Date.now() + BUSY_GIVE_UP_MS;
+    for (let tries = 0; ; tries++) {
+      try {
+        return await attempt(sql, use);
+      } catch (error) {
+        if (!isBusy(error) || Date.now() >= giveUpAt) throw failed(error);
+      }
+      await new Promise((resolve) => setTimeout(resolve, BUSY_RETRY_MS[tries] ?? 100));
     }
   };
   return {
     all: <T>(sql: string, params: readonly unknown[] = []) => withStatement(sql, (statement) => statement.all(...sqliteValues(params)) as T[]),
     run: (sql, params = []) => withStatement(sql, (statement) => statement.run(...sqliteValues(params)).changes),
   };
+}
+
+/** SQLITE_BUSY (and its extended codes): another connection holds the lock this statement needs. */
+function isBusy(error: unknown): boolean {
+  return typeof (error as { code?: unknown })?.code === 'string' && (error as { code: string }).code.startsWith('SQLITE_BUSY');
 }
 
 /** A value not given is NULL (as the ORM writes an `undefined` property). */

@@ -286,7 +286,9 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
       const decision = decidePush(payload);
       if (decision.action === 'ignore') return { outcome: 'ignored', queued: [], reason: decision.reason };
 
-      const now = Date.now();
+      // A monotonic clock: entries are in insertion order, which is then time order whatever the wall
+      // clock does (NTP stepping it back must not keep an expired push alive behind a newer one).
+      const now = performance.now();
       // Oldest first (a Map keeps insertion order): stop at the first entry still inside the window.
       for (const [key, entry] of seen) {
         if (now - entry.at <= REPLAY_WINDOW_MS) break;

@@ -35,8 +35,17 @@ export interface PruneReport {
 export type Reclaim = 'incremental' | 'full';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
-/** Ids per delete statement (SQLite's bound-parameter limit is far above). */
-const BATCH = 500;
+/**
+ * Ids per delete transaction. On SQLite each statement runs on the event loop (better-sqlite3): serve's
+ * background prune works in pieces this small, with a turn of the event loop between them (toTheLoop),
+ * so that requests, SSH traffic and lease renewals go on while it runs.
+ */
+const BATCH = 100;
+/** Free pages given back per `pragma incremental_vacuum(N)`, between turns of the event loop (1 MiB of 4 KiB pages). */
+const VACUUM_PAGES = 256;
+
+/** Lets every callback due run before the next piece of work. */
+const toTheLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 async function databaseBytes(orm: MikroORM, dbPath: string): Promise<number> {
   if (databaseKind(dbPath) === 'postgresql') {
@@ -78,11 +87,16 @@ export async function pruneHistory(orm: MikroORM, dbPath: string, policy: Retent
     const [{ count }] = await connection.execute<{ count: number }[]>(`select count(*) as count from step_run where run_id in (${marks})`, batch);
     steps += Number(count);
     if (!dryRun) await new RunStore(orm).deleteFinishedRuns(batch);
+    await toTheLoop();
   }
   const where = `received_at < ? and status <> 'resolving'`;
   const [{ count: deliveries }] = await connection.execute<{ count: number }[]>(`select count(*) as count from webhook_delivery where ${where}`, [cutoff]);
   if (!dryRun) {
-    if (Number(deliveries)) await connection.execute(`delete from webhook_delivery where ${where}`, [cutoff]);
+    // (by id, BATCH at a time: received_at has no index, so each delete stops after BATCH rows)
+    for (let left = Number(deliveries); left > 0; left -= BATCH) {
+      await connection.execute(`delete from webhook_delivery where id in (select id from webhook_delivery where ${where} limit ${BATCH})`, [cutoff]);
+      await toTheLoop();
+    }
     if (!postgres && (ids.length || Number(deliveries) || reclaim === 'full')) await reclaimSpace(orm, reclaim);
   }
   return { dryRun, runs: ids.length, steps, deliveries: Number(deliveries), bytesBefore, bytesAfter: dryRun ? bytesBefore : await databaseBytes(orm, dbPath) };
@@ -93,7 +107,11 @@ async function reclaimSpace(orm: MikroORM, reclaim: Reclaim): Promise<void> {
   const connection = orm.em.getConnection();
   const [{ auto_vacuum: mode }] = await connection.execute<{ auto_vacuum: number }[]>('pragma auto_vacuum');
   if (Number(mode) === 2) {
-    await execSqlite(orm, 'pragma incremental_vacuum');
+    const free = async () => Number((await connection.execute<{ freelist_count: number }[]>('pragma freelist_count'))[0].freelist_count);
+    for (let pages = await free(), before = Infinity; pages > 0 && pages < before; before = pages, pages = await free()) {
+      await execSqlite(orm, `pragma incremental_vacuum(${VACUUM_PAGES})`);
+      await toTheLoop();
+    }
   } else if (reclaim === 'full') {
     await connection.execute('pragma auto_vacuum = incremental');
     await connection.execute('vacuum');

@@ -192,3 +192,28 @@ test('skipped runs are written before the runs to deploy: when that fails, no pu
   assert.equal(retry.outcome, 'queued');
   assert.equal((await engine.runs()).filter((run) => run.commit === hex(2)).length, 2, 'queued once, by the retry');
 });
+
+test('a push redelivered 11 minutes after it was received is not a replay, also after the wall clock stepped back meanwhile', async (t) => {
+  const engine = await createTestExecutor(t, { pipeline: definePipeline({ work: { run: async () => undefined } }), targets: [{ app: 'my_app', host: 'vps1' }, { app: 'other', host: 'vps1' }] });
+  const receiver = createPushReceiver({ ...engine, logger });
+  const base = JSON.parse(fixture('push-monorepo.json').toString('utf8'));
+  const push = (after: string) => Buffer.from(JSON.stringify({ ...base, after }));
+  const MIN = 60_000;
+  const start = Date.now();
+  // Both clocks move together, except when NTP steps the wall clock back.
+  let monotonic = performance.now();
+  t.mock.method(performance, 'now', () => monotonic);
+  t.mock.timers.enable({ apis: ['Date'], now: start });
+  const advance = (ms: number, wallStep = 0) => {
+    monotonic += ms;
+    t.mock.timers.setTime(Date.now() + ms + wallStep);
+  };
+  assert.equal((await receiver.receive(push('a'.repeat(40)), { deliveryId: 'd1' })).outcome, 'queued');
+  advance(1000, -5 * MIN); // the wall clock is stepped back 5 minutes
+  assert.equal((await receiver.receive(push('b'.repeat(40)), { deliveryId: 'd2' })).outcome, 'queued');
+  advance(11 * MIN);
+  const again = await receiver.receive(push('b'.repeat(40)), { deliveryId: 'd3' });
+  assert.equal(again.outcome, 'queued', `push b was received 11 minutes ago (the window is 10): ${again.outcome}`);
+  const replay = await receiver.receive(push('b'.repeat(40)), { deliveryId: 'd4' });
+  assert.equal(replay.outcome, 'replayed', 'received again just now: a replay');
+});

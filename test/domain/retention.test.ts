@@ -3,12 +3,14 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { describe, test } from 'node:test';
 import type { MikroORM } from '../../src/db/orm.ts';
 import { openDatabase } from '../../src/db/orm.ts';
 import { pruneHistory, startPruning, type PruneReport } from '../../src/domain/retention.ts';
 import { makeTempDir, runBin } from '../helpers/cli.ts';
 import { createTestDatabaseUrl, gate, TEST_DATABASES } from '../helpers/engine.ts';
+import { longestStall } from '../helpers/event-loop.ts';
 
 const DAY = 24 * 60 * 60 * 1000;
 const NOW = Date.now();
@@ -164,4 +166,29 @@ for (const db of TEST_DATABASES) test(`deploy_server prune [--dry-run] on ${db.n
   const bad = await runBin(['prune'], { ...env, DEPLOY_KEEP_RUNS: 'lots' });
   assert.equal(bad.code, 1);
   assert.equal(bad.stderr, 'error: DEPLOY_KEEP_RUNS must be a positive integer (got "lots")\n');
+});
+
+test("serve's background prune of a large history leaves the event loop free: small pieces with a turn of the loop between them", async (t) => {
+  const dbPath = path.join(makeTempDir(t), 'operations.db');
+  await (await openDatabase({ dbPath })).close();
+  // 6000 old runs with 4 steps of 4 KB output each and a delivery each (~100 MB), written directly.
+  const raw = new (createRequire(import.meta.url)('better-sqlite3'))(dbPath);
+  const old = NOW - 90 * DAY;
+  const insertRun = raw.prepare(`insert into deploy_run (app, host, strategy, "trigger", status, queued_at, finished_at, duration_ms) values ('web', 'vps1', 'systemd', 'webhook', 'failure', ?, ?, 1)`);
+  const insertStep = raw.prepare(`insert into step_run (run_id, step, status, output) values (?, ?, 'success', ?)`);
+  const insertDelivery = raw.prepare(`insert into webhook_delivery (repository, ref, "after", status, run_ids, received_at) values ('o/r', 'refs/heads/main', ?, 'queued', '[]', ?)`);
+  raw.transaction(() => {
+    for (let i = 0; i < 6000; i++) {
+      const id = insertRun.run(old + i, old + i).lastInsertRowid;
+      for (const step of ['fetch', 'build', 'ship', 'health']) insertStep.run(id, step, 'x'.repeat(4000));
+      insertDelivery.run(String(i), old + i);
+    }
+  })();
+  raw.close();
+  const orm = await openDatabase({ dbPath });
+  t.after(() => orm.close());
+  const { value: report, stallMs } = await longestStall(() => pruneHistory(orm, dbPath, { keepRuns: 10, keepDays: 30 }));
+  assert.deepEqual([report.runs, report.deliveries], [5990, 6000]);
+  assert.ok(report.bytesAfter < report.bytesBefore / 10, `${report.bytesBefore} → ${report.bytesAfter}`);
+  assert.ok(stallMs < 250, `the server answered nothing for ${stallMs.toFixed(0)} ms`);
 });

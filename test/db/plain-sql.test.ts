@@ -1,0 +1,52 @@
+// src/db/plain-sql.ts: the hot paths' SQL on the event loop (better-sqlite3) must not hold it while
+// another process holds SQLite's write lock, and its failures are the ORM's DriverExceptions (the CLI
+// and the API name them without their SQL), on both databases.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { openDatabase } from '../../src/db/orm.ts';
+import { RunStore } from '../../src/engine/run-store.ts';
+import { describeError } from '../../src/cli/base-command.ts';
+import { makeTempDir } from '../helpers/cli.ts';
+import { openTestDatabase, TEST_DATABASES } from '../helpers/engine.ts';
+import { longestStall } from '../helpers/event-loop.ts';
+
+const run = { app: 'web', host: 'vps1', strategy: 'systemd' as const, trigger: 'manual' as const, ref: 'main', commit: null, rollback_to: null };
+
+test('a write that finds the file locked by another process waits on timers, not on the event loop, and lands', async (t) => {
+  const dbPath = path.join(makeTempDir(t), 'operations.db');
+  const orm = await openDatabase({ dbPath });
+  t.after(() => orm.close());
+  const store = new RunStore(orm);
+  const [id] = await store.queue([run], process.pid);
+  await store.setStatus(id, 'running');
+  // Another process (`deploy_server prune` by hand, `target add`, …) holds the write lock for 1.5 s.
+  const holder = spawn(process.execPath, ['-e', `
+    const db = new (require(${JSON.stringify(createRequire(import.meta.url).resolve('better-sqlite3'))}))(${JSON.stringify(dbPath)});
+    db.exec('begin immediate'); console.log('locked');
+    setTimeout(() => { db.exec('commit'); db.close(); }, 1500);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = once(holder, 'exit');
+  await once(holder.stdout!, 'data');
+  const { stallMs, wallMs } = await longestStall(() => store.renewLease(id));
+  await exited;
+  assert.ok(wallMs >= 1000, `the write waited for the lock (${wallMs.toFixed(0)} ms)`);
+  assert.ok(stallMs < 250, `the event loop was held ${stallMs.toFixed(0)} ms while the write waited for the lock`);
+  assert.equal((await store.findResult(id))?.status, 'running');
+});
+
+for (const db of TEST_DATABASES) describe(db.name, { skip: db.skip }, () => {
+  test('a failing plain statement is a DriverException, described without its SQL or values', async (t) => {
+    const orm = await openTestDatabase(t, { database: db.kind });
+    const store = new RunStore(orm);
+    const [id] = await store.queue([run], process.pid);
+    const steps = await store.start(id, new Date(), null, ['build']);
+    // NOT NULL broken on purpose (a step's status), with a secret in the same statement's values.
+    const error = await store.updateStep(steps.get('build')!, { status: null as never, output: 'TOKEN=hunter2-secret' }).then(() => null, (e: unknown) => e);
+    assert.ok(error instanceof Error);
+    assert.match(describeError(error), /^database error \(\w+\): run again, or check DEPLOY_DB$/);
+    assert.doesNotMatch(describeError(error), /hunter2|update step_run/);
+  });
+});
