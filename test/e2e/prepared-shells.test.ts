@@ -1,18 +1,11 @@
 // The shells SshHost opens ahead of its commands, counted on the host: two ahead while the planned
 // commands last, none beyond them; one ahead when the caller plans nothing.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { SshHost } from '../../src/transport/ssh/ssh-host.ts';
-import { skipWithoutSshd, startSshdHarness, type SshdHarness } from '../helpers/sshd.ts';
+import { fileSshdHarness } from '../helpers/sshd.ts';
 
-const skip = skipWithoutSshd();
-let harness: SshdHarness;
-before(async () => {
-  if (!skip) harness = await startSshdHarness();
-});
-after(async () => {
-  await harness?.stop();
-});
+const { skip, harness } = fileSshdHarness();
 
 /**
  * The shells of this connection alive on the host (the one running this command included), once
@@ -26,7 +19,7 @@ const COUNT_SHELLS = {
 const TRUE = { name: 'true', command: 'true' };
 
 async function shellsSeenBy(commands: number | undefined, before: number): Promise<number> {
-  const host = await SshHost.connect(harness.alias, { home: harness.home, connectTimeoutMs: 5000, commands });
+  const host = await SshHost.connect(harness().alias, { home: harness().home, connectTimeoutMs: 5000, commands });
   try {
     for (let i = 0; i < before; i++) assert.equal((await host.exec(TRUE)).code, 0);
     const result = await host.exec(COUNT_SHELLS);

@@ -1,14 +1,14 @@
 // Issue 12, item 9: a build printing hundreds of megabytes costs bounded memory — the remote
 // command's result keeps only the end of its output, and a run's event history is bounded in bytes.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { RunEvents, HISTORY_OUTPUT_BYTES } from '../../src/engine/events.ts';
 import { createOutputSink } from '../../src/engine/output-sink.ts';
 import { SshHost } from '../../src/transport/ssh/ssh-host.ts';
 import { KEPT_OUTPUT_CHARS } from '../../src/transport/output-tail.ts';
-import { skipWithoutSshd, startSshdHarness, type SshdHarness } from '../helpers/sshd.ts';
+import { fileSshdHarness } from '../helpers/sshd.ts';
 
 test('a run\'s event history is bounded in bytes: the newest output lines are kept, every status event too', () => {
   const events = new RunEvents();
@@ -37,17 +37,10 @@ function collectGarbage(): void {
   (vm.runInNewContext('gc') as () => void)();
 }
 
-const skip = skipWithoutSshd();
-let harness: SshdHarness;
-before(async () => {
-  if (!skip) harness = await startSshdHarness();
-});
-after(async () => {
-  await harness?.stop();
-});
+const { skip, harness } = fileSshdHarness();
 
 test('a remote command printing 160 MiB: streamed whole, the result keeps its end, memory stays bounded', { skip }, async () => {
-  const host = await SshHost.connect(harness.alias, { home: harness.home, connectTimeoutMs: 5000 });
+  const host = await SshHost.connect(harness().alias, { home: harness().home, connectTimeoutMs: 5000 });
   try {
     const MiB = 1024 * 1024;
     const total = 160 * MiB;

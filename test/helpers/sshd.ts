@@ -26,6 +26,7 @@ import path from 'node:path';
 import { once } from 'node:events';
 import { skipUnlessAllowed } from './skip.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before } from 'node:test';
 
 export const DEPLOY_USER = 'deploytest';
 export const SUDOERS_FILE = '/etc/sudoers.d/deploytest';
@@ -788,4 +789,20 @@ export async function startSshdHarness(options: SshdHarnessOptions = {}): Promis
       else fs.rmSync(tmpDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * One harness for a whole test file: started before its tests (unless sshd cannot run here: see
+ * `skip`), stopped after them. `harness()` is the running one, inside a test.
+ */
+export function fileSshdHarness(options: SshdHarnessOptions = {}): { skip: string | false; harness: () => SshdHarness } {
+  const skip = skipWithoutSshd();
+  let harness: SshdHarness | undefined;
+  before(async () => {
+    if (!skip) harness = await startSshdHarness(options);
+  });
+  after(async () => {
+    await harness?.stop();
+  });
+  return { skip, harness: () => harness! };
 }
