@@ -3,7 +3,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { trace, ROOT_CONTEXT } from '@opentelemetry/api';
 import { localBuild } from '../../src/steps/build.ts';
@@ -11,15 +10,10 @@ import { loadConfig } from '../../src/support/config.ts';
 import { parseTarget } from '../../src/domain/target-schema.ts';
 import type { StepContext } from '../../src/engine/pipeline.ts';
 import { makeTempDir } from '../helpers/cli.ts';
+import { startSilentListener } from '../helpers/silent-listener.ts';
 
 test('localBuild at a commit: a stalled origin fails the fetch after gitFetchTimeoutMs and the build goes on with the commits here', { timeout: 20_000 }, async (t) => {
-  const sockets = new Set<net.Socket>();
-  const origin = net.createServer((socket) => sockets.add(socket));
-  await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
-  t.after(() => {
-    for (const socket of sockets) socket.destroy();
-    origin.close();
-  });
+  const origin = await startSilentListener(t);
   // Registered before the registry's removal: the worktree clean-up runs git in the registry.
   const cleanups: (() => Promise<void>)[] = [];
   t.after(async () => {
@@ -32,7 +26,7 @@ test('localBuild at a commit: a stalled origin fails the fetch after gitFetchTim
   fs.writeFileSync(path.join(registry, 'apps/hello/hello'), '#!/bin/sh\necho hi\n');
   git('add', '-A');
   git('commit', '-q', '-m', 'hello');
-  git('remote', 'add', 'origin', `git://127.0.0.1:${(origin.address() as net.AddressInfo).port}/registry.git`);
+  git('remote', 'add', 'origin', `git://127.0.0.1:${origin.port}/registry.git`);
   const commit = git('rev-parse', 'HEAD');
 
   let output = '';
@@ -56,7 +50,7 @@ test('localBuild at a commit: a stalled origin fails the fetch after gitFetchTim
   const artifact = await localBuild(context);
   const tookMs = performance.now() - started;
   assert.ok(tookMs < 5000, `took ${Math.round(tookMs)} ms`);
-  assert.ok(sockets.size >= 1, 'the fetch reached the origin');
+  assert.ok(origin.connections() >= 1, 'the fetch reached the origin');
   assert.match(output, /git fetch timed out after 0\.7s: building from the commits already here/);
   assert.equal(fs.readFileSync(artifact.artifactPath, 'utf8'), '#!/bin/sh\necho hi\n');
 });
