@@ -10,6 +10,13 @@ export function databaseKind(dbPath: string): DatabaseKind {
   return /^postgres(ql)?:\/\//i.test(dbPath) ? 'postgresql' : 'sqlite';
 }
 
+/** A query that gives one row (its `name`) when the database has MikroORM's table of applied migrations. */
+export function migrationsTableQuery(kind: DatabaseKind): string {
+  return kind === 'postgresql'
+    ? `select table_name as name from information_schema.tables where table_schema = current_schema() and table_name = 'mikro_orm_migrations'`
+    : `select name from sqlite_master where type = 'table' and name = 'mikro_orm_migrations'`;
+}
+
 /** Whether a committed migration is missing from those a database has applied (the names in mikro_orm_migrations). */
 export function hasPendingMigration(kind: DatabaseKind, applied: readonly string[]): boolean {
   const done = new Set(applied);

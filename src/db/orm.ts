@@ -10,7 +10,7 @@ import { DeployLock } from './entities/DeployLock.ts';
 import { NotificationAttempt } from './entities/NotificationAttempt.ts';
 import { WebhookDelivery } from './entities/WebhookDelivery.ts';
 import { DeployServer } from './entities/DeployServer.ts';
-import { databaseKind, hasPendingMigration, type DatabaseKind } from './kind.ts';
+import { databaseKind, hasPendingMigration, migrationsTableQuery, type DatabaseKind } from './kind.ts';
 import { SQLITE_BUSY_TIMEOUT_MS } from './plain-sql.ts';
 
 export { databaseKind, type DatabaseKind } from './kind.ts';
@@ -134,21 +134,6 @@ function migrationsFolder(kind: DatabaseKind): string {
   return new URL(kind === 'postgresql' ? './migrations-postgres' : './migrations', import.meta.url).pathname;
 }
 
-/**
- * Runs SQL on SQLite's own connection through `exec`, which steps each statement to its end: a
- * statement that works a page per step (`pragma incremental_vacuum`) does not stop after the first,
- * as it does through the driver's `run`. Holds the one connection meanwhile, like any query.
- */
-export async function execSqlite(orm: MikroORM, sql: string): Promise<void> {
-  const client = orm.em.getKnex().client as { acquireConnection(): Promise<{ exec(sql: string): void }>; releaseConnection(c: unknown): Promise<void> };
-  const connection = await client.acquireConnection();
-  try {
-    connection.exec(sql);
-  } finally {
-    await client.releaseConnection(connection);
-  }
-}
-
 async function hasTables(orm: MikroORM): Promise<boolean> {
   const [row] = await orm.em.getConnection().execute<{ n: number }[]>(`select count(*) as n from sqlite_master where type = 'table'`);
   return Number(row.n) > 0;
@@ -157,10 +142,7 @@ async function hasTables(orm: MikroORM): Promise<boolean> {
 /** Whether a committed migration has not run here yet: one query, without loading the migrator. */
 async function hasPendingMigrations(orm: MikroORM, kind: DatabaseKind): Promise<boolean> {
   const connection = orm.em.getConnection();
-  const tableQuery = kind === 'postgresql'
-    ? `select table_name as name from information_schema.tables where table_schema = current_schema() and table_name = 'mikro_orm_migrations'`
-    : `select name from sqlite_master where type = 'table' and name = 'mikro_orm_migrations'`;
-  const [table] = await connection.execute<{ name: string }[]>(tableQuery);
+  const [table] = await connection.execute<{ name: string }[]>(migrationsTableQuery(kind));
   if (!table) return true;
   return hasPendingMigration(kind, (await connection.execute<{ name: string }[]>('select name from mikro_orm_migrations')).map((row) => row.name));
 }

@@ -55,12 +55,10 @@ export function plainSql(orm: MikroORM): PlainSql {
       run: async (sql, params = []) => (await raw<{ rowCount: number }>(sql, params)).rowCount,
     };
   }
-  const pool = knex.client as unknown as Pool;
   const kept = new WeakMap<Database, Map<string, Statement>>();
   /** One attempt: the statement, never waiting for a lock (busy_timeout 0 meanwhile); SQLITE_BUSY if locked. */
-  const attempt = async <T>(sql: string, use: (statement: Statement) => T): Promise<T> => {
-    const connection = await pool.acquireConnection();
-    try {
+  const attempt = <T>(sql: string, use: (statement: Statement) => T): Promise<T> =>
+    onSqliteConnection(orm, (connection) => {
       let statements = kept.get(connection);
       if (!statements) kept.set(connection, (statements = new Map()));
       let statement = statements.get(sql);
@@ -75,10 +73,7 @@ export function plainSql(orm: MikroORM): PlainSql {
       } finally {
         connection.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
       }
-    } finally {
-      await pool.releaseConnection(connection);
-    }
-  };
+    });
   const withStatement = async <T>(sql: string, use: (statement: Statement) => T): Promise<T> => {
     const giveUpAt = Date.now() + BUSY_GIVE_UP_MS;
     for (let tries = 0; ; tries++) {
@@ -94,6 +89,39 @@ export function plainSql(orm: MikroORM): PlainSql {
     all: <T>(sql: string, params: readonly unknown[] = []) => withStatement(sql, (statement) => statement.all(...sqliteValues(params)) as T[]),
     run: (sql, params = []) => withStatement(sql, (statement) => statement.run(...sqliteValues(params)).changes),
   };
+}
+
+/** `use` on SQLite's connection, taken from the ORM's pool for its length (see above). */
+async function onSqliteConnection<T>(orm: MikroORM, use: (connection: Database) => T): Promise<T> {
+  const pool = orm.em.getKnex().client as unknown as Pool;
+  const connection = await pool.acquireConnection();
+  try {
+    return use(connection);
+  } finally {
+    await pool.releaseConnection(connection);
+  }
+}
+
+/**
+ * Runs SQL on SQLite's connection through `exec`, which steps each statement to its end: a statement
+ * that works a page per step (`pragma incremental_vacuum`) does not stop after the first, as it does
+ * through a prepared statement's `run`.
+ */
+export async function execSqlite(orm: MikroORM, sql: string): Promise<void> {
+  await onSqliteConnection(orm, (connection) => connection.exec(sql));
+}
+
+/**
+ * A datetime column as read with plain SQL: epoch milliseconds from SQLite (a number, or digits),
+ * a Date from PostgreSQL.
+ */
+export function dateOfRaw(value: unknown): Date {
+  return new Date(typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : (value as string | number | Date));
+}
+
+/** A JSON column as read with plain SQL: text from SQLite, already parsed from PostgreSQL. */
+export function jsonOfRaw<T>(value: unknown): T | null {
+  return typeof value === 'string' ? (JSON.parse(value) as T) : ((value ?? null) as T | null);
 }
 
 /** SQLITE_BUSY (and its extended codes): another connection holds the lock this statement needs. */

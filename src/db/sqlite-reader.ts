@@ -4,7 +4,7 @@
 // file that exists and has every migration applied; otherwise the caller opens the ORM, which creates
 // or migrates the file first.
 import { existsSync } from 'node:fs';
-import { databaseKind, hasPendingMigration } from './kind.ts';
+import { databaseKind, hasPendingMigration, migrationsTableQuery } from './kind.ts';
 
 /** Rows of one statement; the reader holds its connection until close(). */
 export interface SqliteReader {
@@ -19,7 +19,7 @@ export async function openSqliteReader(dbPath: string): Promise<SqliteReader | n
   const db = new Database(dbPath, { fileMustExist: true });
   const all = <T>(sql: string, params: unknown[] = []) => db.prepare(sql).all(...params) as T[];
   try {
-    const [table] = all(`select name from sqlite_master where type = 'table' and name = 'mikro_orm_migrations'`);
+    const [table] = all(migrationsTableQuery('sqlite'));
     if (!table || hasPendingMigration('sqlite', all<{ name: string }>('select name from mikro_orm_migrations').map((row) => row.name))) {
       db.close();
       return null;

@@ -2,7 +2,7 @@
 // `skipped`) and by deploy/rollback (refused unless forced). A lock names an app and one host, or
 // every host of the app; it may expire.
 import type { EntityManager } from '../db/orm.ts';
-import type { PlainSql } from '../db/plain-sql.ts';
+import { dateOfRaw, type PlainSql } from '../db/plain-sql.ts';
 import * as v from 'valibot';
 import { DeployLock } from '../db/entities/DeployLock.ts';
 import { findTargets } from './targets.ts';
@@ -123,9 +123,7 @@ export async function listLocks(em: EntityManager, app?: string, now = new Date(
 export async function readActiveLocks(sql: PlainSql, now = new Date()): Promise<LockView[]> {
   const rows = await sql.all<{ app: string; host: string | null; reason: string; locked_by: string; locked_at: unknown; expires_at: unknown }>(
     'select app, host, reason, locked_by, locked_at, expires_at from deploy_lock where expires_at is null or expires_at > ? order by app asc, id asc', [now]);
-  // (datetimes come back as epoch milliseconds from SQLite, as Dates from PostgreSQL)
-  const date = (value: unknown) => new Date(value as number | Date);
-  return rows.map((row) => viewLock({ ...row, locked_at: date(row.locked_at), expires_at: row.expires_at === null ? null : date(row.expires_at) }));
+  return rows.map((row) => viewLock({ ...row, locked_at: dateOfRaw(row.locked_at), expires_at: row.expires_at === null ? null : dateOfRaw(row.expires_at) }));
 }
 
 /** The lock that holds a target (its own host's, else the app-wide one), if any. Pure. */

@@ -7,7 +7,7 @@
 // `resolving` delivery and answered, then resolved in the background (fetch with its own short timeout,
 // then diff) — and, if the process stops first, at the next start.
 import type { MikroORM } from '../db/orm.ts';
-import { plainSql, type PlainSql } from '../db/plain-sql.ts';
+import { dateOfRaw, jsonOfRaw, plainSql, type PlainSql } from '../db/plain-sql.ts';
 import type { Context } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { WebhookDelivery } from '../db/entities/WebhookDelivery.ts';
@@ -85,9 +85,6 @@ const pushKey = (payload: PushPayload) => ({ repository: payload.repository.full
 /** `(?, ?, …)` for a list of values. */
 const placeholders = (values: readonly unknown[]) => `(${values.map(() => '?').join(', ')})`;
 
-/** A JSON column as read raw: text on SQLite, already parsed on PostgreSQL. */
-const jsonColumn = <T>(value: unknown): T | null => (typeof value === 'string' ? (JSON.parse(value) as T) : ((value ?? null) as T | null));
-
 /** What the replay check reads of an earlier delivery. */
 interface EarlierDelivery {
   delivery_id: string | null;
@@ -113,7 +110,7 @@ async function earlierDeliveries(sql: PlainSql, ids: string[], keys: ReturnType<
      order by id desc`,
     [...ids, ...repositories, ...refs, ...afters, since],
   );
-  return rows.map((row) => ({ ...row, run_ids: jsonColumn<QueuedTargets>(row.run_ids) ?? [], received_at: new Date(row.received_at as Date | number) }));
+  return rows.map((row) => ({ ...row, run_ids: jsonOfRaw<QueuedTargets>(row.run_ids) ?? [], received_at: dateOfRaw(row.received_at) }));
 }
 
 /** Records deliveries whose runs are queued (or that queued none), in one statement. */

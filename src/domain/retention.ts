@@ -7,7 +7,8 @@
 // On PostgreSQL the same rules, with its times (timestamps, not SQLite's epoch milliseconds) and its
 // size (pg_database_size); freed space is reused by PostgreSQL's autovacuum, nothing to reclaim by hand.
 import fs from 'node:fs';
-import { databaseKind, execSqlite, type MikroORM } from '../db/orm.ts';
+import { databaseKind, type MikroORM } from '../db/orm.ts';
+import { execSqlite } from '../db/plain-sql.ts';
 import { RunStore } from '../engine/run-store.ts';
 
 export interface RetentionPolicy {

@@ -1,6 +1,7 @@
 // A target's outward form, and its fields from a row read either way (an entity of the ORM, or a plain
 // SQL row: see readTargetRows). Imports no entity, so that a command reading without the ORM loads none.
 import type { DeployTarget } from '../db/entities/DeployTarget.ts';
+import { dateOfRaw, jsonOfRaw } from '../db/plain-sql.ts';
 import { maskKnownSecrets } from '../support/redact.ts';
 import { TargetSchema, type TargetFields } from './target-schema.ts';
 
@@ -45,9 +46,9 @@ export function targetRowsQuery(app?: string): { sql: string; params: string[] }
 /** Targets from SQLite rows read with targetRowsQuery: the same values the ORM's entities hold. */
 export function readTargetRows(rows: Record<string, unknown>[]): StoredTarget[] {
   return rows.map((row) => Object.fromEntries(Object.entries(row).map(([column, value]) => {
-    if (JSON_COLUMNS.has(column)) return [column, typeof value === 'string' ? JSON.parse(value) : value];
+    if (JSON_COLUMNS.has(column)) return [column, jsonOfRaw(value)];
     if (BOOLEAN_COLUMNS.has(column)) return [column, Boolean(value)];
-    if (column === 'created_at' || column === 'updated_at') return [column, new Date(value as number)];
+    if (column === 'created_at' || column === 'updated_at') return [column, dateOfRaw(value)];
     return [column, value];
   })) as StoredTarget);
 }

@@ -2,7 +2,7 @@
 // API, the SSE stream, the CLI's --json and the dashboard all use. Field names are snake_case, as in
 // the database.
 import type { EntityManager, MikroORM } from '../db/orm.ts';
-import { plainSql, type PlainSql } from '../db/plain-sql.ts';
+import { dateOfRaw, plainSql, type PlainSql } from '../db/plain-sql.ts';
 import { DeployRun, type RunStatus, type Trigger } from '../db/entities/DeployRun.ts';
 import { StepRun } from '../db/entities/StepRun.ts';
 import { NotificationAttempt } from '../db/entities/NotificationAttempt.ts';
@@ -32,11 +32,8 @@ export interface UnstartedEnd {
 
 const iso = (date: Date | null | undefined) => (date ? date.toISOString() : null);
 
-/** A datetime column as read raw (SQLite keeps epoch milliseconds). */
-function isoOfRaw(value: unknown): string | null {
-  if (value === null || value === undefined) return null;
-  return new Date(typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : (value as string | number)).toISOString();
-}
+/** A datetime column as read raw, as ISO text (or null). */
+const isoOfRaw = (value: unknown): string | null => (value === null || value === undefined ? null : dateOfRaw(value).toISOString());
 
 /** The result of a run that ended without running a step (superseded, cancelled, skipped, shut down, failed to record). */
 export function endedResult(id: number, status: RunStatus, error: string, duration_ms: number | null = 0): RunResult {
