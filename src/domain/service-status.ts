@@ -3,6 +3,7 @@ import { serviceStatus } from '../transport/remote/systemd.ts';
 import { usesSudo, type Config } from '../support/config.ts';
 import type { TargetFields } from './target-schema.ts';
 import { createTargetRedactor } from '../support/redact.ts';
+import type { Connect } from '../transport/ssh/connect.ts';
 
 /** A status that hangs (a wedged docker daemon) must not hang the API. */
 const STATUS_TIMEOUT_MS = 15_000;
@@ -20,17 +21,16 @@ export interface ServiceStatus {
  * `systemctl status <app>` (systemd strategies) or `docker compose ps` on the target's host, masked
  * like step output (a unit's status shows its command line and journal lines).
  */
-export async function readServiceStatus(target: TargetFields, config: Config, options: { timeoutMs?: number } = {}): Promise<ServiceStatus> {
+export async function readServiceStatus(target: TargetFields, config: Config, connect: Connect, options: { timeoutMs?: number } = {}): Promise<ServiceStatus> {
   const redact = createTargetRedactor(target, config);
-  const status = await readStatusUnmasked(target, config, options.timeoutMs ?? STATUS_TIMEOUT_MS);
+  const status = await readStatusUnmasked(target, config, connect, options.timeoutMs ?? STATUS_TIMEOUT_MS);
   return { ...status, output: redact(status.output), ...(status.error ? { error: redact(status.error) } : {}) };
 }
 
-async function readStatusUnmasked(target: TargetFields, config: Config, timeoutMs: number): Promise<ServiceStatus> {
+async function readStatusUnmasked(target: TargetFields, config: Config, connect: Connect, timeoutMs: number): Promise<ServiceStatus> {
   const base = { host: target.host, strategy: target.strategy };
   try {
-    const { connectTo } = await import('../transport/ssh/connect.ts'); // loaded on first use: see engine/runtime.ts
-    const host = await connectTo(target.host, config);
+    const host = await connect(target.host);
     try {
       const command = target.strategy === 'docker-compose' ? composeStatus(target) : serviceStatus(target.app, usesSudo(config, host.user));
       const result = await host.exec(command, { signal: AbortSignal.timeout(timeoutMs) }).catch((error: Error) => {

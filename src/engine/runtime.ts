@@ -15,6 +15,8 @@ import { loadNotificationSettings } from '../domain/notification-config.ts';
 import { createNotifier, type Notifier } from '../domain/notifications.ts';
 import { configuredSecrets } from '../support/config.ts';
 import { describe } from './step-runner.ts';
+import type { Connect } from '../transport/ssh/connect.ts';
+import { lazyConnector } from '../transport/ssh/lazy-connect.ts';
 
 export interface Runtime {
   orm: MikroORM;
@@ -24,6 +26,8 @@ export interface Runtime {
   interrupted: number[];
   /** Tells the configured sinks about runs, in the background; drain it before closing the database. */
   notifier: Notifier;
+  /** SSH connections (the runs', and the status route's), sharing the SSH files as read. */
+  connect: Connect;
 }
 
 /**
@@ -33,6 +37,8 @@ export interface Runtime {
 export async function startRuntime(config: Config, tracer?: Tracer, log: (line: string) => void = (line) => process.stderr.write(`${line}\n`), workQueue = true): Promise<Runtime> {
   const settings = await loadNotificationSettings(config); // a bad file fails here, before anything runs
   const orm = await openDatabase({ dbPath: config.dbPath });
+  // The SSH client (node-ssh, ssh2) is loaded by the first run that connects: an idle `serve` holds none of it.
+  const connect = lazyConnector(config);
   const store = new RunStore(orm);
   const postgres = databaseKind(config.dbPath) === 'postgresql';
   const interrupted = postgres ? [] : await recoverInterruptedRuns(store);
@@ -43,14 +49,13 @@ export async function startRuntime(config: Config, tracer?: Tracer, log: (line: 
     pipelines,
     tracer,
     findTarget: async (app, host) => (await findTargets(orm.em.fork(), app, host))[0],
-    // The SSH client (node-ssh, ssh2) is loaded by the first run that connects: an idle `serve` holds none of it.
-    openRemote: async (target, _signal, plan) => (await import('../transport/ssh/connect.ts')).connectTo(target.host, config, plan),
+    openRemote: (target, _signal, plan) => connect(target.host, plan),
     shared,
   });
   await executor.start();
   const notifier = createNotifier({ settings, orm, store, jaegerUrl: config.jaegerUrl, publicUrl: config.publicUrl, secrets: configuredSecrets(config) });
   notifier.observe((listener) => executor.subscribe(listener));
-  return { orm, store, executor, interrupted, notifier };
+  return { orm, store, executor, interrupted, notifier, connect };
 }
 
 async function sharedQueue(config: Config, log: (line: string) => void) {

@@ -11,6 +11,8 @@ import { findTargets, listTargets, noTargetError, removeTargets, saveTarget, vie
 import { OUTPUT_LIMIT_BYTES, type RunStore, type RunView } from '../engine/run-store.ts';
 import { traceUrl } from '../support/tracing.ts';
 import { readServiceStatus, type ServiceStatus } from '../domain/service-status.ts';
+import type { Connect } from '../transport/ssh/connect.ts';
+import { lazyConnector } from '../transport/ssh/lazy-connect.ts';
 import { createStatusCache } from '../domain/status-cache.ts';
 import type { TargetFields } from '../domain/target-schema.ts';
 import { requireBearerToken } from './auth.ts';
@@ -36,6 +38,8 @@ export interface AppDeps {
   insecureWebhooks?: boolean;
   /** Accept POST/DELETE on /api without a bearer token when none is set (development only). */
   insecureApi?: boolean;
+  /** SSH connections for the status route (the runtime's); one of its own when absent. */
+  connect?: Connect;
   /** How the status route reads a host (SSH); replaceable so API tests need no host. */
   readStatus?: (target: TargetFields, config: Config) => Promise<ServiceStatus>;
   startedAt?: Date;
@@ -73,7 +77,8 @@ export function createApp(deps: AppDeps): Express {
   const { orm, store, config, executor, logger } = deps;
   const startedAt = deps.startedAt ?? new Date();
   // Cached per target for a few seconds, one SSH login at a time per host, whoever asks how often.
-  const readStatus = createStatusCache(deps.readStatus ?? readServiceStatus);
+  const connect = deps.connect ?? lazyConnector(config);
+  const readStatus = createStatusCache(deps.readStatus ?? ((target, config) => readServiceStatus(target, config, connect)));
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SshHost } from '../../src/transport/ssh/ssh-host.ts';
+import { createSshFiles } from '../../src/transport/ssh/ssh-files.ts';
 import { fileSshdHarness } from '../helpers/sshd.ts';
 
 const { skip, harness } = fileSshdHarness();
@@ -19,7 +20,7 @@ const COUNT_SHELLS = {
 const TRUE = { name: 'true', command: 'true' };
 
 async function shellsSeenBy(commands: number | undefined, before: number): Promise<number> {
-  const host = await SshHost.connect(harness().alias, { home: harness().home, connectTimeoutMs: 5000, commands });
+  const host = await SshHost.connect(harness().alias, { home: harness().home, connectTimeoutMs: 5000, commands, files: createSshFiles() });
   try {
     for (let i = 0; i < before; i++) assert.equal((await host.exec(TRUE)).code, 0);
     const result = await host.exec(COUNT_SHELLS);

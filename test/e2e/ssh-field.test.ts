@@ -11,6 +11,7 @@ import { runCliInProcess } from '../helpers/cli.ts';
 import { until } from '../helpers/engine.ts';
 import { skipWithoutSshd, startSshdHarness, type SshdHarness } from '../helpers/sshd.ts';
 import { SshHost } from '../../src/transport/ssh/ssh-host.ts';
+import { createSshFiles } from '../../src/transport/ssh/ssh-files.ts';
 import { HostKeyError, SshConnectError } from '../../src/transport/ssh/errors.ts';
 
 const skip = skipWithoutSshd();
@@ -34,7 +35,7 @@ function authorize(harness: SshdHarness, publicKey: string): void {
 }
 
 async function run(harness: SshdHarness, alias: string, command = 'echo ok'): Promise<{ stdout: string; notes: readonly string[] }> {
-  const host = await SshHost.connect(alias, { home: harness.home, connectTimeoutMs: 5000 });
+  const host = await SshHost.connect(alias, { home: harness.home, connectTimeoutMs: 5000, files: createSshFiles() });
   try {
     const result = await host.exec({ name: 'probe', command });
     assert.equal(result.code, 0, result.stderr);
@@ -174,7 +175,7 @@ describe('authentication as OpenSSH: agent first, then each key file', { skip },
   });
 
   test('IdentitiesOnly: the agent offers only the configured keys, so the key file authenticates', async () => {
-    const host = await SshHost.connect('agent-but-identities-only', { home: harness.home, connectTimeoutMs: 5000 });
+    const host = await SshHost.connect('agent-but-identities-only', { home: harness.home, connectTimeoutMs: 5000, files: createSshFiles() });
     try {
       assert.deepEqual(host.rsyncSsh(5000).hops.map((hop) => hop.identityFile), [harness.identityFile]);
     } finally {
@@ -200,7 +201,7 @@ describe('authentication as OpenSSH: agent first, then each key file', { skip },
       stdio: 'ignore',
     });
     addHosts(harness, { 'locked-in-agent': { HostName: '127.0.0.1', Port: harness.port, User: harness.user, UserKnownHostsFile: harness.knownHostsFile, IdentityFile: `${locked}_agent`, IdentitiesOnly: 'yes' } });
-    const host = await SshHost.connect('locked-in-agent', { home: harness.home, connectTimeoutMs: 5000 });
+    const host = await SshHost.connect('locked-in-agent', { home: harness.home, connectTimeoutMs: 5000, files: createSshFiles() });
     try {
       assert.deepEqual(host.notes, []);
       assert.deepEqual(host.rsyncSsh(5000).hops.map((hop) => hop.agentSocket), [agentSocket]);

@@ -39,7 +39,9 @@ async function storedTarget(app: string): Promise<TargetFields> {
 async function readStatus(app: string, options?: { timeoutMs?: number }) {
   const { readServiceStatus } = await import('../../src/domain/service-status.ts');
   const { loadConfig } = await import('../../src/support/config.ts');
-  return readServiceStatus(await storedTarget(app), loadConfig(world.env), options);
+  const { createConnector } = await import('../../src/transport/ssh/connect.ts');
+  const config = loadConfig(world.env);
+  return readServiceStatus(await storedTarget(app), config, createConnector(config), options);
 }
 
 /**

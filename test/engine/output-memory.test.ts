@@ -7,6 +7,7 @@ import vm from 'node:vm';
 import { RunEvents, HISTORY_OUTPUT_BYTES } from '../../src/engine/events.ts';
 import { createOutputSink } from '../../src/engine/output-sink.ts';
 import { SshHost } from '../../src/transport/ssh/ssh-host.ts';
+import { createSshFiles } from '../../src/transport/ssh/ssh-files.ts';
 import { KEPT_OUTPUT_CHARS } from '../../src/transport/output-tail.ts';
 import { fileSshdHarness } from '../helpers/sshd.ts';
 
@@ -40,7 +41,7 @@ function collectGarbage(): void {
 const { skip, harness } = fileSshdHarness();
 
 test('a remote command printing 160 MiB: streamed whole, the result keeps its end, memory stays bounded', { skip }, async () => {
-  const host = await SshHost.connect(harness().alias, { home: harness().home, connectTimeoutMs: 5000 });
+  const host = await SshHost.connect(harness().alias, { home: harness().home, connectTimeoutMs: 5000, files: createSshFiles() });
   try {
     const MiB = 1024 * 1024;
     const total = 160 * MiB;

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { HostKeyCheckState, hostKeyMessage, keyscanCommand } from '../../src/transport/ssh/host-key.ts';
+import { createKnownHostsFiles } from '../../src/transport/ssh/known-hosts.ts';
 import { HostKeyError } from '../../src/transport/ssh/errors.ts';
 
 const target = { hostname: '127.0.0.1', port: 2222, hostKeyAlias: undefined, userKnownHostsFile: '/home/d/.ssh/known_hosts' };
@@ -63,7 +64,7 @@ describe('HostKeyCheckState over a known_hosts file', () => {
   const state = (lines: string[]) => {
     const file = path.join(dir, `kh-${Math.random()}`);
     writeFileSync(file, lines.join('\n') + '\n');
-    return new HostKeyCheckState({ ...target, knownHostsFiles: [path.join(dir, 'absent'), file], userKnownHostsFile: file });
+    return new HostKeyCheckState({ ...target, knownHostsFiles: [path.join(dir, 'absent'), file], userKnownHostsFile: file }, createKnownHostsFiles());
   };
 
   test('an RSA-only host: RSA algorithms offered first; ECDSA-only: ECDSA first', () => {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   checkHostKey,
+  createKnownHostsFiles,
   hostKeyAlgorithmsFor,
   knownHostsName,
   lookUpKnownHosts,
@@ -52,6 +53,7 @@ function findWithSshKeygen(file: string, name: string): KnownHostsLookup {
 }
 
 describe('known_hosts', () => {
+  const files = createKnownHostsFiles();
   let dir = '';
   let rsa: PublicKey, ecdsa256: PublicKey, ecdsa384: PublicKey, ed1: PublicKey, ed2: PublicKey, edRevoked: PublicKey, edCa: PublicKey;
   let plainFile = '';
@@ -97,7 +99,7 @@ describe('known_hosts', () => {
     for (const which of ['plain', 'hashed'] as const) {
       test(`the lines matching ${name} (${which} file) are those ssh-keygen -F finds`, () => {
         const file = which === 'plain' ? plainFile : hashedFile;
-        assert.deepEqual(readable(readKnownHosts([file], name)), readable(findWithSshKeygen(file, name)));
+        assert.deepEqual(readable(readKnownHosts(files, [file], name)), readable(findWithSshKeygen(file, name)));
       });
     }
   }
@@ -114,26 +116,26 @@ describe('known_hosts', () => {
   });
 
   test('a revoked key is never trusted, even where another line trusts it', () => {
-    const lookup = readKnownHosts([plainFile], 'web.example');
+    const lookup = readKnownHosts(files, [plainFile], 'web.example');
     assert.ok(lookup.keys.some((key) => key.blob.equals(edRevoked.blob)));
     assert.deepEqual(checkHostKey(lookup, edRevoked.blob), { status: 'revoked' });
   });
 
   test('a known key is trusted, with where it is written', () => {
-    const check = checkHostKey(readKnownHosts([hashedFile], 'web.example'), ed1.blob);
+    const check = checkHostKey(readKnownHosts(files, [hashedFile], 'web.example'), ed1.blob);
     assert.equal(check.status, 'trusted');
     assert.deepEqual(check.status === 'trusted' && { file: check.entry.file, line: check.entry.line }, { file: hashedFile, line: 2 });
   });
 
   test('another key for a known host is a change, naming the entry ssh calls offending (the last)', () => {
-    const lookup = readKnownHosts([plainFile], 'other.example');
+    const lookup = readKnownHosts(files, [plainFile], 'other.example');
     const check = checkHostKey(lookup, ed1.blob);
     assert.equal(check.status, 'changed');
     assert.deepEqual(check.status === 'changed' && check.entry.line, lookup.keys.at(-1)!.line);
   });
 
   test('a host with no lines is unknown; a CA line alone does not make a host key known', () => {
-    assert.deepEqual(checkHostKey(readKnownHosts([plainFile], 'nobody.org'), ed1.blob), { status: 'unknown' });
+    assert.deepEqual(checkHostKey(readKnownHosts(files, [plainFile], 'nobody.org'), ed1.blob), { status: 'unknown' });
     const caOnly = lookUpKnownHosts([{ file: 'f', text: `@cert-authority *.corp ${edCa.type} ${edCa.base64}\n` }], 'a.corp');
     assert.equal(caOnly.certAuthorities.length, 1);
     assert.deepEqual(checkHostKey(caOnly, edCa.blob), { status: 'unknown' });
@@ -148,18 +150,18 @@ describe('known_hosts', () => {
   test('a line added after a lookup is seen by the next one (the file is re-read once it changed)', () => {
     const file = path.join(dir, 'known_hosts_growing');
     writeFileSync(file, `${line('web.example', ed1)}\n`);
-    assert.equal(readKnownHosts([file], 'new.example').keys.length, 0);
-    assert.equal(readKnownHosts([file], 'web.example').keys.length, 1);
+    assert.equal(readKnownHosts(files, [file], 'new.example').keys.length, 0);
+    assert.equal(readKnownHosts(files, [file], 'web.example').keys.length, 1);
     writeFileSync(file, `${line('web.example', ed1)}\n${line('new.example', ed2)}\n`);
-    assert.deepEqual(readable(readKnownHosts([file], 'new.example')).keys.map((key) => key.line), [2]);
+    assert.deepEqual(readable(readKnownHosts(files, [file], 'new.example')).keys.map((key) => key.line), [2]);
   });
 
   test('missing files hold nothing', () => {
-    assert.deepEqual(readKnownHosts([path.join(dir, 'missing')], 'web.example'), { keys: [], revoked: [], certAuthorities: [] });
+    assert.deepEqual(readKnownHosts(files, [path.join(dir, 'missing')], 'web.example'), { keys: [], revoked: [], certAuthorities: [] });
   });
 
   test('hostKeyAlgorithmsFor: the types known for the host first, an RSA key offering rsa-sha2-512/256 and ssh-rsa', () => {
-    assert.deepEqual(hostKeyAlgorithmsFor(readKnownHosts([plainFile], 'only-rsa.example')), [
+    assert.deepEqual(hostKeyAlgorithmsFor(readKnownHosts(files, [plainFile], 'only-rsa.example')), [
       'rsa-sha2-512',
       'rsa-sha2-256',
       'ssh-rsa',
@@ -168,7 +170,7 @@ describe('known_hosts', () => {
       'ecdsa-sha2-nistp384',
       'ecdsa-sha2-nistp521',
     ]);
-    assert.deepEqual(hostKeyAlgorithmsFor(readKnownHosts([plainFile], '[web.example]:2222')).slice(0, 2), ['ecdsa-sha2-nistp256', 'ssh-ed25519']);
+    assert.deepEqual(hostKeyAlgorithmsFor(readKnownHosts(files, [plainFile], '[web.example]:2222')).slice(0, 2), ['ecdsa-sha2-nistp256', 'ssh-ed25519']);
     assert.deepEqual(hostKeyAlgorithmsFor({ keys: [] }), ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']);
   });
 });

@@ -4,7 +4,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, write
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { resolveSshConfig, type ResolvedSshConfig } from '../../src/transport/ssh/ssh-config.ts';
+import { createConfigFiles, resolveSshConfig, type ResolvedSshConfig } from '../../src/transport/ssh/ssh-config.ts';
 
 // The oracle is the real `ssh -G` (and `ssh -v` for identity files, which -G prints unexpanded).
 // ssh expands `~` with the passwd home of the invoking user, so the resolver gets that same home;
@@ -361,13 +361,14 @@ test('an edited config is read again by the next resolution (the files are kept 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ssh-config-edit-'));
   try {
     const configFile = path.join(dir, 'config');
+    const files = createConfigFiles(); // as a connector keeps them
     writeFileSync(configFile, 'Host web\n  User first\n');
-    assert.equal(resolveSshConfig('web', { home: realHome, localUser, configFile }).user, 'first');
-    assert.equal(resolveSshConfig('web', { home: realHome, localUser, configFile }).user, 'first');
+    assert.equal(resolveSshConfig('web', { home: realHome, localUser, configFile, files }).user, 'first');
+    assert.equal(resolveSshConfig('web', { home: realHome, localUser, configFile, files }).user, 'first');
     writeFileSync(configFile, 'Host web\n  User other\n');
-    assert.equal(resolveSshConfig('web', { home: realHome, localUser, configFile }).user, 'other');
+    assert.equal(resolveSshConfig('web', { home: realHome, localUser, configFile, files }).user, 'other');
     writeFileSync(configFile, 'Host web\n  User other\n  Port\n');
-    assert.throws(() => resolveSshConfig('web', { home: realHome, localUser, configFile }), { name: 'SshConfigError', message: /line 3: no argument after keyword "port"/ });
+    assert.throws(() => resolveSshConfig('web', { home: realHome, localUser, configFile, files }), { name: 'SshConfigError', message: /line 3: no argument after keyword "port"/ });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

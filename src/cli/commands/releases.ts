@@ -27,14 +27,15 @@ export class ReleasesCommand extends DeployCommand {
   async run() {
     let reachable = true;
     const report: { host: string; strategy: string; releases: ReleaseRow[]; error?: string }[] = [];
-    const [{ connectTo }, { readHostReleases }, { findTargets }, { RunStore }] = await Promise.all([
+    const [{ createConnector }, { readHostReleases }, { findTargets }, { RunStore }] = await Promise.all([
       import('../../transport/ssh/connect.ts'), import('../../domain/releases.ts'), import('../../domain/targets.ts'), import('../../engine/run-store.ts'),
     ]);
     await this.withDatabase(async (orm, config) => {
       const store = new RunStore(orm);
+      const connect = createConnector(config);
       for (const target of await findTargets(orm.em.fork(), this.app, this.host)) {
         try {
-          const host = await connectTo(target.host, config);
+          const host = await connect(target.host);
           try {
             const releases = await readHostReleases(target, host, await store.runsOf(target.app, target.host));
             report.push({ host: target.host, strategy: target.strategy, releases });

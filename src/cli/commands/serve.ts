@@ -33,7 +33,7 @@ export class ServeCommand extends DeployCommand {
     ]);
     const config = this.config();
     const tracing = await loadTracing(this.context.env);
-    const { orm, store, executor, interrupted, notifier } = await startRuntime(config, tracing?.tracer);
+    const { orm, store, executor, interrupted, notifier, connect } = await startRuntime(config, tracing?.tracer);
     let pruning: { stop: () => Promise<void> } | undefined;
     try {
       if (interrupted.length) this.context.stdout.write(`marked ${interrupted.length} unfinished run(s) of a stopped process as interrupted: #${interrupted.join(', #')}\n`);
@@ -46,7 +46,7 @@ export class ServeCommand extends DeployCommand {
         onPruned: (report) => (report.runs || report.deliveries) && logger.info({ pruned: report }, describePrune(report)),
         onError: (error) => logger.error({ err: { name: (error as Error).name } }, 'pruning the history failed'),
       });
-      const server = createApp({ orm, store, config, executor, logger, pushes, tracer: tracing?.tracer, insecureWebhooks: this.insecureWebhooks, insecureApi: this.insecureApi }).listen(Number(this.port), this.bind);
+      const server = createApp({ orm, store, config, executor, logger, pushes, connect, tracer: tracing?.tracer, insecureWebhooks: this.insecureWebhooks, insecureApi: this.insecureApi }).listen(Number(this.port), this.bind);
       await once(server, 'listening');
       const address = server.address();
       const port = typeof address === 'object' && address ? address.port : this.port;

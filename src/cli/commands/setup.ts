@@ -24,8 +24,8 @@ export class SetupCommand extends DeployCommand {
     const { findTargets } = await import('../../domain/targets.ts');
     // The database is closed again before the SSH work starts.
     const [target] = await this.withDatabase((orm) => findTargets(orm.em.fork(), this.app, this.host));
-    const [{ connectTo }, { applySetup }] = await Promise.all([import('../../transport/ssh/connect.ts'), import('../../domain/setup.ts')]);
-    const host = await connectTo(this.host, config);
+    const [{ createConnector }, { applySetup }] = await Promise.all([import('../../transport/ssh/connect.ts'), import('../../domain/setup.ts')]);
+    const host = await createConnector(config)(this.host);
     try {
       await applySetup(target, host, config, (progress) => {
         this.context.stdout.write(progress.done ? `✓ ${progress.action.title}\n` : `- ${progress.action.title} (${progress.skipped})\n`);

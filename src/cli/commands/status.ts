@@ -19,12 +19,13 @@ export class StatusCommand extends DeployCommand {
   async run() {
     if (!this.app && !this.all) throw new Error('name an app, or use --all');
     if (this.app && this.all) throw new Error('name an app or use --all, not both');
-    const [{ readServiceStatus }, { listTargets, toTargetFields, UnknownTargetError }, { RunStore }] = await Promise.all([
-      import('../../domain/service-status.ts'), import('../../domain/targets.ts'), import('../../engine/run-store.ts'),
+    const [{ readServiceStatus }, { listTargets, toTargetFields, UnknownTargetError }, { RunStore }, { createConnector }] = await Promise.all([
+      import('../../domain/service-status.ts'), import('../../domain/targets.ts'), import('../../engine/run-store.ts'), import('../../transport/ssh/connect.ts'),
     ]);
     let healthy = true;
     await this.withDatabase(async (orm, config) => {
       const store = new RunStore(orm);
+      const connect = createConnector(config);
       const targets = (await listTargets(orm.em.fork(), this.app)).map(toTargetFields);
       if (targets.length === 0) throw new UnknownTargetError(this.app ? `no target for app "${this.app}"` : 'no targets yet');
       for (const target of targets) {
@@ -33,7 +34,7 @@ export class StatusCommand extends DeployCommand {
           ? `last deploy: run #${last.id} ${last.status}${last.failed_step ? ` at ${last.failed_step}` : ''}, ${last.queued_at}`
           : 'never deployed';
         this.context.stdout.write(`== ${target.app} on ${target.host} (${target.strategy}) — ${lastLine}\n`);
-        const status = await readServiceStatus(target, config);
+        const status = await readServiceStatus(target, config, connect);
         if (status.error) {
           healthy = false;
           this.context.stdout.write(`unreachable: ${status.error}\n`);

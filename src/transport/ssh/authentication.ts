@@ -26,12 +26,16 @@ export interface KeySources {
 
 /**
  * Key files as parsed (or why they could not be): every connection offers the same keys, and parsing
- * one costs more than the stat that tells it has not changed.
+ * one costs more than the stat that tells it has not changed (one per process, see ssh-files.ts).
  */
-const keyFiles = new FileCache((content) => utils.parseKey(content));
+export type KeyFiles = FileCache<ParsedKey | Error>;
+
+export function createKeyFiles(): KeyFiles {
+  return new FileCache((content) => utils.parseKey(content));
+}
 
 /** The public blob of a key file: its `.pub` beside it, else the private key itself if it is readable. */
-function publicBlobOf(file: string): Buffer | undefined {
+function publicBlobOf(keyFiles: KeyFiles, file: string): Buffer | undefined {
   for (const candidate of [`${file}.pub`, file]) {
     try {
       const parsed = keyFiles.get(candidate);
@@ -44,7 +48,7 @@ function publicBlobOf(file: string): Buffer | undefined {
 }
 
 /** Reads one identity file; undefined and a note when it cannot be used without a passphrase or at all. */
-function readIdentity(file: string, notes: string[]): ParsedKey | undefined {
+function readIdentity(keyFiles: KeyFiles, file: string, notes: string[]): ParsedKey | undefined {
   let parsed: ParsedKey | Error | undefined;
   try {
     parsed = keyFiles.get(file);
@@ -82,13 +86,13 @@ function agentKeys(socket: string, timeoutMs: number): Promise<ParsedKey[]> {
  * Works out which keys to offer: asks the agent for its keys first (so an agent that is gone or
  * empty is a note, not a failed connection), then reads each identity file.
  */
-export async function planKeys(sources: KeySources, timeoutMs: number): Promise<KeyPlan> {
+export async function planKeys(sources: KeySources, timeoutMs: number, keyFiles: KeyFiles): Promise<KeyPlan> {
   const notes: string[] = [];
   let agent: KeyPlan['agent'];
   // Each identity's public half, read at most once (its .pub file, or the key when unencrypted).
   const publicBlobs = new Map<string, Buffer | undefined>();
   const publicBlob = (file: string) => {
-    if (!publicBlobs.has(file)) publicBlobs.set(file, publicBlobOf(file));
+    if (!publicBlobs.has(file)) publicBlobs.set(file, publicBlobOf(keyFiles, file));
     return publicBlobs.get(file);
   };
   if (sources.agentSocket !== undefined) {
@@ -105,7 +109,7 @@ export async function planKeys(sources: KeySources, timeoutMs: number): Promise<
   }
   const files = sources.identityFiles.flatMap((file) => {
     const fileNotes: string[] = [];
-    const key = readIdentity(file, fileNotes);
+    const key = readIdentity(keyFiles, file, fileNotes);
     // A passphrase-protected key the agent holds (ssh-add) is offered by the agent: nothing to say.
     const blob = key === undefined && agent !== undefined ? publicBlob(file) : undefined;
     const inAgent = blob !== undefined && agent!.keys.some((held) => held.getPublicSSH().equals(blob));

@@ -3,7 +3,7 @@
 // say what to do in words that never teach deleting a real warning.
 import { shellJoin, shellQuote } from '../shell.ts';
 import { HostKeyError } from './errors.ts';
-import { blobType, checkHostKey, hostKeyAlgorithmsFor, knownHostsName, readKnownHosts, type HostKeyCheck, type KnownHostsLookup } from './known-hosts.ts';
+import { blobType, checkHostKey, hostKeyAlgorithmsFor, knownHostsName, readKnownHosts, type HostKeyCheck, type KnownHostsFiles, type KnownHostsLookup } from './known-hosts.ts';
 
 /** Where a host key is looked up. */
 export interface HostKeyTarget {
@@ -67,8 +67,8 @@ export class HostKeyCheckState {
   private verdict: HostKeyCheck | undefined;
   private presentedType = 'unknown';
 
-  constructor(private readonly target: HostKeyTarget) {
-    this.lookup = readKnownHosts(target.knownHostsFiles, knownHostsName(target));
+  constructor(private readonly target: HostKeyTarget, knownHostsFiles: KnownHostsFiles) {
+    this.lookup = readKnownHosts(knownHostsFiles, target.knownHostsFiles, knownHostsName(target));
   }
 
   /** ssh2's `algorithms.serverHostKey`: the known types first, as OpenSSH's order_hostkeyalgs. */

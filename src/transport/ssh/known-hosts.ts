@@ -122,11 +122,16 @@ const MATCHES_KEPT_PER_FILE = 4096;
 /**
  * Each known_hosts file as read, with the lines found for each name looked up in it: a connection
  * re-reads nothing while the file is unchanged (one HMAC per hashed line and name, not per connection).
+ * One per process (see ssh-files.ts).
  */
-const knownHostsFiles = new FileCache((content) => ({ text: content.toString('utf8'), matches: new Map<string, KnownHostsLine[]>() }));
+export type KnownHostsFiles = FileCache<{ text: string; matches: Map<string, KnownHostsLine[]> }>;
+
+export function createKnownHostsFiles(): KnownHostsFiles {
+  return new FileCache((content) => ({ text: content.toString('utf8'), matches: new Map<string, KnownHostsLine[]>() }));
+}
 
 /** {@link lookUpKnownHosts} over files on disk (re-read when changed); a missing file holds nothing. */
-export function readKnownHosts(files: string[], name: string): KnownHostsLookup {
+export function readKnownHosts(knownHostsFiles: KnownHostsFiles, files: string[], name: string): KnownHostsLookup {
   const lookup: KnownHostsLookup = { keys: [], revoked: [], certAuthorities: [] };
   for (const file of files) {
     const read = knownHostsFiles.get(file);

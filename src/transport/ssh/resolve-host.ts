@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
-import { agentSocketFor, resolveSshConfig, SshConfigError } from './ssh-config.ts';
+import { agentSocketFor, resolveSshConfig, SshConfigError, type ConfigFiles } from './ssh-config.ts';
 
 /** Where one SSH alias really points, as OpenSSH would read it from `~/.ssh/config`. */
 export interface SshSettings {
@@ -38,6 +38,8 @@ export interface ResolveOptions {
   env?: Record<string, string | undefined>;
   /** The invoking user (default User, `%u`, `Match localuser`). Default the process's user. */
   localUser?: string;
+  /** The config files as read (see SshConfigSources.files). Default: read afresh. */
+  configFiles?: ConfigFiles;
 }
 
 /**
@@ -49,7 +51,7 @@ export function resolveSshHost(alias: string, options: ResolveOptions): SshSetti
   const env = options.env ?? process.env;
   let config;
   try {
-    config = resolveSshConfig(alias, { home: options.home, localUser: options.localUser ?? os.userInfo().username, env });
+    config = resolveSshConfig(alias, { home: options.home, localUser: options.localUser ?? os.userInfo().username, env, files: options.configFiles });
   } catch (error) {
     if (error instanceof SshConfigError) throw new SshSettingsError(`cannot resolve SSH host ${alias}: ${error.message}`);
     throw error;

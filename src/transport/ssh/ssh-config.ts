@@ -24,8 +24,11 @@ export interface SshConfigSources {
    * `configFile` is not given, none when it is (`ssh -F` skips it too); null for none.
    */
   systemConfigFile?: string | null;
-  /** A file's text, or undefined when it does not exist. Default: the real file system. */
-  readFile?: (file: string) => string | undefined;
+  /**
+   * The config files, parsed, each re-read once it changed: one per process that resolves many
+   * connections (see ssh-files.ts). Default: a new one, so every file is read afresh.
+   */
+  files?: ConfigFiles;
   /** A directory's entry names (for Include globs), or undefined. Default: the real file system. */
   readDirectory?: ReadDirectory;
   /** For `${VAR}` in IdentityFile, UserKnownHostsFile and IdentityAgent. Default `process.env`. */
@@ -143,9 +146,6 @@ const DEFAULT_GLOBAL_KNOWN_HOSTS = ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_kn
 const MAX_INCLUDE_DEPTH = 16;
 
 
-/** The config files as read: each connection resolves its alias afresh, but re-reads a file only once it changed. */
-const configFiles = new FileCache((content) => content.toString('utf8'));
-
 function readDirectoryOrUndefined(directory: string): string[] | undefined {
   try {
     return readdirSync(directory);
@@ -160,7 +160,7 @@ function withDefaults(options: SshConfigSources): Sources {
     localUser: options.localUser,
     configFile: options.configFile,
     systemConfigFile: options.systemConfigFile !== undefined ? options.systemConfigFile : options.configFile === undefined ? '/etc/ssh/ssh_config' : null,
-    readFile: options.readFile ?? ((file) => configFiles.get(file)),
+    files: options.files ?? createConfigFiles(),
     readDirectory: options.readDirectory ?? readDirectoryOrUndefined,
     env: options.env ?? process.env,
     localHostname: options.localHostname ?? os.hostname(),
@@ -287,9 +287,9 @@ function applyInclude(pass: ConfigPass, line: ConfigLine, scope: FileScope, acti
     if (arg === '') throw new SshConfigError(`${where}: keyword include empty argument`);
     const wasActive = activity.active;
     for (const file of globPaths(includePattern(arg, scope, pass.sources, where), pass.sources.readDirectory)) {
-      const text = pass.sources.readFile(file);
+      const lines = pass.sources.files.get(file);
       const included = { file, fromUserConfig: scope.fromUserConfig, neverMatch: scope.neverMatch || !wasActive, depth: scope.depth + 1 };
-      if (text !== undefined) readConfigText(pass, text, included, activity);
+      if (lines !== undefined) readConfigLines(pass, lines, included, activity);
       // A Host or Match inside the included file does not change the including file's state.
       activity.active = wasActive;
     }
@@ -377,13 +377,15 @@ function applyLine(pass: ConfigPass, line: ConfigLine, scope: FileScope, activit
 /** One line of a config file that is not blank or a comment: what it says, or why it cannot be read. */
 type ParsedLine = { where: string; line: Readonly<ConfigLine>; error?: undefined } | { where: string; line?: undefined; error: SshConfigError };
 
-/** Each config file's lines as parsed from its last text: what every connection reads is parsed once. */
-const parsedFiles = new Map<string, { text: string; lines: ParsedLine[] }>();
+/** A config file's lines, parsed: what every connection reads is parsed once, while the file is unchanged. */
+export type ConfigFiles = FileCache<ParsedLine[]>;
 
-function parseConfigText(file: string, text: string): ParsedLine[] {
-  const parsed = parsedFiles.get(file);
-  if (parsed?.text === text) return parsed.lines;
-  const lines = text.split('\n').flatMap((rawLine, index): ParsedLine[] => {
+export function createConfigFiles(): ConfigFiles {
+  return new FileCache(parseConfigFile);
+}
+
+function parseConfigFile(content: Buffer, file: string): ParsedLine[] {
+  return content.toString('utf8').split('\n').flatMap((rawLine, index): ParsedLine[] => {
     const where = `${file} line ${index + 1}`;
     try {
       const line = parseConfigLine(rawLine, where);
@@ -393,14 +395,12 @@ function parseConfigText(file: string, text: string): ParsedLine[] {
       throw error;
     }
   });
-  parsedFiles.set(file, { text, lines });
-  return lines;
 }
 
-function readConfigText(pass: ConfigPass, text: string, scope: FileScope, activity: Activity): void {
+function readConfigLines(pass: ConfigPass, lines: ParsedLine[], scope: FileScope, activity: Activity): void {
   if (scope.depth > MAX_INCLUDE_DEPTH) throw new SshConfigError(`${scope.file}: too many recursive configuration includes`);
   // An unreadable line fails where ssh would fail: after the lines before it were applied.
-  for (const { where, line, error } of parseConfigText(scope.file, text)) {
+  for (const { where, line, error } of lines) {
     if (line === undefined) throw error;
     applyLine(pass, line, scope, activity, where);
   }
@@ -410,13 +410,13 @@ function readConfigText(pass: ConfigPass, text: string, scope: FileScope, activi
 function readConfigFiles(pass: ConfigPass): void {
   const { sources } = pass;
   const userFile = sources.configFile ?? path.join(sources.home, '.ssh', 'config');
-  const userText = sources.readFile(userFile);
-  if (userText === undefined && sources.configFile !== undefined) throw new SshConfigError(`Can't open user config file ${userFile}`);
-  if (userText !== undefined) readConfigText(pass, userText, { file: userFile, fromUserConfig: true, neverMatch: false, depth: 0 }, { active: true });
+  const userLines = sources.files.get(userFile);
+  if (userLines === undefined && sources.configFile !== undefined) throw new SshConfigError(`Can't open user config file ${userFile}`);
+  if (userLines !== undefined) readConfigLines(pass, userLines, { file: userFile, fromUserConfig: true, neverMatch: false, depth: 0 }, { active: true });
   if (sources.systemConfigFile === null) return;
-  const systemText = sources.readFile(sources.systemConfigFile);
-  if (systemText !== undefined) {
-    readConfigText(pass, systemText, { file: sources.systemConfigFile, fromUserConfig: false, neverMatch: false, depth: 0 }, { active: true });
+  const systemLines = sources.files.get(sources.systemConfigFile);
+  if (systemLines !== undefined) {
+    readConfigLines(pass, systemLines, { file: sources.systemConfigFile, fromUserConfig: false, neverMatch: false, depth: 0 }, { active: true });
   }
 }
 

@@ -12,6 +12,7 @@ import { HostKeyCheckState } from './host-key.ts';
 import { PreparedShell } from './prepared-shell.ts';
 import { parseProxyJump, ProxyJumpError } from './proxy-jump.ts';
 import { resolveSshHost, SshSettingsError, type SshSettings } from './resolve-host.ts';
+import type { SshFiles } from './ssh-files.ts';
 
 export { HostKeyError, SshConnectError } from './errors.ts';
 
@@ -21,6 +22,8 @@ export interface SshOptions {
   connectTimeoutMs: number;
   /** For `SSH_AUTH_SOCK` and `${VAR}` in the config. Default `process.env`. */
   env?: Record<string, string | undefined>;
+  /** The config, keys and known_hosts as read (re-read once changed): shared by the connections of a process. */
+  files: SshFiles;
   /**
    * How many commands the caller will run, when it knows (a run: its pipeline says): up to
    * SPARE_SHELLS shells are then kept open ahead, but none beyond that many commands (once past
@@ -90,8 +93,8 @@ function connectTcp(settings: SshSettings): net.Socket {
 async function openHop(settings: SshSettings, via: Hop | undefined, options: SshOptions, role: string): Promise<Hop> {
   const where = `${role}${describe(settings)}`;
   const sock = via === undefined ? undefined : await forwardThrough(via, settings);
-  const hostKeys = new HostKeyCheckState({ ...settings, reachedVia: via?.settings.alias });
-  const plan = await planKeys(settings, options.connectTimeoutMs);
+  const hostKeys = new HostKeyCheckState({ ...settings, reachedVia: via?.settings.alias }, options.files.knownHosts);
+  const plan = await planKeys(settings, options.connectTimeoutMs, options.files.keys);
   if (plan.agent === undefined && plan.files.length === 0) {
     sock?.destroy();
     throw new SshConnectError(withNotes(`cannot connect to ${where}: ${describePlan(plan)}`, plan.notes));
@@ -142,7 +145,7 @@ function forwardThrough(via: Hop, next: SshSettings): Promise<Duplex> {
 
 function resolveOrFail(alias: string, options: SshOptions): SshSettings {
   try {
-    return resolveSshHost(alias, { home: options.home, env: options.env });
+    return resolveSshHost(alias, { home: options.home, env: options.env, configFiles: options.files.config });
   } catch (error) {
     if (error instanceof SshSettingsError) throw new SshConnectError(error.message);
     throw error;

@@ -1,0 +1,14 @@
+import type { Config } from '../../support/config.ts';
+import type { Connect } from './connect.ts';
+
+/**
+ * A connector (connect.ts) that loads the SSH client (node-ssh, ssh2) with its first connection: an
+ * idle `serve` holds none of it. Made once per runtime, like the connector it loads.
+ */
+export function lazyConnector(config: Pick<Config, 'home' | 'sshConnectTimeoutMs'>): Connect {
+  let connector: Promise<Connect> | undefined;
+  return async (host, plan) => {
+    connector ??= import('./connect.ts').then((module) => module.createConnector(config));
+    return (await connector)(host, plan);
+  };
+}
