@@ -22,9 +22,13 @@ test('unknown: the ssh-keyscan line that trusts the key, filed under HostKeyAlia
   );
   assert.equal(
     hostKeyMessage(target, { status: 'unknown' }, 'ssh-ed25519', { file: '/etc/ssh/ssh_known_hosts', line: 3 }),
-    'host key of [127.0.0.1]:2222 is unknown: /etc/ssh/ssh_known_hosts line 3 trusts a certificate authority for it, but host certificates ' +
-      "are not supported (the SSH library cannot negotiate them); check the host's plain key, then trust it with: " +
-      'ssh-keyscan -p 2222 127.0.0.1 >> /home/d/.ssh/known_hosts',
+    'host key of [127.0.0.1]:2222 is unknown: /etc/ssh/ssh_known_hosts line 3 trusts a certificate authority for it, but the host presented ' +
+      "a plain ssh-ed25519 key (no certificate, or one signed by another CA); give the host a certificate from that CA (sshd's HostCertificate), " +
+      'or check its plain key, then trust it with: ssh-keyscan -p 2222 127.0.0.1 >> /home/d/.ssh/known_hosts',
+  );
+  assert.equal(
+    hostKeyMessage(target, { status: 'bad-certificate', reason: 'it has expired', entry: { file: '/k/known_hosts', line: 7 } }, 'ssh-ed25519-cert-v01@openssh.com'),
+    'host certificate of [127.0.0.1]:2222 (ssh-ed25519-cert-v01@openssh.com) is not valid: it has expired (its CA is trusted by /k/known_hosts line 7): refusing to connect',
   );
 });
 
@@ -88,6 +92,6 @@ describe('HostKeyCheckState over a known_hosts file', () => {
     // A CA trusted for the host (its public key as a @cert-authority line): named, and why it cannot help.
     const byCa = state([`@cert-authority [127.0.0.1]:2222 ${keys.other.line}`]);
     assert.equal(byCa.verify(keys.ed.blob), false);
-    assert.match(byCa.refusal()!.message, /is unknown: \S*kh-[0-9.]+ line 1 trusts a certificate authority for it, but host certificates are not supported/);
+    assert.match(byCa.refusal()!.message, /is unknown: \S*kh-[0-9.]+ line 1 trusts a certificate authority for it, but the host presented a plain ssh-ed25519 key/);
   });
 });

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
+  CERT_HOST_KEY_ALGORITHMS,
   checkHostKey,
   createKnownHostsFiles,
   hostKeyAlgorithmsFor,
@@ -161,7 +162,9 @@ describe('known_hosts', () => {
   });
 
   test('hostKeyAlgorithmsFor: the types known for the host first, an RSA key offering rsa-sha2-512/256 and ssh-rsa', () => {
+    // only-rsa.example is also covered by the `@cert-authority *.example` line: certificates come first.
     assert.deepEqual(hostKeyAlgorithmsFor(readKnownHosts(files, [plainFile], 'only-rsa.example')), [
+      ...CERT_HOST_KEY_ALGORITHMS,
       'rsa-sha2-512',
       'rsa-sha2-256',
       'ssh-rsa',
@@ -171,6 +174,8 @@ describe('known_hosts', () => {
       'ecdsa-sha2-nistp521',
     ]);
     assert.deepEqual(hostKeyAlgorithmsFor(readKnownHosts(files, [plainFile], '[web.example]:2222')).slice(0, 2), ['ecdsa-sha2-nistp256', 'ssh-ed25519']);
+    const withCa = hostKeyAlgorithmsFor({ keys: [], certAuthorities: [{ type: edCa.type, blob: edCa.blob, file: 'f', line: 1 }] });
+    assert.deepEqual(withCa.slice(0, 7), [...CERT_HOST_KEY_ALGORITHMS, 'ssh-ed25519'], 'with a CA line for the host: certificates first, as ssh orders them');
     assert.deepEqual(hostKeyAlgorithmsFor({ keys: [] }), ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']);
   });
 });

@@ -164,14 +164,28 @@ function algorithmsForKeyType(type: string): string[] {
 }
 
 /**
- * The host key algorithms to offer, as OpenSSH's `order_hostkeyalgs` does: those whose key types
- * known_hosts holds for this host first, then the rest, each part in the defaults' order. Without
- * it a server with an Ed25519 key would present that one, and a host known only by its RSA key
- * would look changed.
+ * The certificate host key algorithms, in OpenSSH's order: offered only to a host with a
+ * `@cert-authority` line (ssh2 supports them once scripts/patch-ssh2.js has run: `npm ci` runs it).
  */
-export function hostKeyAlgorithmsFor(lookup: Pick<KnownHostsLookup, 'keys'>, defaults: readonly string[] = SSH2_DEFAULT_HOST_KEY_ALGORITHMS): string[] {
+export const CERT_HOST_KEY_ALGORITHMS: readonly string[] = [
+  'ssh-ed25519-cert-v01@openssh.com',
+  'ecdsa-sha2-nistp256-cert-v01@openssh.com',
+  'ecdsa-sha2-nistp384-cert-v01@openssh.com',
+  'ecdsa-sha2-nistp521-cert-v01@openssh.com',
+  'rsa-sha2-512-cert-v01@openssh.com',
+  'rsa-sha2-256-cert-v01@openssh.com',
+];
+
+/**
+ * The host key algorithms to offer, as OpenSSH's `order_hostkeyalgs` does: certificates first when a
+ * `@cert-authority` line covers the host, then the algorithms whose key types known_hosts holds for
+ * it, then the rest, each part in the defaults' order. Without it a server with an Ed25519 key would
+ * present that one, and a host known only by its RSA key (or its CA) would look changed (or unknown).
+ */
+export function hostKeyAlgorithmsFor(lookup: Pick<KnownHostsLookup, 'keys'> & Partial<Pick<KnownHostsLookup, 'certAuthorities'>>, defaults: readonly string[] = SSH2_DEFAULT_HOST_KEY_ALGORITHMS): string[] {
   const known = new Set(lookup.keys.flatMap((key) => algorithmsForKeyType(key.type)));
-  return [...defaults.filter((algorithm) => known.has(algorithm)), ...defaults.filter((algorithm) => !known.has(algorithm))];
+  const certificates = lookup.certAuthorities?.length ? CERT_HOST_KEY_ALGORITHMS : [];
+  return [...certificates, ...defaults.filter((algorithm) => known.has(algorithm)), ...defaults.filter((algorithm) => !known.has(algorithm))];
 }
 
 /** The verdict on a presented host key. */

@@ -122,6 +122,10 @@ async function openHop(settings: SshSettings, via: Hop | undefined, options: Ssh
     if (/authentication methods failed/.test(message)) {
       throw new SshConnectError(withNotes(`cannot connect to ${where}: no key was accepted (${describePlan(plan)})`, plan.notes));
     }
+    if (/^Unsupported algorithm: .*-cert-v01@openssh\.com$/.test(message)) {
+      // A CA line covers the host, and this ssh2 was installed without scripts/patch-ssh2.js.
+      throw new SshConnectError(`cannot connect to ${where}: known_hosts trusts a certificate authority for it, and host certificates need ssh2 patched: run \`node scripts/patch-ssh2.js\` (npm ci does)`);
+    }
     throw new SshConnectError(`cannot connect to ${where}: ${message}`);
   }
   // node-ssh drops its error listener once connected: a later keepalive error would crash us.
