@@ -20,8 +20,13 @@ interface Case {
   ca: 'ed25519' | 'rsa' | 'ecdsa';
   /** ssh-keygen -s options besides -s and -I. */
   sign: (port: number) => string[];
-  /** The known_hosts text, given the CA public keys and the host's name there. */
-  knownHosts: (cas: Record<Case['ca'], string>, name: string) => string;
+  /**
+   * The known_hosts text, given the CA public keys, the host's name there (`[127.0.0.1]:port`), and the
+   * certified host key as a plain key and as its certificate (`type base64` each).
+   */
+  knownHosts: (cas: Record<Case['ca'], string>, name: string, host: { plain: string; cert: string }) => string;
+  /** More lines for the alias's block in ~/.ssh/config (the harness's block sets neither). */
+  sshConfig?: string[];
   /** Whether OpenSSH connects (checked against the real ssh too). */
   trusted: boolean;
   /** What our refusal says. */
@@ -42,13 +47,28 @@ const CASES: Case[] = [
   { name: 'a certificate not yet valid', hostKey: 'ed25519', ca: 'ed25519', sign: () => ['-h', '-n', '127.0.0.1', '-V', '+1d:+2d'], knownHosts: (cas, name) => caLine(name, cas.ed25519), trusted: false, refusal: /is not valid: it is not yet valid/ },
   { name: 'a user certificate presented as a host certificate', hostKey: 'ed25519', ca: 'ed25519', sign: () => ['-n', '127.0.0.1', ...day], knownHosts: (cas, name) => caLine(name, cas.ed25519), trusted: false, refusal: /is not valid: it is not a host certificate/ },
   { name: 'a certificate from a CA that known_hosts trusts for other hosts only', hostKey: 'ed25519', ca: 'ed25519', sign: () => ['-h', '-n', '127.0.0.1', ...day], knownHosts: (cas) => caLine('*.example.org', cas.ed25519), trusted: false, refusal: /host key of .* is unknown: check it/ },
-  { name: 'a certificate from another CA than the one trusted for the host', hostKey: 'ed25519', ca: 'ed25519', sign: () => ['-h', '-n', '127.0.0.1', ...day], knownHosts: (cas, name) => caLine(name, cas.rsa), trusted: false, refusal: /trusts a certificate authority for it, but the host presented a plain ssh-ed25519 key/ },
-  { name: 'a certificate whose CA is @revoked', hostKey: 'ed25519', ca: 'ed25519', sign: () => ['-h', '-n', '127.0.0.1', ...day], knownHosts: (cas, name) => caLine(name, cas.ed25519) + `@revoked * ${cas.ed25519}\n`, trusted: false, refusal: /is marked @revoked/ },
+  { name: 'a certificate from another CA than the one trusted for the host', hostKey: 'ed25519', ca: 'ed25519', sign: () => ['-h', '-n', '127.0.0.1', ...day], knownHosts: (cas, name) => caLine(name, cas.rsa), trusted: false, refusal: /trusts a certificate authority for it, but the host presented a certificate \(ssh-ed25519-cert-v01@openssh\.com\) signed by another CA/ },
+  { name: 'a certificate whose CA is @revoked', hostKey: 'ed25519', ca: 'ed25519', sign: () => ['-h', '-n', '127.0.0.1', ...day], knownHosts: (cas, name) => caLine(name, cas.ed25519) + `@revoked * ${cas.ed25519}\n`, trusted: false, refusal: /its certificate authority is marked @revoked/ },
+  // Revoking a certificate revokes the key in it (ssh compares public keys), whichever line trusts it.
+  { name: 'the host certificate itself on a @revoked line', hostKey: 'ed25519', ca: 'ed25519', sign: () => ['-h', '-n', '127.0.0.1', ...day], knownHosts: (cas, name, host) => caLine(name, cas.ed25519) + `@revoked * ${host.cert}\n`, trusted: false, refusal: /its certificate key is marked @revoked/ },
+  { name: 'a plain line trusting the key whose certificate is on a @revoked line', hostKey: 'ed25519', ca: 'ed25519', sign: () => ['-h', '-n', '127.0.0.1', ...day], knownHosts: (_cas, name, host) => `${name} ${host.plain}\n@revoked * ${host.cert}\n`, trusted: false, refusal: /is marked @revoked/ },
+  // A certificate that fails its checks is no worse than its plain key: a plain line still trusts it.
+  { name: 'an expired certificate whose plain key a line trusts', hostKey: 'ed25519', ca: 'ed25519', sign: () => ['-h', '-n', '127.0.0.1', '-V', '20200101:20200102'], knownHosts: (cas, name, host) => caLine(name, cas.ed25519) + `${name} ${host.plain}\n`, trusted: true },
+  { name: 'a certificate for another host whose plain key a line trusts', hostKey: 'ecdsa', ca: 'rsa', sign: () => ['-h', '-n', 'web.example', ...day], knownHosts: (cas, name, host) => caLine(name, cas.rsa) + `${name} ${host.plain}\n`, trusted: true },
+  { name: "CASignatureAlgorithms leaving out the CA's rsa-sha2-512", hostKey: 'ecdsa', ca: 'rsa', sign: () => ['-h', '-n', '127.0.0.1', ...day], knownHosts: (cas, name) => caLine(name, cas.rsa), sshConfig: ['CASignatureAlgorithms ssh-ed25519,rsa-sha2-256'], trusted: false, refusal: /does not verify with an allowed algorithm \(CASignatureAlgorithms\)/ },
+  { name: 'HostKeyAlgorithms without certificates, known_hosts with only a CA line', hostKey: 'ed25519', ca: 'ed25519', sign: () => ['-h', '-n', '127.0.0.1', ...day], knownHosts: (cas, name) => caLine(name, cas.ed25519), sshConfig: ['HostKeyAlgorithms ssh-ed25519,rsa-sha2-512'], trusted: false, refusal: /presented a plain ssh-ed25519 key/ },
+  { name: 'HostKeyAlgorithms with certificates put first (^)', hostKey: 'ecdsa', ca: 'ed25519', sign: () => ['-h', '-n', '127.0.0.1', ...day], knownHosts: (cas, name) => caLine(name, cas.ed25519), sshConfig: ['HostKeyAlgorithms ^ecdsa-sha2-nistp256-cert-v01@openssh.com'], trusted: true },
+  // On another port than 22, ssh looks at the bare host name when nothing is known under [host]:port.
+  { name: 'a CA line for the bare host name (the host is on another port)', hostKey: 'ed25519', ca: 'ed25519', sign: () => ['-h', '-n', '127.0.0.1', ...day], knownHosts: (cas) => caLine('127.0.0.1', cas.ed25519), trusted: true },
+  { name: 'a CA line that excludes [host]:port but matches the bare name', hostKey: 'ed25519', ca: 'ed25519', sign: () => ['-h', '-n', '127.0.0.1', ...day], knownHosts: (cas, name) => caLine(`!${name},*`, cas.ed25519), trusted: true },
+  { name: 'a plain key filed under the bare host name', hostKey: 'ed25519', ca: 'ed25519', sign: () => ['-h', '-n', '127.0.0.1', ...day], knownHosts: (_cas, _name, host) => `127.0.0.1 ${host.plain}\n`, trusted: true },
+  { name: 'a CA line for the same host on another port', hostKey: 'ed25519', ca: 'ed25519', sign: () => ['-h', '-n', '127.0.0.1', ...day], knownHosts: (cas) => caLine('[127.0.0.1]:2', cas.ed25519), trusted: false, refusal: /is unknown: check it/ },
 ];
 
 describe('host certificates as OpenSSH checks them', { skip }, () => {
   let harness: SshdHarness;
   let dir: string;
+  let sshConfig: string;
   const cas = {} as Record<Case['ca'], string>;
 
   before(async () => {
@@ -59,6 +79,7 @@ describe('host certificates as OpenSSH checks them', { skip }, () => {
       execFileSync('ssh-keygen', ['-q', '-t', type, ...bits, '-N', '', '-C', `${type} CA`, '-f', path.join(dir, `ca_${type}`)]);
       cas[type] = fs.readFileSync(path.join(dir, `ca_${type}.pub`), 'utf8').trim();
     }
+    sshConfig = fs.readFileSync(harness.sshConfigFile, 'utf8');
   });
   after(async () => {
     await harness?.stop();
@@ -70,7 +91,9 @@ describe('host certificates as OpenSSH checks them', { skip }, () => {
     fs.rmSync(path.join(dir, 'host-cert.pub'), { force: true });
     fs.copyFileSync(path.join(harness.tmpDir, `ssh_host_${c.hostKey}_key.pub`), path.join(dir, 'host.pub'));
     execFileSync('ssh-keygen', ['-q', '-s', path.join(dir, `ca_${c.ca}`), '-I', 'test host', ...c.sign(harness.port), path.join(dir, 'host.pub')]);
-    fs.writeFileSync(harness.knownHostsFile, c.knownHosts(cas, `[127.0.0.1]:${harness.port}`));
+    const keyOf = (file: string) => fs.readFileSync(path.join(dir, file), 'utf8').split(' ').slice(0, 2).join(' ');
+    fs.writeFileSync(harness.knownHostsFile, c.knownHosts(cas, `[127.0.0.1]:${harness.port}`, { plain: keyOf('host.pub'), cert: keyOf('host-cert.pub') }));
+    fs.writeFileSync(harness.sshConfigFile, c.sshConfig ? `${sshConfig}\nHost certified\n${c.sshConfig.map((line) => `  ${line}\n`).join('')}` : sshConfig);
     await harness.stopSshd();
     await harness.startSshd();
   }
@@ -101,4 +124,16 @@ describe('host certificates as OpenSSH checks them', { skip }, () => {
       }
     });
   }
+
+  test('RevokedHostKeys is refused with a one-line reason (ssh would consult it; its revocations cannot be checked here)', async () => {
+    await arrange(CASES[0]);
+    const spec = path.join(dir, 'revoke-nothing');
+    fs.writeFileSync(spec, '');
+    execFileSync('ssh-keygen', ['-q', '-k', '-f', path.join(dir, 'krl'), spec]);
+    fs.writeFileSync(harness.sshConfigFile, `${sshConfig}\nHost certified\n  RevokedHostKeys ${dir}/krl\n`);
+    assert.equal(openssh().status, 0, 'OpenSSH reads the list and connects');
+    await assert.rejects(SshHost.connect('certified', { home: harness.home, connectTimeoutMs: 5000, env: {}, files: createSshFiles() }), {
+      message: /^cannot connect to certified: RevokedHostKeys \(\S+\) is not supported: its revocations would not be checked; list revoked keys as @revoked lines in known_hosts instead$/,
+    });
+  });
 });

@@ -1,12 +1,13 @@
 // Certificates made by ssh-keygen, read back by parseHostCertificate and compared with what
 // `ssh-keygen -L` prints of them; the CA signature check against a tampered copy.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
+import { OPENSSH_DEFAULT_CA_SIGNATURE_ALGORITHMS } from '../../src/transport/ssh/algorithm-lists.ts';
 import { certificateSignatureValid, checkHostCertificate, parseHostCertificate, type HostCertificate } from '../../src/transport/ssh/host-certificate.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'host-certificate-'));
@@ -44,7 +45,7 @@ describe('host certificates read as ssh-keygen -L lists them', () => {
       assert.deepEqual(cert.principals, listing.split('Principals:')[1].split('Critical Options:')[0].trim().split(/\s+/));
       assert.deepEqual(cert.criticalOptions, []);
       assert.equal(certificateSignatureValid(cert), true);
-      assert.deepEqual(checkHostCertificate(lookupTrusting(caBlob), cert, 'b.example', BigInt(Date.UTC(2026, 0, 1) / 1000)).status, 'trusted');
+      assert.deepEqual(checkHostCertificate(lookupTrusting(caBlob), cert, { principal: 'b.example', now: BigInt(Date.UTC(2026, 0, 1) / 1000), signatureAlgorithms: OPENSSH_DEFAULT_CA_SIGNATURE_ALGORITHMS }).status, 'trusted');
     });
   }
 
@@ -56,17 +57,17 @@ describe('host certificates read as ssh-keygen -L lists them', () => {
     const forged = parseHostCertificate(blob) as HostCertificate;
     assert.equal(forged.keyId, 'Tampered id');
     assert.equal(certificateSignatureValid(forged), false);
-    assert.deepEqual(checkHostCertificate(lookupTrusting(caBlob), forged, 'a.example', BigInt(Date.UTC(2026, 0, 1) / 1000)), { status: 'invalid', reason: 'its signature does not verify' });
+    assert.deepEqual(checkHostCertificate(lookupTrusting(caBlob), forged, { principal: 'a.example', now: BigInt(Date.UTC(2026, 0, 1) / 1000), signatureAlgorithms: OPENSSH_DEFAULT_CA_SIGNATURE_ALGORITHMS }), { status: 'invalid', reason: 'its signature does not verify with an allowed algorithm (CASignatureAlgorithms) and key size', entry: lookupTrusting(caBlob).certAuthorities[0] });
     assert.equal(certificateSignatureValid(cert), true);
   });
 
   test('validity is [valid after, valid before): the last second is already expired', () => {
     const { cert, caBlob } = certify('edges', 'ed25519', 'ed25519', ['-h', '-n', 'a.example', '-V', '20250101:20300101']);
-    const check = (at: bigint) => checkHostCertificate(lookupTrusting(caBlob), cert, 'a.example', at);
+    const check = (at: bigint) => checkHostCertificate(lookupTrusting(caBlob), cert, { principal: 'a.example', now: at, signatureAlgorithms: OPENSSH_DEFAULT_CA_SIGNATURE_ALGORITHMS });
     assert.equal(check(cert.validAfter - 1n).status, 'invalid');
     assert.equal(check(cert.validAfter).status, 'trusted');
     assert.equal(check(cert.validBefore - 1n).status, 'trusted');
-    assert.deepEqual(check(cert.validBefore), { status: 'invalid', reason: 'it has expired' });
+    assert.deepEqual(check(cert.validBefore), { status: 'invalid', reason: 'it has expired', entry: lookupTrusting(caBlob).certAuthorities[0] });
   });
 
   test('not a certificate, or cut short: an error, not a throw', () => {
@@ -74,5 +75,48 @@ describe('host certificates read as ssh-keygen -L lists them', () => {
     const blob = blobOf('edges_host-cert.pub');
     assert.match(String(parseHostCertificate(blob.subarray(0, blob.length - 10))), /malformed certificate/);
     assert.match(String(parseHostCertificate(Buffer.concat([blob, Buffer.from([0])]))), /trailing data/);
+  });
+
+  // Made by hand (ssh-keygen makes no RSA key under 1024 bits, and signs nothing malformed).
+  const wire = (value: Buffer | string) => {
+    const bytes = typeof value === 'string' ? Buffer.from(value) : value;
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(bytes.length);
+    return Buffer.concat([length, bytes]);
+  };
+  const mpint = (base64url: string) => {
+    const bytes = Buffer.from(base64url, 'base64url');
+    return bytes[0] & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes;
+  };
+  function handmade(caBits: number, junkAfterSignature = false) {
+    const ca = generateKeyPairSync('rsa', { modulusLength: caBits });
+    const jwk = ca.publicKey.export({ format: 'jwk' });
+    const caBlob = Buffer.concat([wire('ssh-rsa'), wire(mpint(jwk.e!)), wire(mpint(jwk.n!))]);
+    const hostKey = Buffer.from(generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x!, 'base64url');
+    const [serial, after, before] = [Buffer.alloc(8), Buffer.alloc(8), Buffer.alloc(8)];
+    after.writeBigUInt64BE(0n);
+    before.writeBigUInt64BE(2n ** 64n - 1n);
+    const type = Buffer.alloc(4);
+    type.writeUInt32BE(2);
+    const body = Buffer.concat([wire('ssh-ed25519-cert-v01@openssh.com'), wire(randomBytes(32)), wire(hostKey), serial, type, wire('id'), wire(wire('h.example')), after, before, wire(''), wire(''), wire(''), wire(caBlob)]);
+    const signature = Buffer.concat([wire('rsa-sha2-256'), wire(sign('sha256', body, ca.privateKey)), junkAfterSignature ? Buffer.from([0]) : Buffer.alloc(0)]);
+    const cert = parseHostCertificate(Buffer.concat([body, wire(signature)])) as HostCertificate;
+    return checkHostCertificate(lookupTrusting(caBlob), cert, { principal: 'h.example', now: 1_800_000_000n, signatureAlgorithms: OPENSSH_DEFAULT_CA_SIGNATURE_ALGORITHMS }).status;
+  }
+
+  test('a CA whose RSA key is under 1024 bits is not trusted (ssh-keygen -L refuses such a certificate too)', () => {
+    assert.equal(handmade(2048), 'trusted', 'the same certificate from a 2048-bit CA');
+    assert.equal(handmade(768), 'invalid');
+  });
+
+  test('bytes after the CA signature make it invalid', () => {
+    assert.equal(handmade(2048, true), 'invalid');
+  });
+
+  test('CASignatureAlgorithms: a signature made with an algorithm it leaves out is not accepted', () => {
+    const { cert, caBlob } = certify('ca-algs', 'ed25519', 'rsa', ['-h', '-n', 'a.example', '-V', '20250101:20300101']);
+    const at = { principal: 'a.example', now: BigInt(Date.UTC(2026, 0, 1) / 1000) };
+    assert.equal(checkHostCertificate(lookupTrusting(caBlob), cert, { ...at, signatureAlgorithms: ['rsa-sha2-512'] }).status, 'trusted');
+    assert.equal(checkHostCertificate(lookupTrusting(caBlob), cert, { ...at, signatureAlgorithms: ['ssh-ed25519', 'rsa-sha2-256'] }).status, 'invalid');
   });
 });

@@ -23,8 +23,12 @@ test('unknown: the ssh-keyscan line that trusts the key, filed under HostKeyAlia
   assert.equal(
     hostKeyMessage(target, { status: 'unknown' }, 'ssh-ed25519', { file: '/etc/ssh/ssh_known_hosts', line: 3 }),
     'host key of [127.0.0.1]:2222 is unknown: /etc/ssh/ssh_known_hosts line 3 trusts a certificate authority for it, but the host presented ' +
-      "a plain ssh-ed25519 key (no certificate, or one signed by another CA); give the host a certificate from that CA (sshd's HostCertificate), " +
+      "a plain ssh-ed25519 key; give the host a certificate from that CA (sshd's HostCertificate), " +
       'or check its plain key, then trust it with: ssh-keyscan -p 2222 127.0.0.1 >> /home/d/.ssh/known_hosts',
+  );
+  assert.match(
+    hostKeyMessage(target, { status: 'unknown' }, 'ssh-ed25519-cert-v01@openssh.com', { file: '/etc/ssh/ssh_known_hosts', line: 3 }),
+    /but the host presented a certificate \(ssh-ed25519-cert-v01@openssh\.com\) signed by another CA; /,
   );
   assert.equal(
     hostKeyMessage(target, { status: 'bad-certificate', reason: 'it has expired', entry: { file: '/k/known_hosts', line: 7 } }, 'ssh-ed25519-cert-v01@openssh.com'),

@@ -206,11 +206,30 @@ const cases: OracleCase[] = [
     alias: 'ip',
     config: () => 'Host ip\n  HostName 192.168.1.10\n  StrictHostKeyChecking off\n',
   },
+  ...[
+    ['appended to the default', '+ssh-rsa'],
+    ['removed by pattern', '-*cert*,ssh-ed25519'],
+    ['put first, without a second copy further on', '^ssh-rsa,rsa-sha2-512'],
+    ['patterns expanded in OpenSSH order', 'ssh-ed25519*,rsa-sha2-*'],
+    ['an explicit list, duplicates dropped', 'ssh-rsa,ecdsa-sha2-nistp256,ssh-rsa'],
+    ['removing a name it does not know', '-nosuch-alg'],
+  ].map(([what, value]): OracleCase => ({
+    name: `HostKeyAlgorithms and CASignatureAlgorithms ${what} (${value})`,
+    alias: 'algs',
+    config: () => `Host algs\n  HostKeyAlgorithms ${value}\n  CASignatureAlgorithms ${value.replace(/cert\*,/, '')}\nHost *\n  HostKeyAlgorithms ssh-ed25519\n`,
+  })),
+  {
+    name: 'RevokedHostKeys with ~ and tokens',
+    alias: 'revoking',
+    config: () => 'Host revoking\n  RevokedHostKeys ~/.ssh/revoked-%h\n',
+  },
 ];
 
 /** Configs ssh refuses (it exits non-zero): the resolver must refuse them too. */
 const refusedConfigs: { name: string; config: string }[] = [
   { name: 'unknown keyword', config: 'Host web\n  NoSuchOption yes\n' },
+  { name: 'an unknown host key algorithm', config: 'Host web\n  HostKeyAlgorithms +ssh-nosuch\n' },
+  { name: 'a CA signature pattern no algorithm matches', config: 'Host web\n  CASignatureAlgorithms nosuch-*\n' },
   { name: 'extra argument', config: 'Host web\n  User alice bob\n' },
   { name: 'port out of range', config: 'Port 70000\n' },
   { name: 'unclosed quote', config: 'IdentityFile "~/.ssh/key\n' },
@@ -266,6 +285,9 @@ function comparableResolved(config: ResolvedSshConfig): Comparable {
     proxycommand: config.proxyCommand,
     stricthostkeychecking: strictHostKeyCheckingAsSshPrintsIt(config.strictHostKeyChecking),
     batchmode: config.batchMode ? 'yes' : 'no',
+    hostkeyalgorithms: config.hostKeyAlgorithms.join(','),
+    casignaturealgorithms: config.caSignatureAlgorithms.join(','),
+    revokedhostkeys: config.revokedHostKeys,
   };
 }
 
@@ -292,6 +314,9 @@ function comparableOracle(sshG: Map<string, string[]>, identityFiles: string[]):
     proxycommand: one('proxycommand'),
     stricthostkeychecking: one('stricthostkeychecking'),
     batchmode: one('batchmode'),
+    hostkeyalgorithms: one('hostkeyalgorithms'),
+    casignaturealgorithms: one('casignaturealgorithms'),
+    revokedhostkeys: one('revokedhostkeys'),
   };
 }
 

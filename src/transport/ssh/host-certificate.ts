@@ -165,21 +165,36 @@ const SIGNATURE_HASHES: Record<string, string | null> = {
   'ecdsa-sha2-nistp521': 'sha512',
 };
 
-/** Whether the CA's signature over the certificate holds (an SHA-1 `ssh-rsa` signature is refused, as OpenSSH 8.2+ does). */
-export function certificateSignatureValid(cert: HostCertificate): boolean {
+/** SSH_RSA_MINIMUM_MODULUS_SIZE: smaller RSA keys are refused, as a CA and as a certified key. */
+const RSA_MINIMUM_BITS = 1024;
+
+/** Whether an SSH public key blob is an RSA key shorter than OpenSSH accepts. */
+function weakRsaKey(blob: Buffer): boolean {
+  if (new WireReader(blob).string().toString('latin1') !== 'ssh-rsa') return false;
+  return (nodePublicKey(blob).asymmetricKeyDetails?.modulusLength ?? 0) < RSA_MINIMUM_BITS;
+}
+
+/**
+ * Whether the CA's signature over the certificate holds, made with an algorithm among `allowed`
+ * (CASignatureAlgorithms: OpenSSH's default leaves SHA-1 `ssh-rsa` out) by a key of a size OpenSSH accepts.
+ */
+export function certificateSignatureValid(cert: HostCertificate, allowed: readonly string[] = Object.keys(SIGNATURE_HASHES)): boolean {
   try {
     const reader = new WireReader(cert.signature);
     const type = reader.string().toString('latin1');
     const value = reader.string();
-    if (!(type in SIGNATURE_HASHES)) return false;
+    if (!reader.done) return false;
+    if (!(type in SIGNATURE_HASHES) || !allowed.includes(type)) return false;
     const caType = new WireReader(cert.signatureKey).string().toString('latin1');
     if (caType !== (type.startsWith('rsa-sha2-') ? 'ssh-rsa' : type)) return false;
+    if (weakRsaKey(cert.signatureKey)) return false;
     const key = nodePublicKey(cert.signatureKey);
     if (type.startsWith('ecdsa-')) {
       // (mpint r, mpint s) → DER, which is what Node verifies by default.
       const rs = new WireReader(value);
       const integer = (mpint: Buffer) => Buffer.concat([Buffer.from([0x02, mpint.length]), mpint]);
       const body = Buffer.concat([integer(rs.string()), integer(rs.string())]);
+      if (!rs.done) return false;
       const der = Buffer.concat([body.length < 128 ? Buffer.from([0x30, body.length]) : Buffer.from([0x30, 0x81, body.length]), body]);
       return verify(SIGNATURE_HASHES[type], cert.signed, key, der);
     }
@@ -195,24 +210,28 @@ export type CertificateCheck =
   | { status: 'revoked'; what: 'certificate key' | 'certificate authority' }
   /** No @cert-authority line for the host holds the CA that signed it: ssh then checks the plain key. */
   | { status: 'no-authority' }
-  | { status: 'invalid'; reason: string };
+  | { status: 'invalid'; reason: string; entry: KnownHostKey };
 
 /**
  * Checks a host certificate for `principal` (HostKeyAlias, else the host name without the port, as
- * ssh's check_host_cert) at `now` (seconds).
+ * ssh's check_host_cert) at `now` (seconds), its CA's signature made with one of `signatureAlgorithms`.
+ * The lookup's revoked keys are plain keys (a revoked certificate stands for the key in it).
  */
-export function checkHostCertificate(lookup: KnownHostsLookup, cert: HostCertificate, principal: string, now: bigint): CertificateCheck {
+export function checkHostCertificate(lookup: KnownHostsLookup, cert: HostCertificate, options: { principal: string; now: bigint; signatureAlgorithms: readonly string[] }): CertificateCheck {
+  const { principal, now } = options;
   if (lookup.revoked.some((blob) => blob.equals(cert.publicBlob))) return { status: 'revoked', what: 'certificate key' };
   if (lookup.revoked.some((blob) => blob.equals(cert.signatureKey))) return { status: 'revoked', what: 'certificate authority' };
   const entry = lookup.certAuthorities.find((ca) => ca.blob.equals(cert.signatureKey));
   if (entry === undefined) return { status: 'no-authority' };
-  if (!certificateSignatureValid(cert)) return { status: 'invalid', reason: 'its signature does not verify' };
-  if (cert.certType !== HOST_CERT) return { status: 'invalid', reason: 'it is not a host certificate' };
-  if (now < cert.validAfter) return { status: 'invalid', reason: 'it is not yet valid' };
-  if (now >= cert.validBefore) return { status: 'invalid', reason: 'it has expired' };
+  const invalid = (reason: string): CertificateCheck => ({ status: 'invalid', reason, entry });
+  if (!certificateSignatureValid(cert, options.signatureAlgorithms)) return invalid('its signature does not verify with an allowed algorithm (CASignatureAlgorithms) and key size');
+  if (cert.certType !== HOST_CERT) return invalid('it is not a host certificate');
+  if (weakRsaKey(cert.publicBlob)) return invalid(`its RSA key is shorter than ${RSA_MINIMUM_BITS} bits`);
+  if (now < cert.validAfter) return invalid('it is not yet valid');
+  if (now >= cert.validBefore) return invalid('it has expired');
   if (cert.principals.length > 0 && !cert.principals.includes(principal)) {
-    return { status: 'invalid', reason: `its principals (${cert.principals.join(', ')}) do not include ${principal}` };
+    return invalid(`its principals (${cert.principals.join(', ')}) do not include ${principal}`);
   }
-  if (cert.criticalOptions.length > 0) return { status: 'invalid', reason: `it has unsupported critical options (${cert.criticalOptions.join(', ')})` };
+  if (cert.criticalOptions.length > 0) return invalid(`it has unsupported critical options (${cert.criticalOptions.join(', ')})`);
   return { status: 'trusted', entry };
 }

@@ -4,7 +4,8 @@
 import { shellJoin, shellQuote } from '../shell.ts';
 import { HostKeyError } from './errors.ts';
 import { CERT_SUFFIX, checkHostCertificate, parseHostCertificate } from './host-certificate.ts';
-import { blobType, checkHostKey, hostKeyAlgorithmsFor, knownHostsName, readKnownHosts, type HostKeyCheck, type KnownHostsFiles, type KnownHostsLookup } from './known-hosts.ts';
+import { OPENSSH_DEFAULT_CA_SIGNATURE_ALGORITHMS } from './algorithm-lists.ts';
+import { blobType, checkHostKey, hostKeyAlgorithmsFor, knownHostsName, readKnownHosts, SSH2_HOST_KEY_ALGORITHMS, type HostKeyCheck, type KnownHostsFiles, type KnownHostsLookup } from './known-hosts.ts';
 
 /** Where a host key is looked up. */
 export interface HostKeyTarget {
@@ -17,6 +18,10 @@ export interface HostKeyTarget {
   userKnownHostsFile: string;
   /** The jump host this one is reached through, if any: ssh-keyscan must run there. */
   reachedVia?: string;
+  /** HostKeyAlgorithms when configured: offered as they are (those ssh2 supports). */
+  hostKeyAlgorithms?: string[];
+  /** CASignatureAlgorithms (default OpenSSH's). */
+  caSignatureAlgorithms?: readonly string[];
 }
 
 
@@ -31,7 +36,12 @@ export function keyscanCommand(target: Omit<HostKeyTarget, 'knownHostsFiles'>): 
 }
 
 /** A verdict on a presented key or certificate. */
-export type HostKeyVerdict = HostKeyCheck | { status: 'bad-certificate'; reason: string; entry: { file: string; line: number } };
+export type HostKeyVerdict =
+  | HostKeyCheck
+  /** A certificate, key or CA on an @revoked line. */
+  | { status: 'revoked'; what: 'certificate key' | 'certificate authority' }
+  /** A certificate that cannot be read, or from a trusted CA (`entry`) but not valid for this host now. */
+  | { status: 'bad-certificate'; reason: string; entry?: { file: string; line: number } };
 
 /**
  * The one line a refused host key fails with. `certAuthority`: a `@cert-authority` line that covers the
@@ -47,20 +57,21 @@ export function hostKeyMessage(
   switch (verdict.status) {
     case 'unknown':
       if (certAuthority) {
+        const presented = presentedType.endsWith(CERT_SUFFIX) ? `a certificate (${presentedType}) signed by another CA` : `a plain ${presentedType} key`;
         return (
           `host key of ${name} is unknown: ${certAuthority.file} line ${certAuthority.line} trusts a certificate authority for it, but the host ` +
-          `presented a plain ${presentedType} key (no certificate, or one signed by another CA); give the host a certificate from that CA ` +
-          `(sshd's HostCertificate), or check its plain key, then trust it with: ${keyscanCommand(target)}`
+          `presented ${presented}; give the host a certificate from that CA (sshd's HostCertificate), or check its plain key, then trust it ` +
+          `with: ${keyscanCommand(target)}`
         );
       }
       return `host key of ${name} is unknown: check it, then trust it with: ${keyscanCommand(target)}`;
     case 'revoked':
+      if ('what' in verdict) return `host certificate of ${name} (${presentedType}): its ${verdict.what} is marked @revoked in known_hosts: refusing to connect`;
       return `host key of ${name} (${presentedType}) is marked @revoked in known_hosts: refusing to connect`;
-    case 'bad-certificate':
-      return (
-        `host certificate of ${name} (${presentedType}) is not valid: ${verdict.reason} (its CA is trusted by ${verdict.entry.file} line ` +
-        `${verdict.entry.line}): refusing to connect`
-      );
+    case 'bad-certificate': {
+      const trusted = verdict.entry ? ` (its CA is trusted by ${verdict.entry.file} line ${verdict.entry.line})` : '';
+      return `host certificate of ${name} (${presentedType}) is not valid: ${verdict.reason}${trusted}: refusing to connect`;
+    }
     case 'changed':
       return (
         `host key of ${name} has CHANGED: it presented a ${presentedType} key that ${verdict.entry.file} line ${verdict.entry.line} ` +
@@ -73,6 +84,11 @@ export function hostKeyMessage(
 /** One connection's host key check: the algorithms to offer, the verifier, and what it saw. */
 export class HostKeyCheckState {
   private readonly lookup: KnownHostsLookup;
+  /**
+   * On a port other than 22 (no HostKeyAlias), what known_hosts holds for the bare host name: ssh
+   * looks there when nothing at all is known under `[host]:port` ("checking without port identifier").
+   */
+  private readonly withoutPort: KnownHostsLookup | undefined;
   private verdict: HostKeyVerdict | undefined;
   private presentedType = 'unknown';
 
@@ -83,46 +99,67 @@ export class HostKeyCheckState {
     private readonly now: () => number = Date.now,
   ) {
     this.lookup = readKnownHosts(knownHostsFiles, target.knownHostsFiles, knownHostsName(target));
+    const bare = target.hostKeyAlias === undefined && target.port !== 22;
+    this.withoutPort = bare ? readKnownHosts(knownHostsFiles, target.knownHostsFiles, target.hostname.toLowerCase()) : undefined;
   }
 
-  /** ssh2's `algorithms.serverHostKey`: the known types first, as OpenSSH's order_hostkeyalgs. */
+  /**
+   * ssh2's `algorithms.serverHostKey`: HostKeyAlgorithms as configured (those ssh2 has), else the
+   * known types first, as OpenSSH's order_hostkeyalgs.
+   */
   get algorithms(): string[] {
-    return hostKeyAlgorithmsFor(this.lookup);
+    if (this.target.hostKeyAlgorithms !== undefined) {
+      const usable = this.target.hostKeyAlgorithms.filter((algorithm) => SSH2_HOST_KEY_ALGORITHMS.includes(algorithm));
+      if (usable.length === 0) {
+        throw new HostKeyError(`HostKeyAlgorithms for ${knownHostsName(this.target)} (${this.target.hostKeyAlgorithms.join(',') || 'none'}) leaves none this client supports (${SSH2_HOST_KEY_ALGORITHMS.join(',')})`);
+      }
+      return usable;
+    }
+    const other = this.withoutPort;
+    return hostKeyAlgorithmsFor(other === undefined ? this.lookup : { keys: [...this.lookup.keys, ...other.keys], certAuthorities: [...this.lookup.certAuthorities, ...other.certAuthorities] });
   }
 
   /** ssh2's `hostVerifier`: the raw key blob (or certificate) the server presented. */
   readonly verify = (blob: Buffer): boolean => {
     this.presentedType = blobType(blob) ?? 'unknown';
-    this.verdict = this.presentedType.endsWith(CERT_SUFFIX) ? this.checkCertificate(blob) : checkHostKey(this.lookup, blob);
-    return this.verdict.status === 'trusted';
+    let verdict = this.check(this.lookup, blob);
+    if (verdict.status === 'unknown' && this.withoutPort !== undefined) {
+      const again = this.check(this.withoutPort, blob);
+      if (again.status === 'trusted') verdict = again;
+    }
+    this.verdict = verdict;
+    return verdict.status === 'trusted';
   };
 
+  private check(lookup: KnownHostsLookup, blob: Buffer): HostKeyVerdict {
+    return this.presentedType.endsWith(CERT_SUFFIX) ? this.checkCertificate(lookup, blob) : checkHostKey(lookup, blob);
+  }
+
   /**
-   * As ssh: a certificate from a CA known_hosts trusts for the host is checked as a certificate; one
-   * from another CA is no better than its plain key, which is then looked up as any host key.
+   * As ssh (sshconnect.c check_host_key): a revoked certificate, key or CA is refused; a certificate
+   * from a CA known_hosts trusts for the host is checked as a certificate; one that fails that check,
+   * or comes from another CA, is no better than its plain key, which is then looked up as any host key.
    */
-  private checkCertificate(blob: Buffer): HostKeyVerdict {
+  private checkCertificate(lookup: KnownHostsLookup, blob: Buffer): HostKeyVerdict {
     const cert = parseHostCertificate(blob);
-    const anyAuthority = this.lookup.certAuthorities[0] ?? { file: 'known_hosts', line: 0 };
-    if (cert instanceof Error) return { status: 'bad-certificate', reason: cert.message, entry: anyAuthority };
+    if (cert instanceof Error) return { status: 'bad-certificate', reason: cert.message };
     const principal = this.target.hostKeyAlias ?? this.target.hostname.toLowerCase();
-    const check = checkHostCertificate(this.lookup, cert, principal, BigInt(Math.floor(this.now() / 1000)));
-    switch (check.status) {
-      case 'trusted':
-        return check;
-      case 'revoked':
-        return { status: 'revoked' };
-      case 'invalid':
-        return { status: 'bad-certificate', reason: check.reason, entry: this.lookup.certAuthorities.find((ca) => ca.blob.equals(cert.signatureKey)) ?? anyAuthority };
-      case 'no-authority':
-        this.presentedType = blobType(cert.publicBlob) ?? 'unknown';
-        return checkHostKey(this.lookup, cert.publicBlob);
-    }
+    const check = checkHostCertificate(lookup, cert, {
+      principal,
+      now: BigInt(Math.floor(this.now() / 1000)),
+      signatureAlgorithms: this.target.caSignatureAlgorithms ?? OPENSSH_DEFAULT_CA_SIGNATURE_ALGORITHMS,
+    });
+    if (check.status === 'trusted') return check;
+    if (check.status === 'revoked') return { status: 'revoked', what: check.what };
+    const plain = checkHostKey(lookup, cert.publicBlob);
+    if (plain.status === 'trusted' || plain.status === 'revoked') return plain;
+    if (check.status === 'invalid') return plain.status === 'changed' ? plain : { status: 'bad-certificate', reason: check.reason, entry: check.entry };
+    return plain;
   }
 
   /** The error to fail with when the presented key was refused; undefined when none was refused. */
   refusal(): HostKeyError | undefined {
     if (this.verdict === undefined || this.verdict.status === 'trusted') return undefined;
-    return new HostKeyError(hostKeyMessage(this.target, this.verdict, this.presentedType, this.lookup.certAuthorities[0]));
+    return new HostKeyError(hostKeyMessage(this.target, this.verdict, this.presentedType, this.lookup.certAuthorities[0] ?? this.withoutPort?.certAuthorities[0]));
   }
 }

@@ -1,6 +1,14 @@
 import { createHmac } from 'node:crypto';
 import { FileCache } from '../file-cache.ts';
 import { matchHostname } from './ssh-patterns.ts';
+import { CERT_SUFFIX, parseHostCertificate } from './host-certificate.ts';
+
+/** A key blob as the plain public key: a certificate's certified key, any other blob as it is. */
+function plainKeyOf(blob: Buffer): Buffer {
+  if (!blobType(blob)?.endsWith(CERT_SUFFIX)) return blob;
+  const cert = parseHostCertificate(blob);
+  return cert instanceof Error ? blob : cert.publicBlob;
+}
 
 /** One key a known_hosts line holds for the host looked up. */
 export interface KnownHostKey {
@@ -101,7 +109,8 @@ function matchingLines(text: string, name: string): KnownHostsLine[] {
 
 function addLines(lookup: KnownHostsLookup, file: string, lines: KnownHostsLine[]): void {
   for (const { marker, key, line } of lines) {
-    if (marker === 'revoked') lookup.revoked.push(key.blob);
+    // ssh compares public keys (sshkey_equal_public): revoking a certificate revokes the key in it.
+    if (marker === 'revoked') lookup.revoked.push(plainKeyOf(key.blob));
     else (marker === 'cert-authority' ? lookup.certAuthorities : lookup.keys).push({ ...key, file, line });
   }
 }
@@ -175,6 +184,9 @@ export const CERT_HOST_KEY_ALGORITHMS: readonly string[] = [
   'rsa-sha2-512-cert-v01@openssh.com',
   'rsa-sha2-256-cert-v01@openssh.com',
 ];
+
+/** Every host key algorithm ssh2 (patched: scripts/patch-ssh2.js) can negotiate. */
+export const SSH2_HOST_KEY_ALGORITHMS: readonly string[] = [...CERT_HOST_KEY_ALGORITHMS, ...SSH2_DEFAULT_HOST_KEY_ALGORITHMS];
 
 /**
  * The host key algorithms to offer, as OpenSSH's `order_hostkeyalgs` does: certificates first when a

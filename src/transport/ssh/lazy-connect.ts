@@ -8,7 +8,11 @@ import type { Connect } from './connect.ts';
 export function lazyConnector(config: Pick<Config, 'home' | 'sshConnectTimeoutMs'>): Connect {
   let connector: Promise<Connect> | undefined;
   return async (host, plan) => {
-    connector ??= import('./connect.ts').then((module) => module.createConnector(config));
+    // A failed load (a file missing mid-upgrade, say) is tried again by the next connection.
+    connector ??= import('./connect.ts').then((module) => module.createConnector(config)).catch((error: unknown) => {
+      connector = undefined;
+      throw error;
+    });
     return (await connector)(host, plan);
   };
 }

@@ -25,6 +25,10 @@ export interface SshSettings {
   /** Seconds between keepalives (0: the transport's default); how many may go unanswered. */
   serverAliveInterval: number;
   serverAliveCountMax: number;
+  /** HostKeyAlgorithms when configured (offered as they are); undefined: ordered by what known_hosts holds. */
+  hostKeyAlgorithms: string[] | undefined;
+  /** CASignatureAlgorithms: what a CA may sign a host certificate with. */
+  caSignatureAlgorithms: string[];
 }
 
 export class SshSettingsError extends Error {
@@ -56,6 +60,10 @@ export function resolveSshHost(alias: string, options: ResolveOptions): SshSetti
     if (error instanceof SshConfigError) throw new SshSettingsError(`cannot resolve SSH host ${alias}: ${error.message}`);
     throw error;
   }
+  if (config.revokedHostKeys !== undefined && config.revokedHostKeys.toLowerCase() !== 'none') {
+    // Trusting a host ssh would refuse is worse than not connecting: refuse, and say why.
+    throw new SshSettingsError(`cannot connect to ${alias}: RevokedHostKeys (${config.revokedHostKeys}) is not supported: its revocations would not be checked; list revoked keys as @revoked lines in known_hosts instead`);
+  }
   if (config.proxyCommand !== undefined) {
     // Connecting directly instead would reach another host than ssh does: refuse, and say what works.
     throw new SshSettingsError(`cannot connect to ${alias}: ProxyCommand is not supported (it would need an ssh child process); use ProxyJump`);
@@ -74,5 +82,7 @@ export function resolveSshHost(alias: string, options: ResolveOptions): SshSetti
     proxyJump: config.proxyJump,
     serverAliveInterval: config.serverAliveInterval,
     serverAliveCountMax: config.serverAliveCountMax,
+    hostKeyAlgorithms: config.hostKeyAlgorithmsConfigured ? config.hostKeyAlgorithms : undefined,
+    caSignatureAlgorithms: config.caSignatureAlgorithms,
   };
 }

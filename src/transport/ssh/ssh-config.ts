@@ -6,6 +6,14 @@ import path from 'node:path';
 import { globPaths, type ReadDirectory } from './path-glob.ts';
 import { connectionHash, expandTilde, expandTokens, type ConnectionTokens } from './ssh-config-expand.ts';
 import { KNOWN_SSH_CONFIG_KEYWORDS } from './ssh-config-keywords.ts';
+import {
+  assembleAlgorithms,
+  checkAlgorithmNames,
+  OPENSSH_DEFAULT_CA_SIGNATURE_ALGORITHMS,
+  OPENSSH_DEFAULT_HOST_KEY_ALGORITHMS,
+  OPENSSH_HOST_KEY_ALGORITHMS,
+  OPENSSH_SIGNATURE_ALGORITHMS,
+} from './algorithm-lists.ts';
 import { matchHostname, matchPattern, matchPatternList } from './ssh-patterns.ts';
 import { parseConfigLine, parseTimeSpec, SshConfigError, type ConfigLine } from './ssh-config-syntax.ts';
 
@@ -83,6 +91,14 @@ export interface ResolvedSshConfig {
   proxyCommand: string | undefined;
   strictHostKeyChecking: StrictHostKeyChecking;
   batchMode: boolean;
+  /** HostKeyAlgorithms assembled (algorithm-lists.ts), OpenSSH's default when not configured. */
+  hostKeyAlgorithms: string[];
+  /** Whether HostKeyAlgorithms was configured: ssh then offers exactly that list, not reordered by known_hosts. */
+  hostKeyAlgorithmsConfigured: boolean;
+  /** CASignatureAlgorithms assembled: what a CA may sign host certificates with. */
+  caSignatureAlgorithms: string[];
+  /** RevokedHostKeys as written (`ssh -G` prints it unexpanded: a key revocation list or keys file); undefined when not set. */
+  revokedHostKeys: string | undefined;
 }
 
 /** The values a config pass has obtained so far: the first obtained value of each wins. */
@@ -107,6 +123,9 @@ interface ObtainedValues {
   batchMode?: boolean;
   canonicalizeHostname?: string;
   ignoreUnknown?: string;
+  hostKeyAlgorithms?: string;
+  caSignatureAlgorithms?: string;
+  revokedHostKeys?: string;
 }
 
 /** Every option given a value. */
@@ -349,6 +368,14 @@ function applyOption(pass: ConfigPass, line: ConfigLine, scope: FileScope, where
       return setFirst(values, 'canonicalizeHostname', onlyArgument(line, where).toLowerCase());
     case 'ignoreunknown':
       return setFirst(values, 'ignoreUnknown', onlyArgument(line, where));
+    case 'hostkeyalgorithms':
+    case 'casignaturealgorithms': {
+      const value = onlyArgument(line, where);
+      checkAlgorithmNames(value, where);
+      return setFirst(values, line.keyword === 'hostkeyalgorithms' ? 'hostKeyAlgorithms' : 'caSignatureAlgorithms', value);
+    }
+    case 'revokedhostkeys':
+      return setFirst(values, 'revokedHostKeys', onlyArgument(line, where));
   }
 }
 
@@ -472,6 +499,10 @@ function finishConfig(alias: string, host: string, values: ObtainedValues, sourc
     proxyCommand: jumpHost !== undefined || values.proxyCommand?.toLowerCase() === 'none' ? undefined : values.proxyCommand,
     strictHostKeyChecking: values.strictHostKeyChecking ?? 'ask',
     batchMode: values.batchMode ?? false,
+    hostKeyAlgorithms: assembleAlgorithms(values.hostKeyAlgorithms, OPENSSH_DEFAULT_HOST_KEY_ALGORITHMS, OPENSSH_HOST_KEY_ALGORITHMS, 'HostKeyAlgorithms'),
+    hostKeyAlgorithmsConfigured: values.hostKeyAlgorithms !== undefined,
+    caSignatureAlgorithms: assembleAlgorithms(values.caSignatureAlgorithms, OPENSSH_DEFAULT_CA_SIGNATURE_ALGORITHMS, OPENSSH_SIGNATURE_ALGORITHMS, 'CASignatureAlgorithms'),
+    revokedHostKeys: values.revokedHostKeys,
   };
 }
 
