@@ -62,6 +62,14 @@ const CASES: Case[] = [
   { name: 'a CA line for the bare host name (the host is on another port)', hostKey: 'ed25519', ca: 'ed25519', sign: () => ['-h', '-n', '127.0.0.1', ...day], knownHosts: (cas) => caLine('127.0.0.1', cas.ed25519), trusted: true },
   { name: 'a CA line that excludes [host]:port but matches the bare name', hostKey: 'ed25519', ca: 'ed25519', sign: () => ['-h', '-n', '127.0.0.1', ...day], knownHosts: (cas, name) => caLine(`!${name},*`, cas.ed25519), trusted: true },
   { name: 'a plain key filed under the bare host name', hostKey: 'ed25519', ca: 'ed25519', sign: () => ['-h', '-n', '127.0.0.1', ...day], knownHosts: (_cas, _name, host) => `127.0.0.1 ${host.plain}\n`, trusted: true },
+  // What is offered: the types known under [host]:port first, also after a `+` or `-` HostKeyAlgorithms.
+  { name: 'HostKeyAlgorithms +ssh-rsa, the host known by its RSA key only', hostKey: 'rsa', ca: 'ed25519', sign: () => ['-h', '-n', '127.0.0.1', ...day], knownHosts: (_cas, name, host) => `${name} ${host.plain}\n`, sshConfig: ['HostKeyAlgorithms +ssh-rsa'], trusted: true },
+  { name: 'HostKeyAlgorithms -ssh-dss, the host known by its RSA key only', hostKey: 'rsa', ca: 'ed25519', sign: () => ['-h', '-n', '127.0.0.1', ...day], knownHosts: (_cas, name, host) => `${name} ${host.plain}\n`, sshConfig: ['HostKeyAlgorithms -ssh-dss'], trusted: true },
+  { name: 'known by its RSA key under [host]:port, by another Ed25519 key under the bare name', hostKey: 'rsa', ca: 'ed25519', sign: () => ['-h', '-n', '127.0.0.1', ...day], knownHosts: (cas, name, host) => `${name} ${host.plain}\n127.0.0.1 ${cas.ed25519}\n`, trusted: true },
+  { name: 'known by its RSA key under [host]:port, a CA line for the bare name', hostKey: 'rsa', ca: 'ed25519', sign: () => ['-h', '-n', '127.0.0.1', ...day], knownHosts: (cas, name, host) => `${name} ${host.plain}\n` + caLine('127.0.0.1', cas.ed25519), trusted: true },
+  // Nothing known: certificates are asked for first (OpenSSH's default order); this one's CA is not
+  // trusted, so its RSA key is looked up, under [host]:port, then under the bare name, which knows it.
+  { name: 'nothing under [host]:port, its RSA key under the bare name, an RSA certificate from an untrusted CA', hostKey: 'rsa', ca: 'ed25519', sign: () => ['-h', '-n', '127.0.0.1', ...day], knownHosts: (_cas, _name, host) => `127.0.0.1 ${host.plain}\n`, trusted: true },
   { name: 'a CA line for the same host on another port', hostKey: 'ed25519', ca: 'ed25519', sign: () => ['-h', '-n', '127.0.0.1', ...day], knownHosts: (cas) => caLine('[127.0.0.1]:2', cas.ed25519), trusted: false, refusal: /is unknown: check it/ },
 ];
 

@@ -1,6 +1,7 @@
 // The host key check's words and its offer of algorithms, on real keys from ssh-keygen.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -97,5 +98,19 @@ describe('HostKeyCheckState over a known_hosts file', () => {
     const byCa = state([`@cert-authority [127.0.0.1]:2222 ${keys.other.line}`]);
     assert.equal(byCa.verify(keys.ed.blob), false);
     assert.match(byCa.refusal()!.message, /is unknown: \S*kh-[0-9.]+ line 1 trusts a certificate authority for it, but the host presented a plain ssh-ed25519 key/);
+  });
+
+  test('an RSA host key under 1024 bits is refused, even where a known_hosts line holds it (ssh refuses both)', () => {
+    const jwk = generateKeyPairSync('rsa', { modulusLength: 768 }).publicKey.export({ format: 'jwk' });
+    const mpint = (value: string) => {
+      const bytes = Buffer.from(value, 'base64url');
+      return bytes[0] & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes;
+    };
+    const wire = (value: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, value.length]), value]);
+    const blob = Buffer.concat([wire(Buffer.from('ssh-rsa')), wire(mpint(jwk.e!)), wire(mpint(jwk.n!))]);
+    const check = state([`[127.0.0.1]:2222 ssh-rsa ${blob.toString('base64')}`]);
+    assert.deepEqual(check.algorithms.slice(0, 1), ['ssh-ed25519-cert-v01@openssh.com'], 'the weak line is skipped: nothing is known');
+    assert.equal(check.verify(blob), false);
+    assert.equal(check.refusal()!.message, 'host key of [127.0.0.1]:2222 is a 768-bit RSA key: OpenSSH refuses RSA keys under 1024 bits, and so does this client');
   });
 });

@@ -173,9 +173,14 @@ describe('known_hosts', () => {
       'ecdsa-sha2-nistp384',
       'ecdsa-sha2-nistp521',
     ]);
-    assert.deepEqual(hostKeyAlgorithmsFor(readKnownHosts(files, [plainFile], '[web.example]:2222')).slice(0, 2), ['ecdsa-sha2-nistp256', 'ssh-ed25519']);
+    assert.deepEqual(hostKeyAlgorithmsFor(readKnownHosts(files, [plainFile], '[web.example]:2222')).slice(0, 2), ['ecdsa-sha2-nistp256', CERT_HOST_KEY_ALGORITHMS[0]]);
     const withCa = hostKeyAlgorithmsFor({ keys: [], certAuthorities: [{ type: edCa.type, blob: edCa.blob, file: 'f', line: 1 }] });
     assert.deepEqual(withCa.slice(0, 7), [...CERT_HOST_KEY_ALGORITHMS, 'ssh-ed25519'], 'with a CA line for the host: certificates first, as ssh orders them');
-    assert.deepEqual(hostKeyAlgorithmsFor({ keys: [] }), ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']);
+    // Nothing known: OpenSSH's default order, certificates first (ssh2's plain algorithms after them).
+    assert.deepEqual(hostKeyAlgorithmsFor({ keys: [] }), [...CERT_HOST_KEY_ALGORITHMS, 'ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']);
+    // A known plain key and no CA: that type first, the certificates still before the other plain types.
+    assert.deepEqual(hostKeyAlgorithmsFor({ keys: [{ type: 'ssh-ed25519', blob: Buffer.alloc(0), file: 'f', line: 1 }] }).slice(0, 2), ['ssh-ed25519', CERT_HOST_KEY_ALGORITHMS[0]]);
+    // A configured `+`/`-` HostKeyAlgorithms: its algorithms, reordered the same way.
+    assert.deepEqual(hostKeyAlgorithmsFor({ keys: [{ type: 'ssh-rsa', blob: Buffer.alloc(0), file: 'f', line: 1 }] }, ['ssh-ed25519', 'rsa-sha2-256', 'ssh-rsa']), ['rsa-sha2-256', 'ssh-rsa', 'ssh-ed25519']);
   });
 });

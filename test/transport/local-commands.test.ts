@@ -91,7 +91,7 @@ test("rsync's ssh config reads back through ssh -G as written: quoted paths, %% 
     writeFileSync(file, rsyncSshConfig({
       hops: [
         { hostname: 'bastion.example', port: 2201, user: 'jump', knownHostsFiles: [`${dir}/it's known`], agentSocket: `${dir}/agent %1.sock` },
-        { hostname: '10.2.0.9', port: 2200, user: 'deploy', knownHostsFiles: [`${dir}/kh 1`, '/etc/ssh/ssh_known_hosts'], identityFile: `${dir}/my key`, hostKeyAlias: 'web-1' },
+        { hostname: '10.2.0.9', port: 2200, user: 'deploy', knownHostsFiles: [`${dir}/kh 1`, '/etc/ssh/ssh_known_hosts'], identityFile: `${dir}/my key`, hostKeyAlias: 'web-1', hostKeyAlgorithms: '^rsa-sha2-*', caSignatureAlgorithms: '-ssh-ed25519' },
       ],
       connectTimeoutMs: 3000,
     }));
@@ -104,6 +104,10 @@ test("rsync's ssh config reads back through ssh -G as written: quoted paths, %% 
       [target.hostname, target.port, target.user, target.identityfile, target.identitiesonly, target.userknownhostsfile, target.hostkeyalias, target.proxyjump, target.stricthostkeychecking, target.batchmode, target.connecttimeout],
       ['10.2.0.9', '2200', 'deploy', `${dir}/my key`, 'yes', `${dir}/kh 1 /etc/ssh/ssh_known_hosts`, 'web-1', 'deploy-jump-1', 'true', 'yes', '3'],
     );
+    // The user's HostKeyAlgorithms and CASignatureAlgorithms as written: ssh assembles them as for our own connection.
+    const [hostKeyAlgorithms, caSignatureAlgorithms] = [target.hostkeyalgorithms.split(','), target.casignaturealgorithms.split(',')];
+    assert.deepEqual(hostKeyAlgorithms.slice(0, 4), ['rsa-sha2-256', 'rsa-sha2-256-cert-v01@openssh.com', 'rsa-sha2-512', 'rsa-sha2-512-cert-v01@openssh.com']);
+    assert.ok(!caSignatureAlgorithms.includes('ssh-ed25519') && caSignatureAlgorithms.includes('rsa-sha2-512'));
     const jump = settings('deploy-jump-1');
     assert.deepEqual([jump.hostname, jump.port, jump.user, jump.identityagent, jump.userknownhostsfile, jump.proxyjump], ['bastion.example', '2201', 'jump', `${dir}/agent %1.sock`, `${dir}/it's known`, undefined]);
   } finally {

@@ -213,6 +213,7 @@ const cases: OracleCase[] = [
     ['patterns expanded in OpenSSH order', 'ssh-ed25519*,rsa-sha2-*'],
     ['an explicit list, duplicates dropped', 'ssh-rsa,ecdsa-sha2-nistp256,ssh-rsa'],
     ['removing a name it does not know', '-nosuch-alg'],
+    ['with empty names (ssh stops checking at the first)', 'ssh-ed25519,,nosuch'],
   ].map(([what, value]): OracleCase => ({
     name: `HostKeyAlgorithms and CASignatureAlgorithms ${what} (${value})`,
     alias: 'algs',

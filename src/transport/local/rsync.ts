@@ -14,6 +14,9 @@ export interface RsyncHop {
   identityFile?: string;
   /** …or the agent whose key did. */
   agentSocket?: string;
+  /** HostKeyAlgorithms and CASignatureAlgorithms as the user's config wrote them, when it did. */
+  hostKeyAlgorithms?: string;
+  caSignatureAlgorithms?: string;
 }
 
 /** What rsync's ssh must agree on with the run's connection. */
@@ -72,6 +75,8 @@ export function rsyncSshConfig(settings: RsyncSshSettings): string {
       `  UserKnownHostsFile ${hop.knownHostsFiles.length ? hop.knownHostsFiles.map((file) => configWord(file, 'path')).join(' ') : 'none'}`,
       '  GlobalKnownHostsFile none',
       ...(hop.hostKeyAlias !== undefined ? [`  HostKeyAlias ${configWord(hop.hostKeyAlias, 'name')}`] : []),
+      ...(hop.hostKeyAlgorithms !== undefined ? [`  HostKeyAlgorithms ${configWord(hop.hostKeyAlgorithms, 'name')}`] : []),
+      ...(hop.caSignatureAlgorithms !== undefined ? [`  CASignatureAlgorithms ${configWord(hop.caSignatureAlgorithms, 'name')}`] : []),
       '  StrictHostKeyChecking yes',
       '  UpdateHostKeys no',
       '  BatchMode yes',

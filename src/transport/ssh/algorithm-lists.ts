@@ -44,8 +44,10 @@ const hasWildcard = (name: string) => /[*?!]/.test(name);
 export function checkAlgorithmNames(argument: string, where: string): void {
   if (argument.startsWith('-')) return;
   const names = (argument.startsWith('+') || argument.startsWith('^') ? argument.slice(1) : argument).split(',');
-  const valid = names.every((name) =>
-    name !== '' && (OPENSSH_HOST_KEY_ALGORITHMS.includes(name) || (hasWildcard(name) && OPENSSH_HOST_KEY_ALGORITHMS.some((known) => matchPatternList(known, name, false) !== 'none'))));
+  // sshkey_names_valid2 stops at the first empty name (`a,,b`, `a,`): what follows is not checked.
+  const checked = names.includes('') ? names.slice(0, names.indexOf('')) : names;
+  const valid = checked.every((name) =>
+    OPENSSH_HOST_KEY_ALGORITHMS.includes(name) || (hasWildcard(name) && OPENSSH_HOST_KEY_ALGORITHMS.some((known) => matchPatternList(known, name, false) !== 'none')));
   if (!valid) throw new SshConfigError(`${where}: Bad key types '${argument}'.`);
 }
 

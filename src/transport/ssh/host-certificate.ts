@@ -4,6 +4,7 @@
 // now, naming the host among its principals, with no critical option. ssh2 hands the whole certificate
 // to the host verifier once it has checked the key exchange with the key inside (scripts/patch-ssh2.js).
 import { createPublicKey, verify } from 'node:crypto';
+import { OPENSSH_DEFAULT_CA_SIGNATURE_ALGORITHMS } from './algorithm-lists.ts';
 import type { KnownHostKey, KnownHostsLookup } from './known-hosts.ts';
 
 export const CERT_SUFFIX = '-cert-v01@openssh.com';
@@ -158,6 +159,7 @@ function nodePublicKey(blob: Buffer) {
 /** The hash of an SSH signature type (null: the key's own, Ed25519). */
 const SIGNATURE_HASHES: Record<string, string | null> = {
   'ssh-ed25519': null,
+  'ssh-rsa': 'sha1',
   'rsa-sha2-512': 'sha512',
   'rsa-sha2-256': 'sha256',
   'ecdsa-sha2-nistp256': 'sha256',
@@ -165,20 +167,30 @@ const SIGNATURE_HASHES: Record<string, string | null> = {
   'ecdsa-sha2-nistp521': 'sha512',
 };
 
-/** SSH_RSA_MINIMUM_MODULUS_SIZE: smaller RSA keys are refused, as a CA and as a certified key. */
-const RSA_MINIMUM_BITS = 1024;
+/** SSH_RSA_MINIMUM_MODULUS_SIZE: OpenSSH refuses smaller RSA keys (a host key, a CA, a known_hosts line). */
+export const RSA_MINIMUM_BITS = 1024;
+
+/** The size of an `ssh-rsa` public key blob's modulus in bits; undefined for another key type. */
+export function rsaKeyBits(blob: Buffer): number | undefined {
+  try {
+    if (new WireReader(blob).string().toString('latin1') !== 'ssh-rsa') return undefined;
+    return nodePublicKey(blob).asymmetricKeyDetails?.modulusLength ?? 0;
+  } catch {
+    return 0;
+  }
+}
 
 /** Whether an SSH public key blob is an RSA key shorter than OpenSSH accepts. */
-function weakRsaKey(blob: Buffer): boolean {
-  if (new WireReader(blob).string().toString('latin1') !== 'ssh-rsa') return false;
-  return (nodePublicKey(blob).asymmetricKeyDetails?.modulusLength ?? 0) < RSA_MINIMUM_BITS;
+export function weakRsaKey(blob: Buffer): boolean {
+  const bits = rsaKeyBits(blob);
+  return bits !== undefined && bits < RSA_MINIMUM_BITS;
 }
 
 /**
  * Whether the CA's signature over the certificate holds, made with an algorithm among `allowed`
  * (CASignatureAlgorithms: OpenSSH's default leaves SHA-1 `ssh-rsa` out) by a key of a size OpenSSH accepts.
  */
-export function certificateSignatureValid(cert: HostCertificate, allowed: readonly string[] = Object.keys(SIGNATURE_HASHES)): boolean {
+export function certificateSignatureValid(cert: HostCertificate, allowed: readonly string[] = OPENSSH_DEFAULT_CA_SIGNATURE_ALGORITHMS): boolean {
   try {
     const reader = new WireReader(cert.signature);
     const type = reader.string().toString('latin1');
@@ -186,7 +198,7 @@ export function certificateSignatureValid(cert: HostCertificate, allowed: readon
     if (!reader.done) return false;
     if (!(type in SIGNATURE_HASHES) || !allowed.includes(type)) return false;
     const caType = new WireReader(cert.signatureKey).string().toString('latin1');
-    if (caType !== (type.startsWith('rsa-sha2-') ? 'ssh-rsa' : type)) return false;
+    if (caType !== (type.startsWith('rsa-sha2-') || type === 'ssh-rsa' ? 'ssh-rsa' : type)) return false;
     if (weakRsaKey(cert.signatureKey)) return false;
     const key = nodePublicKey(cert.signatureKey);
     if (type.startsWith('ecdsa-')) {

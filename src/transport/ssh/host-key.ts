@@ -3,9 +3,9 @@
 // say what to do in words that never teach deleting a real warning.
 import { shellJoin, shellQuote } from '../shell.ts';
 import { HostKeyError } from './errors.ts';
-import { CERT_SUFFIX, checkHostCertificate, parseHostCertificate } from './host-certificate.ts';
+import { CERT_SUFFIX, checkHostCertificate, parseHostCertificate, RSA_MINIMUM_BITS, rsaKeyBits } from './host-certificate.ts';
 import { OPENSSH_DEFAULT_CA_SIGNATURE_ALGORITHMS } from './algorithm-lists.ts';
-import { blobType, checkHostKey, hostKeyAlgorithmsFor, knownHostsName, readKnownHosts, SSH2_HOST_KEY_ALGORITHMS, type HostKeyCheck, type KnownHostsFiles, type KnownHostsLookup } from './known-hosts.ts';
+import { blobType, checkHostKey, hostKeyAlgorithmsFor, knownHostsName, plainKeyOf, readKnownHosts, SSH2_HOST_KEY_ALGORITHMS, type HostKeyCheck, type KnownHostsFiles, type KnownHostsLookup } from './known-hosts.ts';
 
 /** Where a host key is looked up. */
 export interface HostKeyTarget {
@@ -18,8 +18,8 @@ export interface HostKeyTarget {
   userKnownHostsFile: string;
   /** The jump host this one is reached through, if any: ssh-keyscan must run there. */
   reachedVia?: string;
-  /** HostKeyAlgorithms when configured: offered as they are (those ssh2 supports). */
-  hostKeyAlgorithms?: string[];
+  /** HostKeyAlgorithms when configured (see SshSettings.hostKeyAlgorithms). */
+  hostKeyAlgorithms?: { list: string[]; orderByKnownHosts: boolean };
   /** CASignatureAlgorithms (default OpenSSH's). */
   caSignatureAlgorithms?: readonly string[];
 }
@@ -41,7 +41,9 @@ export type HostKeyVerdict =
   /** A certificate, key or CA on an @revoked line. */
   | { status: 'revoked'; what: 'certificate key' | 'certificate authority' }
   /** A certificate that cannot be read, or from a trusted CA (`entry`) but not valid for this host now. */
-  | { status: 'bad-certificate'; reason: string; entry?: { file: string; line: number } };
+  | { status: 'bad-certificate'; reason: string; entry?: { file: string; line: number } }
+  /** An RSA host key (or certified key) shorter than OpenSSH accepts. */
+  | { status: 'weak-key'; bits: number };
 
 /**
  * The one line a refused host key fails with. `certAuthority`: a `@cert-authority` line that covers the
@@ -68,6 +70,8 @@ export function hostKeyMessage(
     case 'revoked':
       if ('what' in verdict) return `host certificate of ${name} (${presentedType}): its ${verdict.what} is marked @revoked in known_hosts: refusing to connect`;
       return `host key of ${name} (${presentedType}) is marked @revoked in known_hosts: refusing to connect`;
+    case 'weak-key':
+      return `host key of ${name} is a ${verdict.bits}-bit RSA key: OpenSSH refuses RSA keys under ${RSA_MINIMUM_BITS} bits, and so does this client`;
     case 'bad-certificate': {
       const trusted = verdict.entry ? ` (its CA is trusted by ${verdict.entry.file} line ${verdict.entry.line})` : '';
       return `host certificate of ${name} (${presentedType}) is not valid: ${verdict.reason}${trusted}: refusing to connect`;
@@ -104,24 +108,28 @@ export class HostKeyCheckState {
   }
 
   /**
-   * ssh2's `algorithms.serverHostKey`: HostKeyAlgorithms as configured (those ssh2 has), else the
-   * known types first, as OpenSSH's order_hostkeyalgs.
+   * ssh2's `algorithms.serverHostKey`, as ssh_kex2 chooses them: the known types first (only those
+   * under the name looked up: `[host]:port`), among HostKeyAlgorithms when it is configured (those
+   * ssh2 has); a `^` or plain HostKeyAlgorithms list is offered as written.
    */
   get algorithms(): string[] {
-    if (this.target.hostKeyAlgorithms !== undefined) {
-      const usable = this.target.hostKeyAlgorithms.filter((algorithm) => SSH2_HOST_KEY_ALGORITHMS.includes(algorithm));
-      if (usable.length === 0) {
-        throw new HostKeyError(`HostKeyAlgorithms for ${knownHostsName(this.target)} (${this.target.hostKeyAlgorithms.join(',') || 'none'}) leaves none this client supports (${SSH2_HOST_KEY_ALGORITHMS.join(',')})`);
-      }
-      return usable;
+    const configured = this.target.hostKeyAlgorithms;
+    if (configured === undefined) return hostKeyAlgorithmsFor(this.lookup);
+    const usable = configured.list.filter((algorithm) => SSH2_HOST_KEY_ALGORITHMS.includes(algorithm));
+    if (usable.length === 0) {
+      throw new HostKeyError(`HostKeyAlgorithms for ${knownHostsName(this.target)} (${configured.list.join(',') || 'none'}) leaves none this client supports (${SSH2_HOST_KEY_ALGORITHMS.join(',')})`);
     }
-    const other = this.withoutPort;
-    return hostKeyAlgorithmsFor(other === undefined ? this.lookup : { keys: [...this.lookup.keys, ...other.keys], certAuthorities: [...this.lookup.certAuthorities, ...other.certAuthorities] });
+    return configured.orderByKnownHosts ? hostKeyAlgorithmsFor(this.lookup, usable) : usable;
   }
 
   /** ssh2's `hostVerifier`: the raw key blob (or certificate) the server presented. */
   readonly verify = (blob: Buffer): boolean => {
     this.presentedType = blobType(blob) ?? 'unknown';
+    const bits = rsaKeyBits(this.presentedType.endsWith(CERT_SUFFIX) ? plainKeyOf(blob) : blob);
+    if (bits !== undefined && bits < RSA_MINIMUM_BITS) {
+      this.verdict = { status: 'weak-key', bits };
+      return false;
+    }
     let verdict = this.check(this.lookup, blob);
     if (verdict.status === 'unknown' && this.withoutPort !== undefined) {
       const again = this.check(this.withoutPort, blob);

@@ -1,10 +1,10 @@
 import { createHmac } from 'node:crypto';
 import { FileCache } from '../file-cache.ts';
 import { matchHostname } from './ssh-patterns.ts';
-import { CERT_SUFFIX, parseHostCertificate } from './host-certificate.ts';
+import { CERT_SUFFIX, parseHostCertificate, weakRsaKey } from './host-certificate.ts';
 
 /** A key blob as the plain public key: a certificate's certified key, any other blob as it is. */
-function plainKeyOf(blob: Buffer): Buffer {
+export function plainKeyOf(blob: Buffer): Buffer {
   if (!blobType(blob)?.endsWith(CERT_SUFFIX)) return blob;
   const cert = parseHostCertificate(blob);
   return cert instanceof Error ? blob : cert.publicBlob;
@@ -82,7 +82,8 @@ function parseKey(text: string): { type: string; blob: Buffer } | undefined {
   const [type, base64] = text.split(/[ \t]+/);
   if (type === undefined || base64 === undefined || !/^[A-Za-z0-9+/]+={0,2}$/.test(base64)) return undefined;
   const blob = Buffer.from(base64, 'base64');
-  return blobType(blob) === type ? { type, blob } : undefined;
+  // sshkey_read refuses an RSA key under 1024 bits: such a line trusts (and revokes) nothing.
+  return blobType(blob) === type && !weakRsaKey(blob) ? { type, blob } : undefined;
 }
 
 interface KnownHostsLine {
@@ -189,15 +190,20 @@ export const CERT_HOST_KEY_ALGORITHMS: readonly string[] = [
 export const SSH2_HOST_KEY_ALGORITHMS: readonly string[] = [...CERT_HOST_KEY_ALGORITHMS, ...SSH2_DEFAULT_HOST_KEY_ALGORITHMS];
 
 /**
- * The host key algorithms to offer, as OpenSSH's `order_hostkeyalgs` does: certificates first when a
- * `@cert-authority` line covers the host, then the algorithms whose key types known_hosts holds for
- * it, then the rest, each part in the defaults' order. Without it a server with an Ed25519 key would
- * present that one, and a host known only by its RSA key (or its CA) would look changed (or unknown).
+ * The host key algorithms to offer, as OpenSSH's `order_hostkeyalgs` does: of the candidates,
+ * certificates first when a `@cert-authority` line covers the host, and the algorithms whose key
+ * types known_hosts holds for it, then the rest, each part in the candidates' order. Without it a
+ * server with an Ed25519 key would present that one, and a host known only by its RSA key (or its
+ * CA) would look changed (or unknown). The candidates by default: ssh2's algorithms, certificates
+ * first as in OpenSSH's default list (a host known by nothing is asked for its certificate, which a
+ * CA line for its bare name may vouch for).
  */
-export function hostKeyAlgorithmsFor(lookup: Pick<KnownHostsLookup, 'keys'> & Partial<Pick<KnownHostsLookup, 'certAuthorities'>>, defaults: readonly string[] = SSH2_DEFAULT_HOST_KEY_ALGORITHMS): string[] {
+export function hostKeyAlgorithmsFor(lookup: Pick<KnownHostsLookup, 'keys'> & Partial<Pick<KnownHostsLookup, 'certAuthorities'>>, candidates?: readonly string[]): string[] {
+  const authority = (lookup.certAuthorities?.length ?? 0) > 0;
+  const offered = candidates ?? SSH2_HOST_KEY_ALGORITHMS;
   const known = new Set(lookup.keys.flatMap((key) => algorithmsForKeyType(key.type)));
-  const certificates = lookup.certAuthorities?.length ? CERT_HOST_KEY_ALGORITHMS : [];
-  return [...certificates, ...defaults.filter((algorithm) => known.has(algorithm)), ...defaults.filter((algorithm) => !known.has(algorithm))];
+  const preferred = (algorithm: string) => (algorithm.endsWith(CERT_SUFFIX) ? authority : known.has(algorithm));
+  return [...offered.filter(preferred), ...offered.filter((algorithm) => !preferred(algorithm))];
 }
 
 /** The verdict on a presented host key. */

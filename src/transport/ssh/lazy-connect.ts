@@ -8,7 +8,8 @@ import type { Connect } from './connect.ts';
 export function lazyConnector(config: Pick<Config, 'home' | 'sshConnectTimeoutMs'>): Connect {
   let connector: Promise<Connect> | undefined;
   return async (host, plan) => {
-    // A failed load (a file missing mid-upgrade, say) is tried again by the next connection.
+    // A failed load is not kept: the next connection loads again (Node keeps a failed import of a
+    // module whose own dependency is missing, so that one fails again until a restart).
     connector ??= import('./connect.ts').then((module) => module.createConnector(config)).catch((error: unknown) => {
       connector = undefined;
       throw error;

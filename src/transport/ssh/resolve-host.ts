@@ -25,10 +25,16 @@ export interface SshSettings {
   /** Seconds between keepalives (0: the transport's default); how many may go unanswered. */
   serverAliveInterval: number;
   serverAliveCountMax: number;
-  /** HostKeyAlgorithms when configured (offered as they are); undefined: ordered by what known_hosts holds. */
-  hostKeyAlgorithms: string[] | undefined;
+  /**
+   * HostKeyAlgorithms when configured: the assembled list, and whether ssh still puts the types
+   * known_hosts holds first (a `+` or `-` setting: ssh_kex2's use_known_hosts_order) or offers it as
+   * written (a `^` or plain list). Undefined: not configured.
+   */
+  hostKeyAlgorithms: { list: string[]; orderByKnownHosts: boolean } | undefined;
   /** CASignatureAlgorithms: what a CA may sign a host certificate with. */
   caSignatureAlgorithms: string[];
+  /** Both settings as written, for rsync's own ssh (which reads no other config). */
+  algorithmSettings: { hostKeyAlgorithms?: string; caSignatureAlgorithms?: string };
 }
 
 export class SshSettingsError extends Error {
@@ -60,6 +66,7 @@ export function resolveSshHost(alias: string, options: ResolveOptions): SshSetti
     if (error instanceof SshConfigError) throw new SshSettingsError(`cannot resolve SSH host ${alias}: ${error.message}`);
     throw error;
   }
+  const setting = config.hostKeyAlgorithmsSetting;
   if (config.revokedHostKeys !== undefined && config.revokedHostKeys.toLowerCase() !== 'none') {
     // Trusting a host ssh would refuse is worse than not connecting: refuse, and say why.
     throw new SshSettingsError(`cannot connect to ${alias}: RevokedHostKeys (${config.revokedHostKeys}) is not supported: its revocations would not be checked; list revoked keys as @revoked lines in known_hosts instead`);
@@ -82,7 +89,11 @@ export function resolveSshHost(alias: string, options: ResolveOptions): SshSetti
     proxyJump: config.proxyJump,
     serverAliveInterval: config.serverAliveInterval,
     serverAliveCountMax: config.serverAliveCountMax,
-    hostKeyAlgorithms: config.hostKeyAlgorithmsConfigured ? config.hostKeyAlgorithms : undefined,
+    hostKeyAlgorithms: setting === undefined ? undefined : { list: config.hostKeyAlgorithms, orderByKnownHosts: setting.startsWith('+') || setting.startsWith('-') },
     caSignatureAlgorithms: config.caSignatureAlgorithms,
+    algorithmSettings: {
+      ...(setting === undefined ? {} : { hostKeyAlgorithms: setting }),
+      ...(config.caSignatureAlgorithmsSetting === undefined ? {} : { caSignatureAlgorithms: config.caSignatureAlgorithmsSetting }),
+    },
   };
 }

@@ -93,10 +93,12 @@ export interface ResolvedSshConfig {
   batchMode: boolean;
   /** HostKeyAlgorithms assembled (algorithm-lists.ts), OpenSSH's default when not configured. */
   hostKeyAlgorithms: string[];
-  /** Whether HostKeyAlgorithms was configured: ssh then offers exactly that list, not reordered by known_hosts. */
-  hostKeyAlgorithmsConfigured: boolean;
+  /** HostKeyAlgorithms as written; undefined when not configured. */
+  hostKeyAlgorithmsSetting: string | undefined;
   /** CASignatureAlgorithms assembled: what a CA may sign host certificates with. */
   caSignatureAlgorithms: string[];
+  /** CASignatureAlgorithms as written; undefined when not configured. */
+  caSignatureAlgorithmsSetting: string | undefined;
   /** RevokedHostKeys as written (`ssh -G` prints it unexpanded: a key revocation list or keys file); undefined when not set. */
   revokedHostKeys: string | undefined;
 }
@@ -500,8 +502,9 @@ function finishConfig(alias: string, host: string, values: ObtainedValues, sourc
     strictHostKeyChecking: values.strictHostKeyChecking ?? 'ask',
     batchMode: values.batchMode ?? false,
     hostKeyAlgorithms: assembleAlgorithms(values.hostKeyAlgorithms, OPENSSH_DEFAULT_HOST_KEY_ALGORITHMS, OPENSSH_HOST_KEY_ALGORITHMS, 'HostKeyAlgorithms'),
-    hostKeyAlgorithmsConfigured: values.hostKeyAlgorithms !== undefined,
+    hostKeyAlgorithmsSetting: values.hostKeyAlgorithms,
     caSignatureAlgorithms: assembleAlgorithms(values.caSignatureAlgorithms, OPENSSH_DEFAULT_CA_SIGNATURE_ALGORITHMS, OPENSSH_SIGNATURE_ALGORITHMS, 'CASignatureAlgorithms'),
+    caSignatureAlgorithmsSetting: values.caSignatureAlgorithms,
     revokedHostKeys: values.revokedHostKeys,
   };
 }

@@ -94,6 +94,13 @@ async function openHop(settings: SshSettings, via: Hop | undefined, options: Ssh
   const where = `${role}${describe(settings)}`;
   const sock = via === undefined ? undefined : await forwardThrough(via, settings);
   const hostKeys = new HostKeyCheckState({ ...settings, reachedVia: via?.settings.alias }, options.files.knownHosts);
+  let serverHostKey: string[];
+  try {
+    serverHostKey = hostKeys.algorithms; // before any socket: a HostKeyAlgorithms leaving none fails here
+  } catch (error) {
+    sock?.destroy();
+    throw error;
+  }
   const plan = await planKeys(settings, options.connectTimeoutMs, options.files.keys);
   if (plan.agent === undefined && plan.files.length === 0) {
     sock?.destroy();
@@ -111,7 +118,7 @@ async function openHop(settings: SshSettings, via: Hop | undefined, options: Ssh
       keepaliveInterval: settings.serverAliveInterval > 0 ? settings.serverAliveInterval * 1000 : 15_000,
       keepaliveCountMax: settings.serverAliveCountMax,
       hostVerifier: hostKeys.verify,
-      algorithms: { serverHostKey: hostKeys.algorithms },
+      algorithms: { serverHostKey },
     } as never);
   } catch (error) {
     ssh.dispose();
@@ -195,8 +202,8 @@ async function openChain(settings: SshSettings, options: SshOptions, depth: numb
 }
 
 function rsyncHop(hop: Hop): RsyncHop {
-  const { hostname, port, user, hostKeyAlias, knownHostsFiles } = hop.settings;
-  return { hostname, port, user, hostKeyAlias, knownHostsFiles, ...(hop.credential.kind === 'agent' ? { agentSocket: hop.credential.socket } : { identityFile: hop.credential.file }) };
+  const { hostname, port, user, hostKeyAlias, knownHostsFiles, algorithmSettings } = hop.settings;
+  return { hostname, port, user, hostKeyAlias, knownHostsFiles, ...algorithmSettings, ...(hop.credential.kind === 'agent' ? { agentSocket: hop.credential.socket } : { identityFile: hop.credential.file }) };
 }
 
 /**
