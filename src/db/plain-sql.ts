@@ -55,23 +55,28 @@ export function plainSql(orm: MikroORM): PlainSql {
       run: async (sql, params = []) => (await raw<{ rowCount: number }>(sql, params)).rowCount,
     };
   }
-  const kept = new WeakMap<Database, Map<string, Statement>>();
+  const kept = new WeakMap<Database, { statements: Map<string, Statement>; noWait: Statement; wait: Statement }>();
   /** One attempt: the statement, never waiting for a lock (busy_timeout 0 meanwhile); SQLITE_BUSY if locked. */
   const attempt = <T>(sql: string, use: (statement: Statement) => T): Promise<T> =>
     onSqliteConnection(orm, (connection) => {
-      let statements = kept.get(connection);
-      if (!statements) kept.set(connection, (statements = new Map()));
+      let mine = kept.get(connection);
+      // The two pragmas prepared once too (connection.pragma prepares its statement on every call).
+      if (!mine) {
+        mine = { statements: new Map(), noWait: connection.prepare('pragma busy_timeout = 0'), wait: connection.prepare(`pragma busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`) };
+        kept.set(connection, mine);
+      }
+      const { statements } = mine;
       let statement = statements.get(sql);
       if (!statement) {
         statement = connection.prepare(sql);
         statements.set(sql, statement);
         if (statements.size > KEPT_STATEMENTS) statements.delete(statements.keys().next().value!);
       }
-      connection.pragma('busy_timeout = 0');
+      mine.noWait.get();
       try {
         return use(statement);
       } finally {
-        connection.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
+        mine.wait.get();
       }
     });
   const withStatement = async <T>(sql: string, use: (statement: Statement) => T): Promise<T> => {
