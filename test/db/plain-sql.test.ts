@@ -49,6 +49,23 @@ test('after a plain statement the connection waits for a lock again as long as t
   }
 });
 
+test('a plain statement while a transaction of the ORM holds the connection waits for it, and is not rolled back with it', async (t) => {
+  const orm = await openDatabase({ dbPath: path.join(makeTempDir(t), 'operations.db') });
+  t.after(() => orm.close());
+  const store = new RunStore(orm);
+  const [id] = await store.queue([run], process.pid);
+  let plain: Promise<void> | undefined;
+  await orm.em.fork().transactional(async (em) => {
+    await em.execute(`update deploy_run set error = 'rolled back' where id = ?`, [id]);
+    plain = store.record(id, { release: 7 }); // on the idle-connection path this would run inside the transaction
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    throw new Error('roll back');
+  }).catch(() => undefined);
+  await plain;
+  const [row] = await orm.em.getConnection().execute<{ error: string | null; release: number | null }[]>('select error, "release" from deploy_run where id = ?', [id]);
+  assert.deepEqual({ ...row }, { error: null, release: 7 });
+});
+
 for (const db of TEST_DATABASES) describe(db.name, { skip: db.skip }, () => {
   test('a failing plain statement is a DriverException, described without its SQL or values', async (t) => {
     const orm = await openTestDatabase(t, { database: db.kind });
