@@ -234,7 +234,6 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
    * queued together in arrival order, their records written at once.
    */
   const writeBatch = async (deliveries: Delivery[]): Promise<(PushReceipt | Error)[]> => {
-    const em = orm.em.fork();
     // Replays survive a restart: the same delivery id, or the same push within the window.
     const since = new Date(Date.now() - REPLAY_WINDOW_MS);
     const ids = deliveries.flatMap((d) => (d.deliveryId ? [d.deliveryId] : []));
@@ -247,10 +246,12 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
     });
     const fresh = deliveries.flatMap((delivery, i) => (receipts[i] ? [] : [{ delivery, i }]));
 
-    const resolving = fresh.filter(({ delivery }) => delivery.truncated).map(({ delivery, i }) => ({
-      delivery, i, row: em.create(WebhookDelivery, { ...pushKey(delivery.pending.payload), delivery_id: delivery.deliveryId ?? null, status: 'resolving', payload: delivery.pending }),
-    }));
-    if (resolving.length > 0) {
+    const truncated = fresh.filter(({ delivery }) => delivery.truncated);
+    if (truncated.length > 0) {
+      const em = orm.em.fork(); // only here: a fork costs more than some of the batch's statements
+      const resolving = truncated.map(({ delivery, i }) => ({
+        delivery, i, row: em.create(WebhookDelivery, { ...pushKey(delivery.pending.payload), delivery_id: delivery.deliveryId ?? null, status: 'resolving', payload: delivery.pending }),
+      }));
       await em.flush();
       for (const { delivery, i, row } of resolving) {
         inBackground(resolve(row.id, delivery.pending, delivery.telemetry));
