@@ -2,8 +2,9 @@
 // a distinct push touching 4 apps, so each queues 4 runs that coalesce), against a bare route of the
 // same server that only reads the body and answers 202. Same process, same port, same invocation.
 //   node --import tsx bench/webhook-intake.ts   (BENCH_SECONDS=5, BENCH_CONNECTIONS=16)
+import { execFileSync } from 'node:child_process';
 import { loadavg } from 'node:os';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -36,7 +37,12 @@ async function startProfile(): Promise<() => Promise<object>> {
 
 const harness = await startSshdHarness({ aliases: ['vps1'] });
 try {
-  const env = { HOME: harness.home, DEPLOY_DB: path.join(harness.tmpDir, 'intake.db'), DEPLOY_WEBHOOK_SECRET: SECRET };
+  // The registry root is a git repository of its own, whatever the bench runs from: elsewhere git
+  // (asked which pushed commits it has) fails at once and is started again for every batch.
+  const registryRoot = path.join(harness.tmpDir, 'registry');
+  mkdirSync(registryRoot);
+  execFileSync('git', ['init', '-q', registryRoot]);
+  const env = { HOME: harness.home, DEPLOY_DB: path.join(harness.tmpDir, 'intake.db'), DEPLOY_WEBHOOK_SECRET: SECRET, DEPLOY_REGISTRY_ROOT: registryRoot };
   const config = loadConfig(env);
   const { orm, store, executor } = await startRuntime(config);
   for (const app of APPS) {

@@ -55,23 +55,28 @@ export function plainSql(orm: MikroORM): PlainSql {
       run: async (sql, params = []) => (await raw<{ rowCount: number }>(sql, params)).rowCount,
     };
   }
-  const kept = new WeakMap<Database, Map<string, Statement>>();
+  const kept = new WeakMap<Database, { statements: Map<string, Statement>; noWait: Statement; wait: Statement }>();
   /** One attempt: the statement, never waiting for a lock (busy_timeout 0 meanwhile); SQLITE_BUSY if locked. */
   const attempt = <T>(sql: string, use: (statement: Statement) => T): Promise<T> =>
     onSqliteConnection(orm, (connection) => {
-      let statements = kept.get(connection);
-      if (!statements) kept.set(connection, (statements = new Map()));
+      let mine = kept.get(connection);
+      // The two pragmas prepared once too (connection.pragma prepares its statement on every call).
+      if (!mine) {
+        mine = { statements: new Map(), noWait: connection.prepare('pragma busy_timeout = 0'), wait: connection.prepare(`pragma busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`) };
+        kept.set(connection, mine);
+      }
+      const { statements } = mine;
       let statement = statements.get(sql);
       if (!statement) {
         statement = connection.prepare(sql);
         statements.set(sql, statement);
         if (statements.size > KEPT_STATEMENTS) statements.delete(statements.keys().next().value!);
       }
-      connection.pragma('busy_timeout = 0');
+      mine.noWait.get();
       try {
         return use(statement);
       } finally {
-        connection.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
+        mine.wait.get();
       }
     });
   const withStatement = async <T>(sql: string, use: (statement: Statement) => T): Promise<T> => {
@@ -91,15 +96,40 @@ export function plainSql(orm: MikroORM): PlainSql {
   };
 }
 
-/** `use` on SQLite's connection, taken from the ORM's pool for its length (see above). */
+/**
+ * `use` on SQLite's connection, taken from the ORM's pool for its length (see above). When the pool
+ * holds it idle, with nobody waiting for it, `use` runs on it where it lies: `use` is synchronous, so
+ * nothing can take it meanwhile (a transaction of the ORM holds it across its awaits: then the pool's
+ * way). An acquire and a release through the pool (knex validates each acquire, with timers) cost more
+ * than most of the statements a webhook batch runs.
+ */
 async function onSqliteConnection<T>(orm: MikroORM, use: (connection: Database) => T): Promise<T> {
-  const pool = orm.em.getKnex().client as unknown as Pool;
-  const connection = await pool.acquireConnection();
+  const client = orm.em.getKnex().client as unknown as Pool & { pool?: TarnPool };
+  const idle = idleConnection(client.pool);
+  if (idle) return use(idle);
+  const connection = await client.acquireConnection();
   try {
     return use(connection);
   } finally {
-    await pool.releaseConnection(connection);
+    await client.releaseConnection(connection);
   }
+}
+
+/** What onSqliteConnection reads of knex's pool (tarn 3): its counts, and its free resources. */
+interface TarnPool {
+  numUsed(): number;
+  numFree(): number;
+  numPendingAcquires(): number;
+  numPendingValidations(): number;
+  numPendingCreates(): number;
+  free?: { resource?: unknown }[];
+}
+
+/** The pool's one connection, if it lies free and nobody is taking or waiting for it. */
+function idleConnection(pool: TarnPool | undefined): Database | undefined {
+  if (!pool || pool.numFree() !== 1 || pool.numUsed() + pool.numPendingAcquires() + pool.numPendingValidations() + pool.numPendingCreates() > 0) return undefined;
+  const resource = pool.free?.[0]?.resource as Database | undefined;
+  return resource?.open ? resource : undefined;
 }
 
 /**

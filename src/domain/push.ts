@@ -78,6 +78,8 @@ interface Delivery {
   truncated: boolean;
   deliveryId?: string;
   telemetry?: Context;
+  /** Whether git has the pushed commit (see older-commit.ts), asked on arrival: the answer is in by its batch. */
+  local?: Promise<boolean>;
 }
 
 const pushKey = (payload: PushPayload) => ({ repository: payload.repository.full_name, ref: payload.ref, after: payload.after });
@@ -140,19 +142,26 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
   // Several servers on PostgreSQL: one of them at a time handles a given push (see push-lock.ts).
   const lockPushes = createPushLock(config.dbPath);
   const commits = registryCommitChecker(config.registryRoot);
+  // git's answers for deliveries, asked as they arrive (those arriving while a question is out go in
+  // the next one): a batch finds them in instead of waiting for a round trip to git of its own, which
+  // on a busy event loop took most of a batch's time (a batch writes while the next one's answers come).
+  const hasCommit = createGroupCommit((ids: string[]) => commits.has(ids).then((local) => ids.map((id) => local.has(id.toLowerCase()))));
   const sql = plainSql(orm);
 
   /**
    * Matches each push's files against the targets and queues the runs of all of them, in arrival order:
    * the targets, locks and running commits read once, the runs written together (all of them, or none).
    */
-  const queueRuns = async (pushes: { pending: PendingPush; files: string[]; telemetry?: Context }[]) => {
+  const queueRuns = async (pushes: { pending: PendingPush; files: string[]; telemetry?: Context; local?: Promise<boolean> }[]) => {
     // Read at once: the targets, the locks (a lock or a skip marker turns a selected target's run into a
-    // `skipped` one: recorded, not run) and which pushed commits git has (see older-commit.ts).
+    // `skipped` one: recorded, not run) and which pushed commits git has (see older-commit.ts), unless
+    // every push asked already.
     const [targets, locks, local] = await Promise.all([
       readTargets(sql).then((rows) => rows.map(toTargetFields)),
       readActiveLocks(sql),
-      commits.has(pushes.map(({ pending }) => pending.payload.after)),
+      pushes.every((push) => push.local)
+        ? Promise.all(pushes.map((push) => push.local)).then((has) => new Set(pushes.flatMap(({ pending }, i) => (has[i] ? [pending.payload.after.toLowerCase()] : []))))
+        : commits.has(pushes.map(({ pending }) => pending.payload.after)),
     ]);
     const matches = pushes.map(({ pending: { payload, branch }, files }) =>
       matchPushToTargets(targets, { files, repositoryName: payload.repository.name, repositoryFullName: payload.repository.full_name, branch }));
@@ -225,7 +234,6 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
    * queued together in arrival order, their records written at once.
    */
   const writeBatch = async (deliveries: Delivery[]): Promise<(PushReceipt | Error)[]> => {
-    const em = orm.em.fork();
     // Replays survive a restart: the same delivery id, or the same push within the window.
     const since = new Date(Date.now() - REPLAY_WINDOW_MS);
     const ids = deliveries.flatMap((d) => (d.deliveryId ? [d.deliveryId] : []));
@@ -238,10 +246,12 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
     });
     const fresh = deliveries.flatMap((delivery, i) => (receipts[i] ? [] : [{ delivery, i }]));
 
-    const resolving = fresh.filter(({ delivery }) => delivery.truncated).map(({ delivery, i }) => ({
-      delivery, i, row: em.create(WebhookDelivery, { ...pushKey(delivery.pending.payload), delivery_id: delivery.deliveryId ?? null, status: 'resolving', payload: delivery.pending }),
-    }));
-    if (resolving.length > 0) {
+    const truncated = fresh.filter(({ delivery }) => delivery.truncated);
+    if (truncated.length > 0) {
+      const em = orm.em.fork(); // only here: a fork costs more than some of the batch's statements
+      const resolving = truncated.map(({ delivery, i }) => ({
+        delivery, i, row: em.create(WebhookDelivery, { ...pushKey(delivery.pending.payload), delivery_id: delivery.deliveryId ?? null, status: 'resolving', payload: delivery.pending }),
+      }));
       await em.flush();
       for (const { delivery, i, row } of resolving) {
         inBackground(resolve(row.id, delivery.pending, delivery.telemetry));
@@ -252,7 +262,7 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
     if (listed.length > 0) {
       let results: Awaited<ReturnType<typeof queueRuns>>;
       try {
-        results = await queueRuns(listed.map(({ delivery: { pending, telemetry } }) => ({ pending, files: listedFiles(pending.payload), telemetry })));
+        results = await queueRuns(listed.map(({ delivery: { pending, telemetry, local } }) => ({ pending, files: listedFiles(pending.payload), telemetry, local })));
       } catch (error) {
         // Nothing of these was queued: each gets the error (a 500, or 409 when shutting down); the
         // resolving deliveries of the batch are recorded and will be resolved, so they keep their 202.
@@ -300,7 +310,9 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
         return { outcome: 'replayed', queued: receipt.queued, reason: replayReason(payload, receipt.outcome === 'resolving') };
       }
       const pending = { payload, branch: decision.branch, headMessage: headCommitMessage(json, payload.after) };
-      const work = handle({ key, pending, truncated: decision.truncated, deliveryId: options.deliveryId, telemetry: options.telemetry });
+      // A push whose files git must resolve asks git about its commit after the fetch, not now.
+      const local = decision.truncated ? undefined : hasCommit(payload.after);
+      const work = handle({ key, pending, truncated: decision.truncated, deliveryId: options.deliveryId, telemetry: options.telemetry, local });
       work.catch(() => undefined); // handled below when no replay ever awaits it
       seen.set(key, { at: now, receipt: work });
       try {

@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { openDatabase } from '../../src/db/orm.ts';
+import { SQLITE_BUSY_TIMEOUT_MS } from '../../src/db/plain-sql.ts';
 import { RunStore } from '../../src/engine/run-store.ts';
 import { describeError } from '../../src/cli/base-command.ts';
 import { makeTempDir } from '../helpers/cli.ts';
@@ -35,6 +36,34 @@ test('a write that finds the file locked by another process waits on timers, not
   assert.ok(wallMs >= 1000, `the write waited for the lock (${wallMs.toFixed(0)} ms)`);
   assert.ok(stallMs < 250, `the event loop was held ${stallMs.toFixed(0)} ms while the write waited for the lock`);
   assert.equal((await store.findResult(id))?.status, 'running');
+});
+
+test('after a plain statement the connection waits for a lock again as long as the ORM statements do', async (t) => {
+  const orm = await openDatabase({ dbPath: path.join(makeTempDir(t), 'operations.db') });
+  t.after(() => orm.close());
+  const store = new RunStore(orm);
+  const busyTimeout = async () => (await orm.em.getConnection().execute<{ timeout: number }[]>('pragma busy_timeout'))[0].timeout;
+  for (let i = 0; i < 2; i++) {
+    await store.queue([run], process.pid); // the second time through the statements kept
+    assert.equal(await busyTimeout(), SQLITE_BUSY_TIMEOUT_MS);
+  }
+});
+
+test('a plain statement while a transaction of the ORM holds the connection waits for it, and is not rolled back with it', async (t) => {
+  const orm = await openDatabase({ dbPath: path.join(makeTempDir(t), 'operations.db') });
+  t.after(() => orm.close());
+  const store = new RunStore(orm);
+  const [id] = await store.queue([run], process.pid);
+  let plain: Promise<void> | undefined;
+  await orm.em.fork().transactional(async (em) => {
+    await em.execute(`update deploy_run set error = 'rolled back' where id = ?`, [id]);
+    plain = store.record(id, { release: 7 }); // on the idle-connection path this would run inside the transaction
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    throw new Error('roll back');
+  }).catch(() => undefined);
+  await plain;
+  const [row] = await orm.em.getConnection().execute<{ error: string | null; release: number | null }[]>('select error, "release" from deploy_run where id = ?', [id]);
+  assert.deepEqual({ ...row }, { error: null, release: 7 });
 });
 
 for (const db of TEST_DATABASES) describe(db.name, { skip: db.skip }, () => {
