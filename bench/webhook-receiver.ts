@@ -3,7 +3,8 @@
 // delivery a distinct push touching 4 apps. Runs never start (the executor's queue takes nothing), so
 // every target always has a queued run for the next delivery to supersede, as in webhook-intake.ts
 // while deploys run. What webhook-intake.ts measures besides (HTTP, autocannon, the deploys, a machine
-// shared with others) is left out: this is the intake's own cost.
+// shared with others) is left out: this is the intake's own cost. A diagnostic for profiling the
+// receiver, without a baseline of its own: not part of `npm run bench` nor of BENCHMARKS.md.
 //   node --import tsx bench/webhook-receiver.ts   (BENCH_SECONDS=3 per concurrency)
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
