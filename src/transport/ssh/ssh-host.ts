@@ -12,6 +12,7 @@ import { HostKeyCheckState } from './host-key.ts';
 import { PreparedShell } from './prepared-shell.ts';
 import { parseProxyJump, ProxyJumpError } from './proxy-jump.ts';
 import { resolveSshHost, SshSettingsError, type SshSettings } from './resolve-host.ts';
+import { signKeyFilesAtOnce } from './signed-first.ts';
 
 export { HostKeyError, SshConnectError } from './errors.ts';
 
@@ -98,12 +99,19 @@ async function openHop(settings: SshSettings, via: Hop | undefined, options: Ssh
   }
   const auth = authHandlerFor(plan, settings.user);
   const ssh = new NodeSSH();
+  // Authentication begins with the first call: ssh2's protocol object exists then.
+  let firstAuth = true;
+  const authHandler: typeof auth.handler = (methodsLeft, partial, next) => {
+    if (firstAuth) signKeyFilesAtOnce(ssh.connection!);
+    firstAuth = false;
+    return auth.handler(methodsLeft, partial, next);
+  };
   try {
     // ssh2 listens to the socket from within this call, before the socket can say anything.
     await ssh.connect({
       sock: sock ?? connectTcp(settings),
       username: settings.user,
-      authHandler: auth.handler,
+      authHandler,
       readyTimeout: options.connectTimeoutMs,
       keepaliveInterval: settings.serverAliveInterval > 0 ? settings.serverAliveInterval * 1000 : 15_000,
       keepaliveCountMax: settings.serverAliveCountMax,
