@@ -58,6 +58,13 @@ export class PreparedShell {
    * when the channel closes first: the shell did not start (a nologin shell says why on stderr).
    */
   readonly pgid: Promise<string>;
+  /** The exit status, once sshd has sent it (null: none, as when a signal ended the shell). */
+  private code: number | null = null;
+  /**
+   * Resolves when the channel closes. Listened to from the start: a command sent with its exec
+   * request can be over (its status, EOF and close in the same read as the exec's reply) before run().
+   */
+  private readonly closed: Promise<void>;
 
   private constructor(
     private readonly channel: ClientChannel,
@@ -89,6 +96,8 @@ export class PreparedShell {
     });
     this.pgid.catch(() => undefined); // a shell nobody takes may fail unobserved
     channel.on('data', (chunk: Buffer) => this.onStdout(chunk.toString()));
+    channel.on('exit', (code: number | null) => (this.code = code ?? null));
+    this.closed = new Promise((resolve) => channel.once('close', resolve));
   }
 
   /** Opens a session channel and starts the shell; resolves once it has said its pid. */
@@ -145,9 +154,7 @@ export class PreparedShell {
         stderr = appendTail(stderr, text);
         onOutput(text);
       };
-      let code: number | null = null;
-      channel.on('exit', (exitCode: number | null) => (code = exitCode ?? null));
-      channel.once('close', () => this.pgid.then(() => resolve({ code, stdout, stderr }), reject));
+      void this.closed.then(() => this.pgid).then(() => resolve({ code: this.code, stdout, stderr }), reject);
       if (this.endMarker !== undefined) channel.write(`${command}\n${this.endMarker}\n`);
       if (stdin !== undefined) channel.write(stdin);
       channel.end();
