@@ -125,13 +125,13 @@ test('a shell that does not start fails the first command, not the connection: "
 
 /**
  * A proxy to the harness's sshd that hands what sshd sends on in bursts, every 50 ms: what sshd sent
- * meanwhile arrives in one read, as over a link that batches (or a slow reader). The alias `batched`
- * reaches sshd through it.
+ * meanwhile arrives in one read, as over a link that batches (or a slow reader). `alias` reaches
+ * that sshd through it.
  */
-async function batchingProxy(): Promise<{ alias: string; close: () => void }> {
+async function batchingProxy(h = harness(), alias = 'batched'): Promise<{ alias: string; close: () => void }> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
-    const upstream = net.connect({ host: '127.0.0.1', port: harness().port });
+    const upstream = net.connect({ host: '127.0.0.1', port: h.port });
     const held: Buffer[] = [];
     const timer = setInterval(() => held.length && client.write(Buffer.concat(held.splice(0))), 50);
     for (const socket of [client, upstream]) {
@@ -144,10 +144,9 @@ async function batchingProxy(): Promise<{ alias: string; close: () => void }> {
     upstream.on('end', () => setTimeout(() => client.end(Buffer.concat(held.splice(0))), 60));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const h = harness();
-  fs.appendFileSync(h.sshConfigFile, `\nHost batched\n  HostName 127.0.0.1\n  Port ${(server.address() as net.AddressInfo).port}\n  HostKeyAlias [127.0.0.1]:${h.port}\n` +
+  fs.appendFileSync(h.sshConfigFile, `\nHost ${alias}\n  HostName 127.0.0.1\n  Port ${(server.address() as net.AddressInfo).port}\n  HostKeyAlias [127.0.0.1]:${h.port}\n` +
     `  User ${h.user}\n  IdentityFile ${h.identityFile}\n  IdentitiesOnly yes\n  UserKnownHostsFile ${h.knownHostsFile}\n`);
-  return { alias: 'batched', close: () => (server.close(), sockets.forEach((socket) => socket.destroy())) };
+  return { alias, close: () => (server.close(), sockets.forEach((socket) => socket.destroy())) };
 }
 
 test('a first command over in the same read as its exec reply (status, output, close at once): its status and output are kept', { skip }, async () => {
@@ -158,6 +157,20 @@ test('a first command over in the same read as its exec reply (status, output, c
       // sshd replies to the exec, runs the command and closes the channel within the 50 ms the proxy holds them.
       const result = await Promise.race([host.exec({ name: 'quick', command: 'echo out; exit 5' }), sleep(10_000).then(() => 'no result in 10 s')]);
       assert.deepEqual(result, { code: 5, stdout: 'out\n', stderr: '' });
+    } finally {
+      await host.close();
+    }
+  } finally {
+    proxy.close();
+  }
+});
+
+test('a first command with stdin whose shell does not start, all in one read: "cannot run commands on …", its stdin dropped', { skip }, async () => {
+  const proxy = await batchingProxy(refusing.harness(), 'batched-refusing');
+  try {
+    const host = await SshHost.connect(proxy.alias, { home: refusing.harness().home, connectTimeoutMs: 5000, commands: 3 });
+    try {
+      await assert.rejects(host.exec({ name: 'cat', command: 'cat', stdin: 'some input\n' }), /^SshConnectError: cannot run commands on .*: the remote shell did not start: This account is currently not available\.$/);
     } finally {
       await host.close();
     }

@@ -155,6 +155,8 @@ export class PreparedShell {
         onOutput(text);
       };
       void this.closed.then(() => this.pgid).then(() => resolve({ code: this.code, stdout, stderr }), reject);
+      // Closed already (a command sent with its exec request and over, or a shell that did not start): nothing to write to.
+      if (!channel.writable) return;
       if (this.endMarker !== undefined) channel.write(`${command}\n${this.endMarker}\n`);
       if (stdin !== undefined) channel.write(stdin);
       channel.end();
