@@ -138,7 +138,8 @@ describe('authentication as OpenSSH: agent first, then each key file', { skip },
   const savedSocket = process.env.SSH_AUTH_SOCK;
 
   before(async () => {
-    harness = await startSshdHarness();
+    // VERBOSE: sshd logs each publickey request, "Postponed" when it only answered whether a key would do.
+    harness = await startSshdHarness({ sshdConfig: ['LogLevel VERBOSE'] });
     world = deployEnv(harness);
     // A real ssh-agent holding a key that is then removed from disk: only the agent can sign with it.
     agentSocket = path.join(harness.tmpDir, 'agent.sock');
@@ -160,6 +161,14 @@ describe('authentication as OpenSSH: agent first, then each key file', { skip },
       'locked-only': { ...common, IdentityFile: locked, IdentityAgent: 'none' },
       'agent-but-identities-only': { ...common, IdentityFile: harness.identityFile, IdentitiesOnly: 'yes' },
     });
+    const rsa = path.join(harness.home, '.ssh', 'id_rsa_signed');
+    authorize(harness, sshKeygen(rsa, 'rsa'));
+    addHosts(harness, {
+      'key-file': { ...common, IdentityFile: harness.identityFile, IdentityAgent: 'none' },
+      'rsa-key-file': { ...common, IdentityFile: rsa, IdentityAgent: 'none' },
+      'unknown-key-first': { ...common, IdentityFile: [path.join(harness.home, '.ssh', 'id_not_authorized'), harness.identityFile], IdentityAgent: 'none' },
+    });
+    sshKeygen(path.join(harness.home, '.ssh', 'id_not_authorized'));
   });
   after(async () => {
     if (savedSocket === undefined) delete process.env.SSH_AUTH_SOCK;
@@ -172,6 +181,26 @@ describe('authentication as OpenSSH: agent first, then each key file', { skip },
     const { port, deploy } = await world.deployApp('agentapp', 'agented');
     assert.equal(deploy.code, 0, deploy.stdout + deploy.stderr);
     assert.deepEqual(await httpText(port, '/health'), { status: 200, body: 'v1' });
+  });
+
+  /** What sshd logged about publickey requests while `alias` connected and ran a command. */
+  const publickeyLog = async (alias: string) => {
+    const start = fs.statSync(harness.sshdLogFile).size;
+    await run(harness, alias);
+    // sshd writes the log line before it answers; the read after the command sees it.
+    return fs.readFileSync(harness.sshdLogFile, 'utf8').slice(start).split(/\r?\n/).filter((line) => / publickey for /.test(line)).map((line) => line.replace(/ from .*/, ''));
+  };
+
+  test('a key file sends its signature with its first request: no round trip asking whether the key would do', async () => {
+    assert.deepEqual(await publickeyLog('key-file'), [`Accepted publickey for ${harness.user}`]);
+    // RSA signs with the hash its algorithm names (rsa-sha2-256/512 as the server offers).
+    assert.deepEqual(await publickeyLog('rsa-key-file'), [`Accepted publickey for ${harness.user}`]);
+    // A key the server refuses costs a signature for nothing, and the next key is tried as before.
+    assert.deepEqual(await publickeyLog('unknown-key-first'), [`Failed publickey for ${harness.user}`, `Accepted publickey for ${harness.user}`]);
+  });
+
+  test('an agent key is still asked about first (an agent may make its user confirm each signature)', async () => {
+    assert.deepEqual(await publickeyLog('agented'), [`Postponed publickey for ${harness.user}`, `Accepted publickey for ${harness.user}`]);
   });
 
   test('IdentitiesOnly: the agent offers only the configured keys, so the key file authenticates', async () => {

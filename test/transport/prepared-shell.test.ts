@@ -1,8 +1,9 @@
-// The shell a channel opened ahead runs: exact text, and a round trip through real shells.
+// The shell a channel opened ahead runs, and the one a command sent in its exec request runs: exact
+// text, and a round trip through real shells.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import { preparedShellScript } from '../../src/transport/ssh/prepared-shell.ts';
+import { commandShellScript, preparedShellScript } from '../../src/transport/ssh/prepared-shell.ts';
 
 const END = '__end_0123';
 const script = preparedShellScript('__pgid=', END);
@@ -31,5 +32,19 @@ for (const shell of ['sh', 'bash']) {
     const result = run('touch /tmp/should-not-exist-prepared-shell; echo ran\n');
     assert.equal(result.status, 0);
     assert.equal(result.stdout, '');
+  });
+}
+
+test('the shell of a command in its exec request: says its pid, evaluates the command quoted', () => {
+  assert.equal(commandShellScript('__pgid=', `echo "it's"\nexit 7`), `echo __pgid=$$ >&2; eval 'echo "it'\\''s"\nexit 7'`);
+});
+
+for (const shell of ['sh', 'bash']) {
+  test(`${shell}: a command in the exec request runs as a prepared shell would run it, its stdin the channel's`, () => {
+    const command = `printf '%s|' "it's" '$HOME' "a  b"\necho\ncat\nexit 7`;
+    const result = spawnSync(shell, ['-c', commandShellScript('__pgid=', command)], { input: `line one\n${END}\nlast`, encoding: 'utf8' });
+    assert.equal(result.status, 7);
+    assert.equal(result.stdout, `it's|$HOME|a  b|\nline one\n${END}\nlast`);
+    assert.match(result.stderr, /^__pgid=\d+\n$/);
   });
 }

@@ -1,9 +1,12 @@
 // A session channel opened ahead of the command it will run: the channel is opened and its shell
 // started (2 round trips) while the previous step runs, then the command is written to the shell's
 // stdin, so a step pays one round trip on top of its own work. Each command still has a channel of
-// its own: its exit status, its output, its process group to kill.
+// its own: its exit status, its output, its process group to kill. A command with no shell started
+// for it (the connection's first, right after connecting) goes in its channel's exec request, as
+// `ssh host command` sends it: two round trips, where opening a shell then writing to it takes three.
 import type { Client, ClientChannel } from 'ssh2';
 import { appendTail } from '../output-tail.ts';
+import { shellQuote } from '../shell.ts';
 
 /**
  * The shell a prepared channel runs: prints its pid (the command's process group, sshd setsid()s)
@@ -21,6 +24,21 @@ export function preparedShellScript(pgidMarker: string, endMarker: string): stri
   ].join('; ');
 }
 
+/**
+ * The shell of a command sent with its channel's exec request: says its pid as a prepared shell does,
+ * then evaluates the command (quoted: the same text a prepared shell reads from its stdin). Its stdin
+ * is the command's.
+ */
+export function commandShellScript(pgidMarker: string, command: string): string {
+  return `echo ${pgidMarker}$$ >&2; eval ${shellQuote(command)}`;
+}
+
+/**
+ * The longest command sent in an exec request: sshd runs it as one argument of `sh -c`, which Linux
+ * limits to 128 KiB (MAX_ARG_STRLEN); a longer one waits for a prepared shell, which reads it from stdin.
+ */
+export const MAX_COMMAND_IN_EXEC = 32 * 1024;
+
 export interface ShellRunResult {
   /** null when the channel closed without an exit status (the connection dropped, a signal). */
   code: number | null;
@@ -29,25 +47,57 @@ export interface ShellRunResult {
   stderr: string;
 }
 
-/** A channel whose shell is waiting for its one command. */
+/** A channel whose shell is waiting for its one command (open), or already running it (startWith). */
 export class PreparedShell {
   private onStdout: (text: string) => void;
   private onStderr: (text: string) => void;
-  private readonly early: string[] = [];
+  /** Output that came before run() took over, in order. */
+  private readonly early: { stderr: boolean; text: string }[] = [];
+  /**
+   * The shell's pid once it has said it: `kill -- -<pgid>` ends the command and its children. Rejects
+   * when the channel closes first: the shell did not start (a nologin shell says why on stderr).
+   */
+  readonly pgid: Promise<string>;
+  /** The exit status, once sshd has sent it (null: none, as when a signal ended the shell). */
+  private code: number | null = null;
+  /**
+   * Resolves when the channel closes. Listened to from the start: a command sent with its exec
+   * request can be over (its status, EOF and close in the same read as the exec's reply) before run().
+   */
+  private readonly closed: Promise<void>;
 
   private constructor(
     private readonly channel: ClientChannel,
-    /** The shell's pid: `kill -- -<pgid>` ends the command and its children. */
-    readonly pgid: string,
-    /** What the login shell printed before our marker (a .bashrc line): belongs to the command's output. */
-    private readonly preamble: string,
-    private readonly endMarker: string,
+    pgidMarker: string,
+    /** What ends the command's lines on stdin; undefined when the command came with the exec request. */
+    private readonly endMarker: string | undefined,
   ) {
     // Until run() takes over, anything that arrives is kept for it.
-    this.onStdout = (text) => this.early.push(text);
-    this.onStderr = (text) => this.early.push(text);
+    this.onStdout = (text) => this.early.push({ stderr: false, text });
+    this.onStderr = (text) => this.early.push({ stderr: true, text });
+    this.pgid = new Promise((resolve, reject) => {
+      let head = '';
+      const marker = new RegExp(`^${pgidMarker}(\\d+)\\n`, 'm');
+      const onHead = (chunk: Buffer) => {
+        head += chunk.toString();
+        const match = marker.exec(head);
+        if (!match) return;
+        channel.stderr.removeListener('data', onHead);
+        channel.removeListener('close', onEarlyClose);
+        channel.stderr.on('data', (data: Buffer) => this.onStderr(data.toString()));
+        // What the login shell printed before our marker (a .bashrc line) belongs to the command's output.
+        const rest = head.slice(0, match.index) + head.slice(match.index + match[0].length);
+        if (rest) this.onStderr(rest);
+        resolve(match[1]);
+      };
+      const onEarlyClose = () => reject(new Error(`the remote shell did not start${head.trim() ? `: ${head.trim().split('\n')[0]}` : ''}`));
+      channel.stderr.on('data', onHead);
+      channel.once('close', onEarlyClose);
+    });
+    this.pgid.catch(() => undefined); // a shell nobody takes may fail unobserved
     channel.on('data', (chunk: Buffer) => this.onStdout(chunk.toString()));
-    channel.stderr.on('data', (chunk: Buffer) => this.onStderr(chunk.toString()));
+    channel.on('exit', (code: number | null) => (this.code = code ?? null));
+    this.closed = new Promise((resolve) => channel.once('close', resolve));
   }
 
   /** Opens a session channel and starts the shell; resolves once it has said its pid. */
@@ -55,39 +105,45 @@ export class PreparedShell {
     return new Promise((resolve, reject) => {
       client.exec(preparedShellScript(pgidMarker, endMarker), (error, channel) => {
         if (error) return reject(error);
-        let head = '';
-        const marker = new RegExp(`^${pgidMarker}(\\d+)\\n`, 'm');
-        const onHead = (chunk: Buffer) => {
-          head += chunk.toString();
-          const match = marker.exec(head);
-          if (!match) return;
-          channel.stderr.removeListener('data', onHead);
-          channel.removeListener('close', onEarlyClose);
-          const shell = new PreparedShell(channel, match[1], head.slice(0, match.index), endMarker);
-          const rest = head.slice(match.index + match[0].length);
-          if (rest) shell.early.push(rest);
-          resolve(shell);
-        };
-        // A login shell that refuses (nologin) says why on stderr: that is the error.
-        const onEarlyClose = () => reject(new Error(`the remote shell did not start${head.trim() ? `: ${head.trim().split('\n')[0]}` : ''}`));
-        channel.stderr.on('data', onHead);
-        channel.once('close', onEarlyClose);
+        const shell = new PreparedShell(channel, pgidMarker, endMarker);
+        shell.pgid.then(() => resolve(shell), reject);
       });
     });
   }
 
   /**
-   * Runs the command (its stdin after it), streaming output; resolves when the channel closes. Only
-   * the end of each stream is kept for the result, so a build printing gigabytes costs no memory here.
+   * Opens a session channel whose exec request carries `command` (commandShellScript, at most
+   * MAX_COMMAND_IN_EXEC long); resolves once sshd has started it: the command is running, its pgid
+   * follows. run() then gives it its stdin and collects its output.
+   */
+  static startWith(client: Client, pgidMarker: string, command: string): Promise<PreparedShell> {
+    return new Promise((resolve, reject) => {
+      client.exec(commandShellScript(pgidMarker, command), (error, channel) => {
+        if (error) reject(error);
+        else resolve(new PreparedShell(channel, pgidMarker, undefined));
+      });
+    });
+  }
+
+  /** The command is running already (startWith): a cancel must kill it, not only close the channel. */
+  get commandRunning(): boolean {
+    return this.endMarker === undefined;
+  }
+
+  /**
+   * Runs the command (its stdin after it), streaming output; resolves when the channel closes, rejects
+   * when it closed before the shell started. A shell from startWith runs the command it was started
+   * with (`command` is that one). Only the end of each stream is kept for the result, so a build
+   * printing gigabytes costs no memory here.
    */
   run(command: string, stdin: string | undefined, onOutput: (text: string) => void): Promise<ShellRunResult> {
     const { channel } = this;
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       let stdout = '';
-      let stderr = appendTail('', this.preamble);
-      if (this.preamble) onOutput(this.preamble);
-      for (const text of this.early.splice(0)) {
-        stderr = appendTail(stderr, text);
+      let stderr = '';
+      for (const { stderr: isStderr, text } of this.early.splice(0)) {
+        if (isStderr) stderr = appendTail(stderr, text);
+        else stdout = appendTail(stdout, text);
         onOutput(text);
       }
       this.onStdout = (text) => {
@@ -98,16 +154,16 @@ export class PreparedShell {
         stderr = appendTail(stderr, text);
         onOutput(text);
       };
-      let code: number | null = null;
-      channel.on('exit', (exitCode: number | null) => (code = exitCode ?? null));
-      channel.once('close', () => resolve({ code, stdout, stderr }));
-      channel.write(`${command}\n${this.endMarker}\n`);
+      void this.closed.then(() => this.pgid).then(() => resolve({ code: this.code, stdout, stderr }), reject);
+      // Closed already (a command sent with its exec request and over, or a shell that did not start): nothing to write to.
+      if (!channel.writable) return;
+      if (this.endMarker !== undefined) channel.write(`${command}\n${this.endMarker}\n`);
       if (stdin !== undefined) channel.write(stdin);
       channel.end();
     });
   }
 
-  /** Closes the channel unused: the shell reads EOF and exits without running anything. */
+  /** Closes the channel: a prepared shell reads EOF and exits without running anything. */
   discard(): void {
     this.channel.end();
   }

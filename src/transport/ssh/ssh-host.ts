@@ -9,10 +9,11 @@ import type { ExecOptions, ExecResult, RemoteHost } from '../remote-host.ts';
 import { authHandlerFor, describePlan, planKeys, type Credential } from './authentication.ts';
 import { SshConnectError } from './errors.ts';
 import { HostKeyCheckState } from './host-key.ts';
-import { PreparedShell } from './prepared-shell.ts';
+import { MAX_COMMAND_IN_EXEC, PreparedShell } from './prepared-shell.ts';
 import { parseProxyJump, ProxyJumpError } from './proxy-jump.ts';
 import { resolveSshHost, SshSettingsError, type SshSettings } from './resolve-host.ts';
 import type { SshFiles } from './ssh-files.ts';
+import { signKeyFilesAtOnce } from './signed-first.ts';
 
 export { HostKeyError, SshConnectError } from './errors.ts';
 
@@ -108,12 +109,19 @@ async function openHop(settings: SshSettings, via: Hop | undefined, options: Ssh
   }
   const auth = authHandlerFor(plan, settings.user);
   const ssh = new NodeSSH();
+  // Authentication begins with the first call: ssh2's protocol object exists then.
+  let firstAuth = true;
+  const authHandler: typeof auth.handler = (methodsLeft, partial, next) => {
+    if (firstAuth) signKeyFilesAtOnce(ssh.connection!);
+    firstAuth = false;
+    return auth.handler(methodsLeft, partial, next);
+  };
   try {
     // ssh2 listens to the socket from within this call, before the socket can say anything.
     await ssh.connect({
       sock: sock ?? connectTcp(settings),
       username: settings.user,
-      authHandler: auth.handler,
+      authHandler,
       readyTimeout: options.connectTimeoutMs,
       keepaliveInterval: settings.serverAliveInterval > 0 ? settings.serverAliveInterval * 1000 : 15_000,
       keepaliveCountMax: settings.serverAliveCountMax,
@@ -249,19 +257,21 @@ export class SshHost implements RemoteHost {
    * prepared-shell.ts). Opening one takes two round trips (channel, then exec): with one ahead, a
    * step whose command is shorter than that (a `systemctl restart` after a quick build) waited for
    * its shell; with two ahead, the shell of the step after next is opening while this one runs.
+   * `started`: the shell has said its pid (it can take its command at once).
    */
-  private readonly spares: Promise<PreparedShell>[] = [];
-  /** Shells taken by commands so far. */
+  private readonly spares: { shell: Promise<PreparedShell>; started: boolean }[] = [];
+  /** Commands run so far. */
   private taken = 0;
   /** Ends the lines of a command written to a prepared shell: random, so no command line equals it. */
   private readonly endMarker = `__deploy_server_end_${randomBytes(8).toString('hex')}`;
 
-  /** Resolves once the host can run a command: the first command's channel is open, its shell started. */
-  async ready(): Promise<void> {
-    await (this.spares[0] ?? Promise.resolve()).catch((error: Error) => {
-      throw new SshConnectError(`cannot run commands on ${describe(this.settings)}: ${error.message}`);
-    });
-  }
+  /**
+   * Resolves once the host can take a command: connect() has verified its key and authenticated, and
+   * the first commands' shells are opening. A shell that does not start (a nologin account) fails the
+   * first command ("cannot run commands on …"): waiting here for it to start would cost that command
+   * a round trip (see exec).
+   */
+  async ready(): Promise<void> {}
 
   /** How many shells to keep open ahead now: none beyond the planned commands (see SshOptions.commands). */
   private shellsAhead(): number {
@@ -270,48 +280,63 @@ export class SshHost implements RemoteHost {
     return Math.min(SPARE_SHELLS, planned - this.taken);
   }
 
-  /** Opens channels in the background until as many as shellsAhead() are open or opening. */
+  /** Opens channels in the background until as many as shellsAhead() are open or opening; closes any beyond. */
   private prepareShells(): void {
     while (this.spares.length < this.shellsAhead()) {
-      const shell = PreparedShell.open(this.ssh.connection!, PGID_MARKER, this.endMarker);
+      const spare = { shell: PreparedShell.open(this.ssh.connection!, PGID_MARKER, this.endMarker), started: false };
       // Nobody may ever take it (the run ends, the connection drops): that is not an error.
-      shell.catch(() => undefined);
-      this.spares.push(shell);
+      spare.shell.then(() => (spare.started = true), () => undefined);
+      this.spares.push(spare);
     }
+    while (this.spares.length > this.shellsAhead()) void this.spares.pop()!.shell.then((shell) => shell.discard(), () => undefined);
   }
 
-  /** The oldest prepared shell for this command; another is opened meanwhile. */
-  private takeShell(): Promise<PreparedShell> {
-    const shell = this.spares.shift() ?? PreparedShell.open(this.ssh.connection!, PGID_MARKER, this.endMarker);
+  /**
+   * The shell for this command; another is opened meanwhile. The oldest prepared one, unless there is
+   * none, or this is the connection's first command and its shell has not started yet (the command
+   * comes right after connecting): then a channel of its own whose exec request carries the command,
+   * two round trips where waiting for the shell and writing the command to it takes three. Later
+   * shells have been opening for a step's length at least, so waiting for one is as quick.
+   */
+  private takeShell(command: ShellCommand): Promise<PreparedShell> {
+    const next = this.spares[0];
+    const atOnce = command.command.length <= MAX_COMMAND_IN_EXEC && (next === undefined || (this.taken === 0 && !next.started));
+    const shell = atOnce
+      ? PreparedShell.startWith(this.ssh.connection!, PGID_MARKER, command.command)
+      : (this.spares.shift()?.shell ?? PreparedShell.open(this.ssh.connection!, PGID_MARKER, this.endMarker));
     this.taken++;
     this.prepareShells();
     return shell;
   }
 
   /**
-   * Runs a command, streaming output, on a channel of its own that was opened ahead. Cancel kills
-   * the remote process group (the remote shell's `$$`), which works for root and non-root users
-   * alike, with no pty.
+   * Runs a command, streaming output, on a channel of its own (opened ahead, or carrying the command
+   * in its exec request). Cancel kills the remote process group (the remote shell's `$$`, as soon as
+   * the shell has said it), which works for root and non-root users alike, with no pty.
    */
   async exec(command: ShellCommand, options: ExecOptions = {}): Promise<ExecResult> {
     if (options.signal?.aborted) throw options.signal.reason;
     if (this.lost) throw this.lostError(command);
     // A transport failure (the connection reset, sshd gone) is not the command failing: say so.
-    const shell = await this.takeShell().catch((error) => {
+    const shell = await this.takeShell(command).catch((error) => {
       throw options.signal?.aborted ? options.signal.reason : this.lostError(command, error);
     });
-    if (options.signal?.aborted) {
-      shell.discard();
-      throw options.signal.reason;
-    }
     const killRemote = () => {
-      const kill = this.ssh.execCommand(`kill -KILL -- -${shell.pgid}`).catch(() => undefined);
+      const kill = shell.pgid.then((pgid) => this.ssh.execCommand(`kill -KILL -- -${pgid}`)).catch(() => undefined);
       this.kills.add(kill);
       void kill.finally(() => this.kills.delete(kill));
     };
+    if (options.signal?.aborted) {
+      if (shell.commandRunning) killRemote();
+      shell.discard();
+      throw options.signal.reason;
+    }
     options.signal?.addEventListener('abort', killRemote, { once: true });
     try {
-      const result = await shell.run(command.command, command.stdin, (text) => options.onOutput?.(text));
+      const result = await shell.run(command.command, command.stdin, (text) => options.onOutput?.(text)).catch((error: Error) => {
+        if (options.signal?.aborted) throw options.signal.reason;
+        throw this.lost ? this.lostError(command, error) : new SshConnectError(`cannot run commands on ${describe(this.settings)}: ${error.message}`);
+      });
       if (options.signal?.aborted) throw options.signal.reason;
       if (result.code === null && this.lost) throw this.lostError(command);
       return { code: result.code ?? 128, stdout: result.stdout, stderr: result.stderr };
@@ -377,7 +402,7 @@ export class SshHost implements RemoteHost {
   }
 
   async close(): Promise<void> {
-    for (const spare of this.spares.splice(0)) void spare.then((shell) => shell.discard(), () => undefined);
+    for (const spare of this.spares.splice(0)) void spare.shell.then((shell) => shell.discard(), () => undefined);
     if (this.kills.size) {
       const deadline = new Promise((resolve) => setTimeout(resolve, 5000).unref());
       await Promise.race([Promise.all(this.kills), deadline]);
