@@ -9,6 +9,9 @@
 // - kex.js (client): the signature is that of the certificate's key — its type is the algorithm without
 //   `-cert-v01@openssh.com`, and it is checked with the public key inside the certificate;
 // - kex.js (client): an RSA certificate (`ssh-rsa-cert-v01@openssh.com`) answers rsa-sha2-256/512-cert.
+// And one change to lib/client.js, for user authentication with an RSA key: ssh2 tries rsa-sha2-256
+// alone when the server lists it (server-sig-algs), so a server that accepts only rsa-sha2-512 (sshd's
+// PubkeyAcceptedAlgorithms) refuses the key, while ssh offers rsa-sha2-512 first and then rsa-sha2-256.
 // The certificate itself (its CA, signature, principals, validity) is checked by the transport's host
 // verifier (src/transport/ssh/host-certificate.ts), which receives the whole certificate blob.
 // Any other ssh2 version, or a text that is not exactly as expected, fails the install with one line.
@@ -41,13 +44,13 @@ function replace(file, text, from, to, { first = false } = {}) {
 }
 
 function patchFile(name, patch) {
-  const file = path.join(root, 'lib', 'protocol', name);
+  const file = path.join(root, 'lib', name);
   const text = readFileSync(file, 'utf8');
   if (text.includes(MARKER)) return;
   writeFileSync(file, patch(file, text));
 }
 
-patchFile('constants.js', (file, text) =>
+patchFile('protocol/constants.js', (file, text) =>
   replace(file, text, `const SUPPORTED_SERVER_HOST_KEY = DEFAULT_SERVER_HOST_KEY.concat([
   'ssh-dss',
 ]);`, `const SUPPORTED_SERVER_HOST_KEY = DEFAULT_SERVER_HOST_KEY.concat([
@@ -59,7 +62,7 @@ SUPPORTED_SERVER_HOST_KEY.push(...DEFAULT_SERVER_HOST_KEY
   .filter((name) => name !== 'ssh-rsa')
   .map((name) => \`\${name}-cert-v01@openssh.com\`));`));
 
-patchFile('kex.js', (file, text) => {
+patchFile('protocol/kex.js', (file, text) => {
   let out = replace(file, text, `const { parseDERKey } = require('./keyParser.js');`, `const { parseDERKey } = require('./keyParser.js');
 ${MARKER}
 const CERT_SUFFIX = '-cert-v01@openssh.com';
@@ -85,3 +88,14 @@ const certBase = (name) => (name.endsWith(CERT_SUFFIX) ? name.slice(0, -CERT_SUF
                      && /^rsa-sha2-(256|512)-cert-v01@openssh\\.com$/.test(this.negotiated.serverHostKey))) {`);
   return out;
 });
+
+patchFile('client.js', (file, text) =>
+  replace(file, text, `        if (serverSigAlgs.indexOf('rsa-sha2-256') !== -1)
+          return [['rsa-sha2-256', 'sha256']];
+        if (serverSigAlgs.indexOf('rsa-sha2-512') !== -1)
+          return [['rsa-sha2-512', 'sha512']];`, `        ${MARKER}
+        // OpenSSH's order, each tried in turn (a USERAUTH_FAILURE moves to the next).
+        const sha2 = [['rsa-sha2-512', 'sha512'], ['rsa-sha2-256', 'sha256']]
+          .filter(([name]) => serverSigAlgs.indexOf(name) !== -1);
+        if (sha2.length > 0)
+          return sha2;`));

@@ -63,6 +63,10 @@ export function plainSql(orm: MikroORM): PlainSql {
       // The two pragmas prepared once too (connection.pragma prepares its statement on every call).
       if (!mine) {
         mine = { statements: new Map(), noWait: connection.prepare('pragma busy_timeout = 0'), wait: connection.prepare(`pragma busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`) };
+        // SQLite applies a pragma when preparing it, and its first step does nothing more: after the two
+        // prepares the timeout is the second one's, so step each once (the next steps apply it again).
+        mine.noWait.get();
+        mine.wait.get();
         kept.set(connection, mine);
       }
       const { statements } = mine;
@@ -129,7 +133,7 @@ interface TarnPool {
 function idleConnection(pool: TarnPool | undefined): Database | undefined {
   if (!pool || pool.numFree() !== 1 || pool.numUsed() + pool.numPendingAcquires() + pool.numPendingValidations() + pool.numPendingCreates() > 0) return undefined;
   const resource = pool.free?.[0]?.resource as Database | undefined;
-  return resource?.open ? resource : undefined;
+  return resource?.open && !resource.inTransaction ? resource : undefined;
 }
 
 /**

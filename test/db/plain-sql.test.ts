@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { openDatabase } from '../../src/db/orm.ts';
-import { SQLITE_BUSY_TIMEOUT_MS } from '../../src/db/plain-sql.ts';
+import { plainSql, SQLITE_BUSY_TIMEOUT_MS } from '../../src/db/plain-sql.ts';
 import { RunStore } from '../../src/engine/run-store.ts';
 import { describeError } from '../../src/cli/base-command.ts';
 import { makeTempDir } from '../helpers/cli.ts';
@@ -36,6 +36,23 @@ test('a write that finds the file locked by another process waits on timers, not
   assert.ok(wallMs >= 1000, `the write waited for the lock (${wallMs.toFixed(0)} ms)`);
   assert.ok(stallMs < 250, `the event loop was held ${stallMs.toFixed(0)} ms while the write waited for the lock`);
   assert.equal((await store.findResult(id))?.status, 'running');
+});
+
+test('the very first plain statement of a connection does not wait on the event loop either', async (t) => {
+  const dbPath = path.join(makeTempDir(t), 'operations.db');
+  const orm = await openDatabase({ dbPath });
+  t.after(() => orm.close());
+  await orm.em.getKnex().raw('create table first_statement (v integer)'); // through the ORM: no plain statement yet
+  const holder = spawn(process.execPath, ['-e', `
+    const db = new (require(${JSON.stringify(createRequire(import.meta.url).resolve('better-sqlite3'))}))(${JSON.stringify(dbPath)});
+    db.exec('begin immediate'); console.log('locked');
+    setTimeout(() => { db.exec('commit'); db.close(); }, 1500);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = once(holder, 'exit');
+  await once(holder.stdout!, 'data');
+  const { stallMs, wallMs } = await longestStall(() => plainSql(orm).run('insert into first_statement values (1)'));
+  await exited;
+  assert.ok(wallMs >= 1000, `the write waited for the lock (${wallMs.toFixed(0)} ms)`);
+  assert.ok(stallMs < 250, `the event loop was held ${stallMs.toFixed(0)} ms by the first plain statement (busy_timeout not yet 0)`);
 });
 
 test('after a plain statement the connection waits for a lock again as long as the ORM statements do', async (t) => {

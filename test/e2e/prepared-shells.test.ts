@@ -19,6 +19,8 @@ const { skip, harness } = fileSshdHarness();
 const refusing = fileSshdHarness({
   sshdConfig: ['ForceCommand case "$SSH_ORIGINAL_COMMAND" in *__deploy_server_pgid=*) echo "This account is currently not available." >&2; exit 1;; esac; eval "$SSH_ORIGINAL_COMMAND"'],
 });
+/** A host whose login prints a warning on stderr without a newline before every command (as a profile line may). */
+const chatty = fileSshdHarness({ sshdConfig: ['ForceCommand printf "warning: no newline" >&2; eval "$SSH_ORIGINAL_COMMAND"'] });
 
 /**
  * The shells of this connection alive on the host (the one running this command included), once
@@ -90,6 +92,46 @@ test('a first command cancelled before its shell has said its pid is killed once
   }
   // The command was sent with its channel's request, so it ran; close() waited for the kill.
   await until(() => !running(), 5000);
+});
+
+test('a first command cancelled while its exec request is on its way gets its real stdin: it is killed, or it ran as written, never with its input cut', { skip }, async () => {
+  const file = path.join(harness().workDir, `config-${randomBytes(4).toString('hex')}`);
+  const host = await SshHost.connect(harness().alias, { home: harness().home, connectTimeoutMs: 5000, commands: 3, files: createSshFiles() });
+  const controller = new AbortController();
+  try {
+    const exec = host.exec({ name: 'write config', command: `cat > ${file}`, stdin: 'PORT=8080\n' }, { signal: controller.signal });
+    queueMicrotask(() => controller.abort(new Error('cancelled')));
+    await assert.rejects(exec, /cancelled/);
+  } finally {
+    await host.close();
+  }
+  // Before: its stdin was closed at once, and the file was left empty while the run said "cancelled".
+  if (fs.existsSync(file)) assert.equal(fs.readFileSync(file, 'utf8'), 'PORT=8080\n');
+});
+
+test('a login that prints to stderr without a newline before the pid: the commands run, the text is their stderr, nothing hangs', { skip: chatty.skip }, async () => {
+  const host = await SshHost.connect(chatty.harness().alias, { home: chatty.harness().home, connectTimeoutMs: 5000, commands: 3, files: createSshFiles() });
+  try {
+    for (const name of ['first', 'second']) {
+      const result = await host.exec({ name, command: `echo ${name}` });
+      assert.deepEqual({ ...result }, { code: 0, stdout: `${name}\n`, stderr: 'warning: no newline' });
+    }
+  } finally {
+    await host.close();
+  }
+});
+
+test('a first command whose quoted script would be too long for an exec request goes through a prepared shell', { skip }, async () => {
+  // Under 32 K characters, but each quote becomes four bytes in the exec request's script: over the
+  // 128 KiB that Linux allows one argument (sshd runs the script as `sh -c <script>`).
+  const command = `echo ok #${"'".repeat(32_759)}`;
+  const host = await SshHost.connect(harness().alias, { home: harness().home, connectTimeoutMs: 5000, commands: 3, files: createSshFiles() });
+  try {
+    const result = await host.exec({ name: 'quotes', command });
+    assert.deepEqual([result.code, result.stdout, result.stderr], [0, 'ok\n', '']);
+  } finally {
+    await host.close();
+  }
 });
 
 test('a first command cancelled while it runs: its process group is killed, the host can go on', { skip }, async () => {

@@ -324,3 +324,22 @@ describe('what the transport does not do is one clear line', { skip }, () => {
     await assert.rejects(run(harness, 'broken'), new RegExp(`^SshConnectError: cannot resolve SSH host broken: ${harness.sshConfigFile} line \\d+: Bad configuration option: nosuchoption$`));
   });
 });
+
+describe('an RSA key on a server that accepts only rsa-sha2-512 for users', { skip }, () => {
+  let harness: SshdHarness;
+  before(async () => {
+    harness = await startSshdHarness({ aliases: ['sha512-only'], sshdConfig: ['PubkeyAcceptedAlgorithms rsa-sha2-512,ssh-ed25519'] });
+  });
+  after(async () => {
+    await harness?.stop();
+  });
+
+  test('logs in with rsa-sha2-512, as ssh does (ssh2 alone tried rsa-sha2-256 only, which the server lists but refuses)', async () => {
+    const key = path.join(harness.tmpDir, 'id_rsa_user');
+    authorize(harness, sshKeygen(key, 'rsa'));
+    addHosts(harness, { 'rsa-user': { HostName: '127.0.0.1', Port: harness.port, User: harness.user, IdentityFile: key, IdentitiesOnly: 'yes', IdentityAgent: 'none', UserKnownHostsFile: harness.knownHostsFile } });
+    const oracle = execFileSync('ssh', ['-F', harness.sshConfigFile, '-o', 'BatchMode=yes', 'rsa-user', 'echo ok'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    assert.equal(oracle, 'ok\n', 'OpenSSH logs in');
+    assert.equal((await run(harness, 'rsa-user')).stdout, 'ok\n');
+  });
+});

@@ -34,10 +34,11 @@ export function commandShellScript(pgidMarker: string, command: string): string 
 }
 
 /**
- * The longest command sent in an exec request: sshd runs it as one argument of `sh -c`, which Linux
- * limits to 128 KiB (MAX_ARG_STRLEN); a longer one waits for a prepared shell, which reads it from stdin.
+ * The longest script (commandShellScript, in bytes: quoting makes each `'` four) sent in an exec
+ * request: sshd runs it as one argument of `sh -c`, which Linux limits to 128 KiB (MAX_ARG_STRLEN); a
+ * longer command waits for a prepared shell, which reads it from stdin.
  */
-export const MAX_COMMAND_IN_EXEC = 32 * 1024;
+export const MAX_EXEC_SCRIPT_BYTES = 64 * 1024;
 
 export interface ShellRunResult {
   /** null when the channel closed without an exit status (the connection dropped, a signal). */
@@ -77,7 +78,8 @@ export class PreparedShell {
     this.onStderr = (text) => this.early.push({ stderr: true, text });
     this.pgid = new Promise((resolve, reject) => {
       let head = '';
-      const marker = new RegExp(`^${pgidMarker}(\\d+)\\n`, 'm');
+      // Not anchored to a line: a login shell's stderr may end without a newline before the marker.
+      const marker = new RegExp(`${pgidMarker}(\\d+)\\n`);
       const onHead = (chunk: Buffer) => {
         head += chunk.toString();
         const match = marker.exec(head);
@@ -113,7 +115,7 @@ export class PreparedShell {
 
   /**
    * Opens a session channel whose exec request carries `command` (commandShellScript, at most
-   * MAX_COMMAND_IN_EXEC long); resolves once sshd has started it: the command is running, its pgid
+   * MAX_EXEC_SCRIPT_BYTES long); resolves once sshd has started it: the command is running, its pgid
    * follows. run() then gives it its stdin and collects its output.
    */
   static startWith(client: Client, pgidMarker: string, command: string): Promise<PreparedShell> {

@@ -9,7 +9,7 @@ import type { ExecOptions, ExecResult, RemoteHost } from '../remote-host.ts';
 import { authHandlerFor, describePlan, planKeys, type Credential } from './authentication.ts';
 import { SshConnectError } from './errors.ts';
 import { HostKeyCheckState } from './host-key.ts';
-import { MAX_COMMAND_IN_EXEC, PreparedShell } from './prepared-shell.ts';
+import { commandShellScript, MAX_EXEC_SCRIPT_BYTES, PreparedShell } from './prepared-shell.ts';
 import { parseProxyJump, ProxyJumpError } from './proxy-jump.ts';
 import { resolveSshHost, SshSettingsError, type SshSettings } from './resolve-host.ts';
 import type { SshFiles } from './ssh-files.ts';
@@ -300,7 +300,8 @@ export class SshHost implements RemoteHost {
    */
   private takeShell(command: ShellCommand): Promise<PreparedShell> {
     const next = this.spares[0];
-    const atOnce = command.command.length <= MAX_COMMAND_IN_EXEC && (next === undefined || (this.taken === 0 && !next.started));
+    const fitsInExec = Buffer.byteLength(commandShellScript(PGID_MARKER, command.command)) <= MAX_EXEC_SCRIPT_BYTES;
+    const atOnce = fitsInExec && (next === undefined || (this.taken === 0 && !next.started));
     const shell = atOnce
       ? PreparedShell.startWith(this.ssh.connection!, PGID_MARKER, command.command)
       : (this.spares.shift()?.shell ?? PreparedShell.open(this.ssh.connection!, PGID_MARKER, this.endMarker));
@@ -327,8 +328,14 @@ export class SshHost implements RemoteHost {
       void kill.finally(() => this.kills.delete(kill));
     };
     if (options.signal?.aborted) {
-      if (shell.commandRunning) killRemote();
-      shell.discard();
+      if (shell.commandRunning) {
+        // Running since its exec request went out: killed once its pid is known. Until then it gets its
+        // real stdin, so a command quicker than the kill runs as written, never with its input cut short.
+        killRemote();
+        void shell.run(command.command, command.stdin, () => undefined).catch(() => undefined);
+      } else {
+        shell.discard();
+      }
       throw options.signal.reason;
     }
     options.signal?.addEventListener('abort', killRemote, { once: true });
