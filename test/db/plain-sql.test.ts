@@ -17,6 +17,17 @@ import { longestStall } from '../helpers/event-loop.ts';
 
 const run = { app: 'web', host: 'vps1', strategy: 'systemd' as const, trigger: 'manual' as const, ref: 'main', commit: null, rollback_to: null };
 
+/** Another process takes the database's write lock (begin immediate) and keeps it `ms`; resolves once it holds it (`released`: its exit). */
+async function holdWriteLock(dbPath: string, ms: number): Promise<{ released: Promise<unknown> }> {
+  const holder = spawn(process.execPath, ['-e', `
+    const db = new (require(${JSON.stringify(createRequire(import.meta.url).resolve('better-sqlite3'))}))(${JSON.stringify(dbPath)});
+    db.exec('begin immediate'); console.log('locked');
+    setTimeout(() => { db.exec('commit'); db.close(); }, ${ms});`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = once(holder, 'exit');
+  await once(holder.stdout!, 'data');
+  return { released: exited };
+}
+
 test('a write that finds the file locked by another process waits on timers, not on the event loop, and lands', async (t) => {
   const dbPath = path.join(makeTempDir(t), 'operations.db');
   const orm = await openDatabase({ dbPath });
@@ -25,14 +36,9 @@ test('a write that finds the file locked by another process waits on timers, not
   const [id] = await store.queue([run], process.pid);
   await store.setStatus(id, 'running');
   // Another process (`deploy_server prune` by hand, `target add`, …) holds the write lock for 1.5 s.
-  const holder = spawn(process.execPath, ['-e', `
-    const db = new (require(${JSON.stringify(createRequire(import.meta.url).resolve('better-sqlite3'))}))(${JSON.stringify(dbPath)});
-    db.exec('begin immediate'); console.log('locked');
-    setTimeout(() => { db.exec('commit'); db.close(); }, 1500);`], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = once(holder, 'exit');
-  await once(holder.stdout!, 'data');
+  const { released } = await holdWriteLock(dbPath, 1500);
   const { stallMs, wallMs } = await longestStall(() => store.renewLease(id));
-  await exited;
+  await released;
   assert.ok(wallMs >= 1000, `the write waited for the lock (${wallMs.toFixed(0)} ms)`);
   assert.ok(stallMs < 250, `the event loop was held ${stallMs.toFixed(0)} ms while the write waited for the lock`);
   assert.equal((await store.findResult(id))?.status, 'running');
@@ -43,14 +49,9 @@ test('the very first plain statement of a connection does not wait on the event 
   const orm = await openDatabase({ dbPath });
   t.after(() => orm.close());
   await orm.em.getKnex().raw('create table first_statement (v integer)'); // through the ORM: no plain statement yet
-  const holder = spawn(process.execPath, ['-e', `
-    const db = new (require(${JSON.stringify(createRequire(import.meta.url).resolve('better-sqlite3'))}))(${JSON.stringify(dbPath)});
-    db.exec('begin immediate'); console.log('locked');
-    setTimeout(() => { db.exec('commit'); db.close(); }, 1500);`], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = once(holder, 'exit');
-  await once(holder.stdout!, 'data');
+  const { released } = await holdWriteLock(dbPath, 1500);
   const { stallMs, wallMs } = await longestStall(() => plainSql(orm).run('insert into first_statement values (1)'));
-  await exited;
+  await released;
   assert.ok(wallMs >= 1000, `the write waited for the lock (${wallMs.toFixed(0)} ms)`);
   assert.ok(stallMs < 250, `the event loop was held ${stallMs.toFixed(0)} ms by the first plain statement (busy_timeout not yet 0)`);
 });
