@@ -3,9 +3,9 @@
 // say what to do in words that never teach deleting a real warning.
 import { shellJoin, shellQuote } from '../shell.ts';
 import { HostKeyError } from './errors.ts';
-import { CERT_SUFFIX, checkHostCertificate, parseHostCertificate, RSA_MINIMUM_BITS, rsaKeyBits } from './host-certificate.ts';
+import { CERT_SUFFIX, checkHostCertificate, parseHostCertificate, RSA_MINIMUM_BITS, rsaKeyBits, type HostCertificate } from './host-certificate.ts';
 import { OPENSSH_DEFAULT_CA_SIGNATURE_ALGORITHMS } from './algorithm-lists.ts';
-import { blobType, checkHostKey, hostKeyAlgorithmsFor, knownHostsName, plainKeyOf, readKnownHosts, SSH2_HOST_KEY_ALGORITHMS, type HostKeyCheck, type KnownHostsFiles, type KnownHostsLookup } from './known-hosts.ts';
+import { blobType, checkHostKey, hostKeyAlgorithmsFor, knownHostsName, readKnownHosts, SSH2_HOST_KEY_ALGORITHMS, type HostKeyCheck, type KnownHostsFiles, type KnownHostsLookup } from './known-hosts.ts';
 
 /** Where a host key is looked up. */
 export interface HostKeyTarget {
@@ -125,22 +125,20 @@ export class HostKeyCheckState {
   /** ssh2's `hostVerifier`: the raw key blob (or certificate) the server presented. */
   readonly verify = (blob: Buffer): boolean => {
     this.presentedType = blobType(blob) ?? 'unknown';
-    const bits = rsaKeyBits(this.presentedType.endsWith(CERT_SUFFIX) ? plainKeyOf(blob) : blob);
-    if (bits !== undefined && bits < RSA_MINIMUM_BITS) {
-      this.verdict = { status: 'weak-key', bits };
-      return false;
-    }
-    let verdict = this.check(this.lookup, blob);
-    if (verdict.status === 'unknown' && this.withoutPort !== undefined) {
-      const again = this.check(this.withoutPort, blob);
-      if (again.status === 'trusted') verdict = again;
-    }
-    this.verdict = verdict;
-    return verdict.status === 'trusted';
+    // A certificate is parsed once, for both lookups.
+    const cert = this.presentedType.endsWith(CERT_SUFFIX) ? parseHostCertificate(blob) : undefined;
+    this.verdict = cert instanceof Error ? { status: 'bad-certificate', reason: cert.message } : this.checkKey(blob, cert);
+    return this.verdict.status === 'trusted';
   };
 
-  private check(lookup: KnownHostsLookup, blob: Buffer): HostKeyVerdict {
-    return this.presentedType.endsWith(CERT_SUFFIX) ? this.checkCertificate(lookup, blob) : checkHostKey(lookup, blob);
+  private checkKey(blob: Buffer, cert: HostCertificate | undefined): HostKeyVerdict {
+    const bits = rsaKeyBits(cert?.publicBlob ?? blob);
+    if (bits !== undefined && bits < RSA_MINIMUM_BITS) return { status: 'weak-key', bits };
+    const check = (lookup: KnownHostsLookup) => (cert ? this.checkCertificate(lookup, cert) : checkHostKey(lookup, blob));
+    const verdict = check(this.lookup);
+    if (verdict.status !== 'unknown' || this.withoutPort === undefined) return verdict;
+    const again = check(this.withoutPort);
+    return again.status === 'trusted' ? again : verdict;
   }
 
   /**
@@ -148,9 +146,7 @@ export class HostKeyCheckState {
    * from a CA known_hosts trusts for the host is checked as a certificate; one that fails that check,
    * or comes from another CA, is no better than its plain key, which is then looked up as any host key.
    */
-  private checkCertificate(lookup: KnownHostsLookup, blob: Buffer): HostKeyVerdict {
-    const cert = parseHostCertificate(blob);
-    if (cert instanceof Error) return { status: 'bad-certificate', reason: cert.message };
+  private checkCertificate(lookup: KnownHostsLookup, cert: HostCertificate): HostKeyVerdict {
     const principal = this.target.hostKeyAlias ?? this.target.hostname.toLowerCase();
     const check = checkHostCertificate(lookup, cert, {
       principal,

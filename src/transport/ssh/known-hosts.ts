@@ -1,10 +1,11 @@
 import { createHmac } from 'node:crypto';
 import { FileCache } from '../file-cache.ts';
 import { matchHostname } from './ssh-patterns.ts';
+import { OPENSSH_DEFAULT_HOST_KEY_ALGORITHMS } from './algorithm-lists.ts';
 import { CERT_SUFFIX, parseHostCertificate, weakRsaKey } from './host-certificate.ts';
 
 /** A key blob as the plain public key: a certificate's certified key, any other blob as it is. */
-export function plainKeyOf(blob: Buffer): Buffer {
+function plainKeyOf(blob: Buffer): Buffer {
   if (!blobType(blob)?.endsWith(CERT_SUFFIX)) return blob;
   const cert = parseHostCertificate(blob);
   return cert instanceof Error ? blob : cert.publicBlob;
@@ -174,17 +175,12 @@ function algorithmsForKeyType(type: string): string[] {
 }
 
 /**
- * The certificate host key algorithms, in OpenSSH's order: offered only to a host with a
- * `@cert-authority` line (ssh2 supports them once scripts/patch-ssh2.js has run: `npm ci` runs it).
+ * The certificate host key algorithms ssh2 can do (once scripts/patch-ssh2.js has run: `npm ci` runs
+ * it), in OpenSSH's default order, of which they are the part without security keys.
  */
-export const CERT_HOST_KEY_ALGORITHMS: readonly string[] = [
-  'ssh-ed25519-cert-v01@openssh.com',
-  'ecdsa-sha2-nistp256-cert-v01@openssh.com',
-  'ecdsa-sha2-nistp384-cert-v01@openssh.com',
-  'ecdsa-sha2-nistp521-cert-v01@openssh.com',
-  'rsa-sha2-512-cert-v01@openssh.com',
-  'rsa-sha2-256-cert-v01@openssh.com',
-];
+export const CERT_HOST_KEY_ALGORITHMS: readonly string[] = OPENSSH_DEFAULT_HOST_KEY_ALGORITHMS.filter(
+  (algorithm) => algorithm.endsWith(CERT_SUFFIX) && !algorithm.startsWith('sk-'), // ssh2 has no security keys
+);
 
 /** Every host key algorithm ssh2 (patched: scripts/patch-ssh2.js) can negotiate. */
 export const SSH2_HOST_KEY_ALGORITHMS: readonly string[] = [...CERT_HOST_KEY_ALGORITHMS, ...SSH2_DEFAULT_HOST_KEY_ALGORITHMS];
