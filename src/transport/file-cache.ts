@@ -2,15 +2,13 @@ import { readFileSync, statSync } from 'node:fs';
 
 /**
  * A file whose ctime is this close to the moment it was read may still change within the same
- * timestamp tick (file systems stamp with a coarse clock): its entry is used once, then read again.
+ * timestamp tick (file systems stamp with a coarse clock): it is not kept, and is read again next time.
  */
 const RACY_WINDOW_MS = 1000n;
 
 interface Entry<T> {
   /** dev, inode, size, mtime and ctime (ns) when read: any write, rename over it or chmod changes one. */
   version: string;
-  /** False while the file was too new to trust its version (RACY_WINDOW_MS). */
-  settled: boolean;
   value: T;
 }
 
@@ -37,7 +35,7 @@ export class FileCache<T> {
     }
     const version = `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}`;
     const cached = this.entries.get(file);
-    if (cached?.settled && cached.version === version) return cached.value;
+    if (cached?.version === version) return cached.value;
     const readAt = this.nowNs();
     let content: Buffer;
     try {
@@ -48,7 +46,8 @@ export class FileCache<T> {
       throw error;
     }
     const value = this.parse(content, file);
-    this.entries.set(file, { version, settled: readAt - stat.ctimeNs > RACY_WINDOW_MS * 1_000_000n, value });
+    if (readAt - stat.ctimeNs > RACY_WINDOW_MS * 1_000_000n) this.entries.set(file, { version, value });
+    else this.entries.delete(file);
     return value;
   }
 }

@@ -17,8 +17,6 @@ export interface ExecOptions {
 export interface RemoteHost {
   /** The SSH user: `sudo -n` is needed for systemctl unless it is root. */
   readonly user: string;
-  /** Resolves once a command can run (for sshCheck: the connection is the check). */
-  ready(): Promise<void>;
   /** Runs a command; resolves with its exit code (non-zero is not an error here). */
   exec(command: ShellCommand, options?: ExecOptions): Promise<ExecResult>;
   /** GET http://127.0.0.1:<port><path> as seen from the host (tunnelled, no firewall opening needed). */

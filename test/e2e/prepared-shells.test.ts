@@ -56,7 +56,6 @@ const END_MARKERS_IN_CMDLINE = `tr '\\0' '\\n' < /proc/$$/cmdline | grep -c '__d
 test('the first command goes in its exec request, with its exit status, both streams and its stdin; the next one in a prepared shell', { skip }, async () => {
   const host = await SshHost.connect(harness().alias, { home: harness().home, connectTimeoutMs: 5000, commands: 3, files: createSshFiles() });
   try {
-    await host.ready();
     const output: string[] = [];
     const first = await host.exec(
       { name: 'first', command: `echo "it's out"\necho err >&2; cat\n${END_MARKERS_IN_CMDLINE}; exit 3`, stdin: 'in\n' },
@@ -155,7 +154,6 @@ test('a first command cancelled while it runs: its process group is killed, the 
 test('a shell that does not start fails the first command, not the connection: "cannot run commands on …" with its reason', { skip }, async () => {
   const host = await SshHost.connect(refusing.harness().alias, { home: refusing.harness().home, connectTimeoutMs: 5000, commands: 3, files: createSshFiles() });
   try {
-    await host.ready();
     await assert.rejects(host.exec({ name: 'true', command: 'true' }), (error: Error) => {
       assert.equal(error.name, 'SshConnectError');
       assert.match(error.message, /^cannot run commands on \S+ \(\S+@127\.0\.0\.1:\d+\): the remote shell did not start: This account is currently not available\.$/);

@@ -114,13 +114,15 @@ export class PreparedShell {
   }
 
   /**
-   * Opens a session channel whose exec request carries `command` (commandShellScript, at most
-   * MAX_EXEC_SCRIPT_BYTES long); resolves once sshd has started it: the command is running, its pgid
-   * follows. run() then gives it its stdin and collects its output.
+   * Opens a session channel whose exec request carries `command` (commandShellScript); resolves once
+   * sshd has started it: the command is running, its pgid follows. run() then gives it its stdin and
+   * collects its output. Undefined, and nothing opened, when the script is over MAX_EXEC_SCRIPT_BYTES.
    */
-  static startWith(client: Client, pgidMarker: string, command: string): Promise<PreparedShell> {
+  static startWith(client: Client, pgidMarker: string, command: string): Promise<PreparedShell> | undefined {
+    const script = commandShellScript(pgidMarker, command);
+    if (Buffer.byteLength(script) > MAX_EXEC_SCRIPT_BYTES) return undefined;
     return new Promise((resolve, reject) => {
-      client.exec(commandShellScript(pgidMarker, command), (error, channel) => {
+      client.exec(script, (error, channel) => {
         if (error) reject(error);
         else resolve(new PreparedShell(channel, pgidMarker, undefined));
       });

@@ -13,7 +13,7 @@ interface ProtocolWithAuthPK {
 }
 
 /** The hash ssh2 signs with for a public key algorithm (its getKeyAlgos): only RSA names one. */
-export function hashOfKeyAlgorithm(keyAlgo: string | undefined): string | undefined {
+function hashOfKeyAlgorithm(keyAlgo: string | undefined): string | undefined {
   return { 'rsa-sha2-256': 'sha256', 'rsa-sha2-512': 'sha512', 'ssh-rsa': 'sha1' }[keyAlgo ?? ''];
 }
 
@@ -28,10 +28,9 @@ export function signKeyFilesAtOnce(client: Client): void {
   if (typeof protocol?.authPK !== 'function' || protocol.authPK.length !== 4) return;
   const authPK = protocol.authPK;
   protocol.authPK = function (username, key, keyAlgo, sign) {
-    const algorithm = typeof keyAlgo === 'function' ? undefined : keyAlgo;
     if (typeof keyAlgo === 'function' || sign !== undefined || !key.isPrivateKey()) return authPK.call(this, username, key, keyAlgo, sign);
-    authPK.call(this, username, key, algorithm, (packet, done) => {
-      const signature = key.sign(packet, hashOfKeyAlgorithm(algorithm));
+    authPK.call(this, username, key, keyAlgo, (packet, done) => {
+      const signature = key.sign(packet, hashOfKeyAlgorithm(keyAlgo));
       // A key that cannot sign so: ask first, as ssh2 does, and its PK_OK handler reports the error.
       if (signature instanceof Error) authPK.call(this, username, key, keyAlgo);
       else done(signature);

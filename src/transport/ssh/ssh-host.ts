@@ -9,7 +9,7 @@ import type { ExecOptions, ExecResult, RemoteHost } from '../remote-host.ts';
 import { authHandlerFor, describePlan, planKeys, type Credential } from './authentication.ts';
 import { SshConnectError } from './errors.ts';
 import { HostKeyCheckState } from './host-key.ts';
-import { commandShellScript, MAX_EXEC_SCRIPT_BYTES, PreparedShell } from './prepared-shell.ts';
+import { PreparedShell } from './prepared-shell.ts';
 import { parseProxyJump, ProxyJumpError } from './proxy-jump.ts';
 import { resolveSshHost, SshSettingsError, type SshSettings } from './resolve-host.ts';
 import type { SshFiles } from './ssh-files.ts';
@@ -28,7 +28,8 @@ export interface SshOptions {
   /**
    * How many commands the caller will run, when it knows (a run: its pipeline says): up to
    * SPARE_SHELLS shells are then kept open ahead, but none beyond that many commands (once past
-   * it, one ahead). Unknown: one ahead, so a caller running one command opens one shell for nothing.
+   * it, one ahead). Unknown: one ahead. The first command usually goes in an exec request of its own
+   * (see takeShell), so the shell opened for it then serves the next one, or none.
    */
   commands?: number;
 }
@@ -93,15 +94,9 @@ function connectTcp(settings: SshSettings): net.Socket {
 /** Opens one SSH connection, directly or over `sock` (a channel through the previous hop). */
 async function openHop(settings: SshSettings, via: Hop | undefined, options: SshOptions, role: string): Promise<Hop> {
   const where = `${role}${describe(settings)}`;
-  const sock = via === undefined ? undefined : await forwardThrough(via, settings);
   const hostKeys = new HostKeyCheckState({ ...settings, reachedVia: via?.settings.alias }, options.files.knownHosts);
-  let serverHostKey: string[];
-  try {
-    serverHostKey = hostKeys.algorithms; // before any socket: a HostKeyAlgorithms leaving none fails here
-  } catch (error) {
-    sock?.destroy();
-    throw error;
-  }
+  const serverHostKey = hostKeys.algorithms; // before any socket: a HostKeyAlgorithms leaving none fails here
+  const sock = via === undefined ? undefined : await forwardThrough(via, settings);
   const plan = await planKeys(settings, options.connectTimeoutMs, options.files.keys);
   if (plan.agent === undefined && plan.files.length === 0) {
     sock?.destroy();
@@ -265,14 +260,6 @@ export class SshHost implements RemoteHost {
   /** Ends the lines of a command written to a prepared shell: random, so no command line equals it. */
   private readonly endMarker = `__deploy_server_end_${randomBytes(8).toString('hex')}`;
 
-  /**
-   * Resolves once the host can take a command: connect() has verified its key and authenticated, and
-   * the first commands' shells are opening. A shell that does not start (a nologin account) fails the
-   * first command ("cannot run commands on …"): waiting here for it to start would cost that command
-   * a round trip (see exec).
-   */
-  async ready(): Promise<void> {}
-
   /** How many shells to keep open ahead now: none beyond the planned commands (see SshOptions.commands). */
   private shellsAhead(): number {
     const planned = this.plannedCommands;
@@ -300,11 +287,11 @@ export class SshHost implements RemoteHost {
    */
   private takeShell(command: ShellCommand): Promise<PreparedShell> {
     const next = this.spares[0];
-    const fitsInExec = Buffer.byteLength(commandShellScript(PGID_MARKER, command.command)) <= MAX_EXEC_SCRIPT_BYTES;
-    const atOnce = fitsInExec && (next === undefined || (this.taken === 0 && !next.started));
-    const shell = atOnce
-      ? PreparedShell.startWith(this.ssh.connection!, PGID_MARKER, command.command)
-      : (this.spares.shift()?.shell ?? PreparedShell.open(this.ssh.connection!, PGID_MARKER, this.endMarker));
+    const atOnce = next === undefined || (this.taken === 0 && !next.started);
+    // A command too long for an exec request (startWith says undefined) waits for a prepared shell.
+    const shell = (atOnce ? PreparedShell.startWith(this.ssh.connection!, PGID_MARKER, command.command) : undefined)
+      ?? this.spares.shift()?.shell
+      ?? PreparedShell.open(this.ssh.connection!, PGID_MARKER, this.endMarker);
     this.taken++;
     this.prepareShells();
     return shell;
