@@ -110,7 +110,7 @@ export async function setUpRemoteDeployBench(harness: SshdHarness, alias: string
           await variants[name]();
           if (i === 0) continue; // the first round warms up
           timings[name].push(performance.now() - started);
-          if (name === 'deployServer') serveCpuMs += serve.cpuMs() - cpuBefore;
+          if (name === 'deployServer') serveCpuMs += server.cpuMs() - cpuBefore;
           if (name === 'before') beforeCpuMs += server.cpuMs() - cpuBefore;
         }
       }

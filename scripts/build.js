@@ -115,7 +115,7 @@ exports.loadCached = function loadCached(filename) {
 };
 `;
 
-// dist/deploy_server.js, the executable. \`deploy_server --help\` (or -h) alone prints dist/help.txt, the
+// dist/deploy_server.js, the executable. `deploy_server --help` (or -h) alone prints dist/help.txt, the
 // text the CLI itself printed for it at the build's warm-up (no colours: the CLI never uses them), and
 // loads nothing else; every other command line goes to the CLI.
 const LAUNCHER = `#!/usr/bin/env node

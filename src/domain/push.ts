@@ -152,16 +152,13 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
    * Matches each push's files against the targets and queues the runs of all of them, in arrival order:
    * the targets, locks and running commits read once, the runs written together (all of them, or none).
    */
-  const queueRuns = async (pushes: { pending: PendingPush; files: string[]; telemetry?: Context; local?: Promise<boolean> }[]) => {
+  const queueRuns = async (pushes: { pending: PendingPush; files: string[]; telemetry?: Context; local: Promise<boolean> }[]) => {
     // Read at once: the targets, the locks (a lock or a skip marker turns a selected target's run into a
-    // `skipped` one: recorded, not run) and which pushed commits git has (see older-commit.ts), unless
-    // every push asked already.
+    // `skipped` one: recorded, not run) and git's answers (asked with each push) on which pushed commits it has (see older-commit.ts).
     const [targets, locks, local] = await Promise.all([
       readTargets(sql).then((rows) => rows.map(toTargetFields)),
       readActiveLocks(sql),
-      pushes.every((push) => push.local)
-        ? Promise.all(pushes.map((push) => push.local)).then((has) => new Set(pushes.flatMap(({ pending }, i) => (has[i] ? [pending.payload.after.toLowerCase()] : []))))
-        : commits.has(pushes.map(({ pending }) => pending.payload.after)),
+      Promise.all(pushes.map((push) => push.local)).then((has) => new Set(pushes.flatMap(({ pending }, i) => (has[i] ? [pending.payload.after.toLowerCase()] : [])))),
     ]);
     const matches = pushes.map(({ pending: { payload, branch }, files }) =>
       matchPushToTargets(targets, { files, repositoryName: payload.repository.name, repositoryFullName: payload.repository.full_name, branch }));
@@ -211,7 +208,7 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
       logger.warn({ delivery: id, err: { message: (error as Error).message } }, 'changed files from git failed: using the files the payload lists');
     }
     try {
-      const [queued] = await queueRuns([{ pending, files, telemetry }]);
+      const [queued] = await queueRuns([{ pending, files, telemetry, local: hasCommit(payload.after) }]);
       const receipt = receiptOf(queued);
       await orm.em.fork().nativeUpdate(WebhookDelivery, { id }, { ...deliveryFields(receipt), payload: null });
       logger.info({ delivery: id, queued: receipt.queued.length }, 'push resolved');
@@ -262,7 +259,7 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
     if (listed.length > 0) {
       let results: Awaited<ReturnType<typeof queueRuns>>;
       try {
-        results = await queueRuns(listed.map(({ delivery: { pending, telemetry, local } }) => ({ pending, files: listedFiles(pending.payload), telemetry, local })));
+        results = await queueRuns(listed.map(({ delivery: { pending, telemetry, local } }) => ({ pending, files: listedFiles(pending.payload), telemetry, local: local ?? hasCommit(pending.payload.after) })));
       } catch (error) {
         // Nothing of these was queued: each gets the error (a 500, or 409 when shutting down); the
         // resolving deliveries of the batch are recorded and will be resolved, so they keep their 202.

@@ -82,12 +82,13 @@ export async function pruneHistory(orm: MikroORM, dbPath: string, policy: Retent
   const cutoff = postgres ? new Date(now - policy.keepDays * DAY_MS) : now - policy.keepDays * DAY_MS;
   const ids = await prunableRuns(orm, policy, cutoff);
   let steps = 0;
+  const store = new RunStore(orm); // one: its plain statements are prepared once, not per batch
   for (let i = 0; i < ids.length; i += BATCH) {
     const batch = ids.slice(i, i + BATCH);
     const marks = batch.map(() => '?').join(', ');
     const [{ count }] = await connection.execute<{ count: number }[]>(`select count(*) as count from step_run where run_id in (${marks})`, batch);
     steps += Number(count);
-    if (!dryRun) await new RunStore(orm).deleteFinishedRuns(batch);
+    if (!dryRun) await store.deleteFinishedRuns(batch);
     await toTheLoop();
   }
   const where = `received_at < ? and status <> 'resolving'`;

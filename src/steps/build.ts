@@ -80,10 +80,10 @@ export async function localBuild(context: StepContext): Promise<BuildArtifact> {
   });
 }
 
-/** systemd-remote: `build_cmd` on the host, in `remote_dir`. */
 /** remoteBuild's commands on the host (its `remoteCommands`): the build, when there is a build command. */
 export const remoteBuildCommands = ({ target }: DeployContext): number => (target.build_cmd ? 1 : 0);
 
+/** systemd-remote: `build_cmd` on the host, in `remote_dir`. */
 export async function remoteBuild(context: StepContext): Promise<void> {
   const { target } = context.deploy;
   if (!target.build_cmd) {

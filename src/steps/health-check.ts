@@ -11,8 +11,11 @@ export function retryDelayMs(attempt: number, elapsedMs: number): number {
   return attempt === 1 ? 50 : elapsedMs < 5000 ? 100 : 500;
 }
 
+/** Whether the health check is an HTTP GET through the tunnel (a port and a path), or the service's state. */
+const checksHttp = (target: DeployContext['target']): boolean => Boolean(target.port && target.health);
+
 /** healthCheck's commands on the host (its `remoteCommands`): none for an HTTP check (a tunnel), `systemctl is-active` (or `docker compose ps`) otherwise. */
-export const healthCheckCommands = ({ target }: DeployContext): number => (target.port && target.health ? 0 : 1);
+export const healthCheckCommands = ({ target }: DeployContext): number => (checksHttp(target) ? 0 : 1);
 
 /**
  * GET http://127.0.0.1:<port><health> as seen from the host, through the run's SSH connection, until
@@ -20,7 +23,7 @@ export const healthCheckCommands = ({ target }: DeployContext): number => (targe
  */
 export async function healthCheck(context: StepContext): Promise<{ status: number } | void> {
   const { target, config } = context.deploy;
-  if (!target.port || !target.health) return checkServiceRunning(context);
+  if (!checksHttp(target)) return checkServiceRunning(context);
   const host = await context.deploy.remote();
   const url = `http://127.0.0.1:${target.port}${target.health}`;
   const started = Date.now();
