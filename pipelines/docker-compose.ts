@@ -3,15 +3,15 @@
 import { definePipeline } from '../src/engine/pipeline.ts';
 import {
   composePull, composeUp, gitPull, healthCheck, resetToEarlierCommit, restorePreviousCommit, sshCheck,
-  autoRollbackEnabled, healthCheckCommands, ROLLBACK_CHOICE_COMMANDS,
+  autoRollbackEnabled,
 } from '../src/steps/index.ts';
 
 export default definePipeline({
   sshCheck: { run: sshCheck },
-  gitPull: { run: gitPull, needs: ['sshCheck'], remoteCommands: 1 },
-  pull: { run: composePull, needs: ['gitPull'], remoteCommands: 1 },
-  up: { run: composeUp, needs: ['pull'], remoteCommands: 1 },
-  healthCheck: { run: healthCheck, needs: ['up'], remoteCommands: healthCheckCommands },
+  gitPull: { run: gitPull, needs: ['sshCheck'] },
+  pull: { run: composePull, needs: ['gitPull'] },
+  up: { run: composeUp, needs: ['pull'] },
+  healthCheck: { run: healthCheck, needs: ['up'] },
   // The checkout moved in gitPull: whatever fails after it puts the previous commit back.
   rollback: { run: restorePreviousCommit, needs: ['gitPull'], onFailureOf: ['pull', 'up', 'healthCheck'], when: autoRollbackEnabled },
   upPrevious: { run: composeUp, needs: ['rollback'] },
@@ -21,7 +21,7 @@ export default definePipeline({
 /** `deploy_server rollback`: back to an earlier good commit's compose files. */
 export const rollback = definePipeline({
   sshCheck: { run: sshCheck },
-  resetCheckout: { run: resetToEarlierCommit, needs: ['sshCheck'], remoteCommands: ROLLBACK_CHOICE_COMMANDS },
-  up: { run: composeUp, needs: ['resetCheckout'], remoteCommands: 1 },
-  healthCheck: { run: healthCheck, needs: ['up'], remoteCommands: healthCheckCommands },
+  resetCheckout: { run: resetToEarlierCommit, needs: ['sshCheck'] },
+  up: { run: composeUp, needs: ['resetCheckout'] },
+  healthCheck: { run: healthCheck, needs: ['up'] },
 });

@@ -3,15 +3,15 @@
 import { definePipeline } from '../src/engine/pipeline.ts';
 import {
   gitPull, healthCheck, remoteBuild, resetToEarlierCommit, restartService, restorePreviousCommit, sshCheck,
-  autoRollbackEnabled, healthCheckCommands, remoteBuildCommands, ROLLBACK_CHOICE_COMMANDS,
+  autoRollbackEnabled,
 } from '../src/steps/index.ts';
 
 export default definePipeline({
   sshCheck: { run: sshCheck },
-  gitPull: { run: gitPull, needs: ['sshCheck'], remoteCommands: 1 },
-  build: { run: remoteBuild, needs: ['gitPull'], remoteCommands: remoteBuildCommands },
-  restart: { run: restartService, needs: ['build'], remoteCommands: 1 },
-  healthCheck: { run: healthCheck, needs: ['restart'], remoteCommands: healthCheckCommands },
+  gitPull: { run: gitPull, needs: ['sshCheck'] },
+  build: { run: remoteBuild, needs: ['gitPull'] },
+  restart: { run: restartService, needs: ['build'] },
+  healthCheck: { run: healthCheck, needs: ['restart'] },
   // The checkout moved in gitPull: whatever fails after it puts the previous commit back.
   rollback: { run: restorePreviousCommit, needs: ['gitPull'], onFailureOf: ['build', 'restart', 'healthCheck'], when: autoRollbackEnabled },
   buildPrevious: { run: remoteBuild, needs: ['rollback'] },
@@ -22,8 +22,8 @@ export default definePipeline({
 /** `deploy_server rollback`: back to an earlier good commit, rebuilt and restarted. */
 export const rollback = definePipeline({
   sshCheck: { run: sshCheck },
-  resetCheckout: { run: resetToEarlierCommit, needs: ['sshCheck'], remoteCommands: ROLLBACK_CHOICE_COMMANDS },
-  build: { run: remoteBuild, needs: ['resetCheckout'], remoteCommands: remoteBuildCommands },
-  restart: { run: restartService, needs: ['build'], remoteCommands: 1 },
-  healthCheck: { run: healthCheck, needs: ['restart'], remoteCommands: healthCheckCommands },
+  resetCheckout: { run: resetToEarlierCommit, needs: ['sshCheck'] },
+  build: { run: remoteBuild, needs: ['resetCheckout'] },
+  restart: { run: restartService, needs: ['build'] },
+  healthCheck: { run: healthCheck, needs: ['restart'] },
 });

@@ -3,16 +3,16 @@
 import { definePipeline } from '../src/engine/pipeline.ts';
 import {
   chmodBinary, healthCheck, localBuild, restartService, restorePreviousRelease, rsyncBinary, sshCheck, switchToEarlierRelease,
-  autoRollbackEnabled, healthCheckCommands, RSYNC_COMMANDS, ROLLBACK_CHOICE_COMMANDS,
+  autoRollbackEnabled,
 } from '../src/steps/index.ts';
 
 export default definePipeline({
   sshCheck: { run: sshCheck },
   build: { run: localBuild },
-  rsync: { run: rsyncBinary, needs: ['sshCheck', 'build'], remoteCommands: RSYNC_COMMANDS },
-  chmod: { run: chmodBinary, needs: ['rsync'], remoteCommands: 1 },
-  restart: { run: restartService, needs: ['chmod'], remoteCommands: 1 },
-  healthCheck: { run: healthCheck, needs: ['restart'], remoteCommands: healthCheckCommands },
+  rsync: { run: rsyncBinary, needs: ['sshCheck', 'build'] },
+  chmod: { run: chmodBinary, needs: ['rsync'] },
+  restart: { run: restartService, needs: ['chmod'] },
+  healthCheck: { run: healthCheck, needs: ['restart'] },
   // The link switched in rsync: whatever fails after it puts the previous release back.
   rollback: { run: restorePreviousRelease, needs: ['rsync'], onFailureOf: ['chmod', 'restart', 'healthCheck'], when: autoRollbackEnabled },
   restartPrevious: { run: restartService, needs: ['rollback'] },
@@ -22,7 +22,7 @@ export default definePipeline({
 /** `deploy_server rollback`: back to an earlier release, through the same lock and history. */
 export const rollback = definePipeline({
   sshCheck: { run: sshCheck },
-  switchRelease: { run: switchToEarlierRelease, needs: ['sshCheck'], remoteCommands: ROLLBACK_CHOICE_COMMANDS },
-  restart: { run: restartService, needs: ['switchRelease'], remoteCommands: 1 },
-  healthCheck: { run: healthCheck, needs: ['restart'], remoteCommands: healthCheckCommands },
+  switchRelease: { run: switchToEarlierRelease, needs: ['sshCheck'] },
+  restart: { run: restartService, needs: ['switchRelease'] },
+  healthCheck: { run: healthCheck, needs: ['restart'] },
 });

@@ -74,22 +74,27 @@ export interface StepSpec<Id extends string = string> {
   onFailureOf?: readonly Id[];
   /** The step runs only when this holds for the run; otherwise it is skipped (e.g. auto-rollback off). */
   when?: (deploy: DeployContext) => boolean;
-  /**
-   * How many commands the step runs on the host when it goes well (default 0), or how to tell from
-   * the run. A hint for the SSH transport, which opens each command's shell ahead but none beyond
-   * what the run's steps will use: a count too high costs a shell opened for nothing (a channel and a
-   * login shell on the host), one too low a command that waits for its shell (two round trips).
-   */
-  remoteCommands?: number | ((deploy: DeployContext) => number);
 }
 
-/** The commands on the host of a run that goes well: the steps off the compensation path that are enabled for it. */
+/**
+ * How many commands a step function runs on the host when it goes well, or how to tell from the run:
+ * its `remoteCommands` property (none: 0). A hint for the SSH transport, which opens each command's
+ * shell ahead but none beyond what the run's steps will use: a count too high costs a shell opened for
+ * nothing (a channel and a login shell on the host), one too low a command that waits for its shell.
+ */
+export type RemoteCommands = number | ((deploy: DeployContext) => number);
+
+/**
+ * The commands on the host of a run that goes well: the steps off the compensation path that are
+ * enabled for it, each counted as its step function says (RemoteCommands).
+ */
 export function plannedRemoteCommands(pipeline: Pipeline, deploy: DeployContext): number {
   let commands = 0;
   for (const id of pipeline.order) {
     const spec = pipeline.steps[id];
     if (pipeline.compensation.has(id) || (spec.when && !spec.when(deploy))) continue;
-    commands += typeof spec.remoteCommands === 'function' ? spec.remoteCommands(deploy) : (spec.remoteCommands ?? 0);
+    const count = (spec.run as { remoteCommands?: RemoteCommands }).remoteCommands ?? 0;
+    commands += typeof count === 'function' ? count(deploy) : count;
   }
   return commands;
 }

@@ -80,9 +80,6 @@ export async function localBuild(context: StepContext): Promise<BuildArtifact> {
   });
 }
 
-/** remoteBuild's commands on the host (its `remoteCommands`): the build, when there is a build command. */
-export const remoteBuildCommands = ({ target }: DeployContext): number => (target.build_cmd ? 1 : 0);
-
 /** systemd-remote: `build_cmd` on the host, in `remote_dir`. */
 export async function remoteBuild(context: StepContext): Promise<void> {
   const { target } = context.deploy;
@@ -92,3 +89,5 @@ export async function remoteBuild(context: StepContext): Promise<void> {
   }
   await runRemote(context, remoteBuildCommand(target.remote_dir, target.build_cmd));
 }
+/** Its commands on the host: the build, when there is a build command. */
+remoteBuild.remoteCommands = ({ target }: DeployContext): number => (target.build_cmd ? 1 : 0);

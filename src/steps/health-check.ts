@@ -14,9 +14,6 @@ export function retryDelayMs(attempt: number, elapsedMs: number): number {
 /** Whether the health check is an HTTP GET through the tunnel (a port and a path), or the service's state. */
 const checksHttp = (target: DeployContext['target']): boolean => Boolean(target.port && target.health);
 
-/** healthCheck's commands on the host (its `remoteCommands`): none for an HTTP check (a tunnel), `systemctl is-active` (or `docker compose ps`) otherwise. */
-export const healthCheckCommands = ({ target }: DeployContext): number => (checksHttp(target) ? 0 : 1);
-
 /**
  * GET http://127.0.0.1:<port><health> as seen from the host, through the run's SSH connection, until
  * a 2xx or the deadline; the error carries the last status and a body excerpt.
@@ -51,3 +48,5 @@ export async function healthCheck(context: StepContext): Promise<{ status: numbe
   }
   throw new Error(`health check ${url} on ${target.host} not green after ${config.healthTimeoutMs / 1000} s: last answer ${last}`);
 }
+/** Its commands on the host: none for an HTTP check (a tunnel), `systemctl is-active` (or `docker compose ps`) otherwise. */
+healthCheck.remoteCommands = ({ target }: DeployContext): number => (checksHttp(target) ? 0 : 1);

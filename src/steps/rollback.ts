@@ -22,9 +22,6 @@ export async function restorePreviousCommit(context: StepContext<{ gitPull: { be
   context.output(`back to ${before}\n`);
 }
 
-/** The commands on the host of switchToEarlierRelease (list, switch) and of resetToEarlierCommit (rev-parse, reset): their `remoteCommands`. */
-export const ROLLBACK_CHOICE_COMMANDS = 2;
-
 /** A rollback run (systemd): switch to the release `--to` names, or the last good one before the current. */
 export async function switchToEarlierRelease(context: StepContext): Promise<void> {
   const { current, releases } = await readReleases(context);
@@ -34,6 +31,7 @@ export async function switchToEarlierRelease(context: StepContext): Promise<void
   await context.record({ release });
   context.output(`release ${current ?? 'none'} → ${release}\n`);
 }
+switchToEarlierRelease.remoteCommands = 2; // list, switch
 
 /** A rollback run (remote strategies): reset the checkout to the commit of run `--to`, or the last good one. */
 export async function resetToEarlierCommit(context: StepContext): Promise<void> {
@@ -44,6 +42,7 @@ export async function resetToEarlierCommit(context: StepContext): Promise<void> 
   await context.record({ commit_before: head, commit_after: commit });
   context.output(`${head} → ${commit}\n`);
 }
+resetToEarlierCommit.remoteCommands = 2; // rev-parse, reset
 
 /** The `when` of every compensation path: off for a target added with --no-auto-rollback. */
 export function autoRollbackEnabled(deploy: StepContext['deploy']): boolean {

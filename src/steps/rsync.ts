@@ -22,9 +22,6 @@ export async function readReleases(context: StepContext<any>): Promise<{ current
   return parseReleaseList((await runRemote(context, listReleases(remote_dir, binary))).stdout);
 }
 
-/** rsyncBinary's commands on the host (its `remoteCommands`): list, make the release dir, switch, and prune (once releases exceed the keep count, every deploy). */
-export const RSYNC_COMMANDS = 4;
-
 /**
  * Ships the built binary as a new release: rsync (over ssh with this run's exact settings) into
  * `.releases/<run id>/`, then an atomic switch of `remote_dir/<binary>` to it; the releases beyond
@@ -53,8 +50,11 @@ export async function rsyncBinary(context: StepContext<{ build: BuildArtifact }>
   if (prune.length) await runRemote(context, removeReleases(target.remote_dir, prune));
   return { release: runId, previous };
 }
+/** Its commands on the host: list, make the release dir, switch, and prune (once releases exceed the keep count, every deploy). */
+rsyncBinary.remoteCommands = 4;
 
 export async function chmodBinary(context: StepContext): Promise<void> {
   const { target } = context.deploy;
   await runRemote(context, makeExecutable(path.posix.join(target.remote_dir, target.binary)));
 }
+chmodBinary.remoteCommands = 1;

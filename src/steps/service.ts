@@ -9,6 +9,7 @@ import { needsSudo, runRemote } from './remote.ts';
 export async function restartService(context: StepContext): Promise<void> {
   await runRemote(context, restartCommand(context.deploy.target.app, await needsSudo(context)));
 }
+restartService.remoteCommands = 1;
 
 /**
  * `git pull origin <branch>` in the host's checkout, between two `rev-parse HEAD`s, in one remote
@@ -23,14 +24,17 @@ export async function gitPull(context: StepContext): Promise<{ before: string; a
   await context.record({ commit_before: before, commit_after: after });
   return { before, after };
 }
+gitPull.remoteCommands = 1; // the three git commands in one session
 
 export async function composePull(context: StepContext): Promise<void> {
   await runRemote(context, composePullCommand(context.deploy.target));
 }
+composePull.remoteCommands = 1;
 
 export async function composeUp(context: StepContext): Promise<void> {
   await runRemote(context, composeUpCommand(context.deploy.target));
 }
+composeUp.remoteCommands = 1;
 
 /** Without an HTTP health check, a deploy is healthy when its service runs. */
 export async function checkServiceRunning(context: StepContext): Promise<void> {
