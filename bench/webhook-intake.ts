@@ -1,6 +1,8 @@
 // Webhook intake under load: autocannon against POST /webhook/push with valid signatures (every request
 // a distinct push touching 4 apps, so each queues 4 runs that coalesce), against a bare route of the
-// same server that only reads the body and answers 202. Same process, same port, same invocation.
+// same server that only reads the body and answers 202 — twice: idle, and while the same 4 targets
+// deploy one run after another (the deploys the webhook phase starts, over the same sshd, without the
+// webhooks). Same process, same port, same invocation.
 //   node --import tsx bench/webhook-intake.ts   (BENCH_SECONDS=5, BENCH_CONNECTIONS=16)
 import { execFileSync } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -13,6 +15,7 @@ import express from 'express';
 import { pino } from 'pino';
 import { loadConfig } from '../src/support/config.ts';
 import { startRuntime } from '../src/engine/runtime.ts';
+import type { Executor } from '../src/engine/executor.ts';
 import { createApp } from '../src/server/app.ts';
 import { saveTarget } from '../src/domain/targets.ts';
 import { DeployRun } from '../src/db/entities/DeployRun.ts';
@@ -33,6 +36,25 @@ async function startProfile(): Promise<() => Promise<object>> {
   await session.post('Profiler.enable');
   await session.post('Profiler.start');
   return async () => (await session.post('Profiler.stop')).profile;
+}
+
+/**
+ * Keeps every target of APPS deploying, one run after another (each with a commit of its own), until
+ * stop(): how many deploys succeeded. A run that fails stops the bench.
+ */
+function keepDeploying(executor: Executor) {
+  let stopping = false;
+  let succeeded = 0;
+  let commit = 0;
+  const loops = APPS.map(async (app) => {
+    while (!stopping) {
+      const { done } = await executor.requestDeploy({ app, host: 'vps1', trigger: 'api', commit: (++commit).toString(16).padStart(40, 'b') });
+      const result = await done;
+      if (result.status !== 'success') throw new Error(`a baseline deploy of ${app} ended ${result.status}: ${result.error}`);
+      succeeded++;
+    }
+  });
+  return { stop: async () => ((stopping = true), await Promise.all(loops), succeeded) };
 }
 
 const harness = await startSshdHarness({ aliases: ['vps1'] });
@@ -73,11 +95,14 @@ try {
     return { result, cpuMs: (used.user + used.system) / 1000 / Math.max(1, result.requests.total) };
   };
   const { result: bare, cpuMs: bareCpu } = await cpuPerRequest(() => load(`${base}/bare`));
+  const deploying = keepDeploying(executor);
+  const { result: bareBusy, cpuMs: bareBusyCpu } = await cpuPerRequest(() => load(`${base}/bare`));
+  const baselineDeploys = await deploying.stop();
   const pushesBefore = pushes.count();
   const profile = process.env.BENCH_PROFILE ? await startProfile() : undefined;
   const { result: webhook, cpuMs: webhookCpu } = await cpuPerRequest(() => load(`${base}/webhook/push`, { onAnswer }));
   if (profile) writeFileSync(process.env.BENCH_PROFILE!, JSON.stringify(await profile()));
-  const runs = await orm.em.fork().count(DeployRun, {});
+  const runs = await orm.em.fork().count(DeployRun, { trigger: 'webhook' });
   // Lost: a run a 202 named that is not in the database. Doubled: a run named twice, a push recorded
   // twice, or a push with more runs than the apps it touched.
   const named = answered.flat();
@@ -91,12 +116,17 @@ try {
   await orm.close();
 
   const line = (name: string, r: autocannon.Result, cpuMs: number) =>
-    `  ${name.padEnd(28)} ${r.requests.average.toFixed(0).padStart(6)} req/s, p50 ${String(r.latency.p50).padStart(4)} ms, p99 ${String(r.latency.p99).padStart(4)} ms, CPU ${cpuMs.toFixed(2)} ms/request, non-2xx ${r.non2xx}, errors ${r.errors}`;
+    `  ${name.padEnd(32)} ${r.requests.average.toFixed(0).padStart(6)} req/s, p50 ${String(r.latency.p50).padStart(4)} ms, p99 ${String(r.latency.p99).padStart(4)} ms, CPU ${cpuMs.toFixed(2)} ms/request, non-2xx ${r.non2xx}, errors ${r.errors}`;
   console.log(`webhook intake, autocannon ${CONNECTIONS} connections × ${SECONDS} s, each request a distinct signed push touching ${APPS.length} apps:`);
   console.log(line('bare route (read body, 202)', bare, bareCpu));
+  console.log(line('bare route, 4 targets deploying', bareBusy, bareBusyCpu));
   console.log(line('POST /webhook/push', webhook, webhookCpu));
-  console.log(`  ratio: ${(webhook.requests.average / bare.requests.average).toFixed(2)}× the bare route's requests/s, p99 ${(webhook.latency.p99 / Math.max(1, bare.latency.p99)).toFixed(1)}× its p99, ${(webhookCpu / bareCpu).toFixed(1)}× its CPU per request (load average ${loadavg().map((l) => l.toFixed(1)).join(' ')})`);
-  console.log(`  ${pushes.count() - pushesBefore} pushes sent, ${answered.length} answered 202 (the rest cut by the end of the load) → ${runs} runs recorded (${APPS.length} per push; all but the last of each target coalesced away)`);
+  const ratio = (of: autocannon.Result, ofCpu: number, to: autocannon.Result, toCpu: number) =>
+    `${(of.requests.average / to.requests.average).toFixed(2)}× its requests/s, p99 ${(of.latency.p99 / Math.max(1, to.latency.p99)).toFixed(1)}× its p99, ${(ofCpu / toCpu).toFixed(1)}× its CPU per request`;
+  console.log(`  webhook against the bare route: ${ratio(webhook, webhookCpu, bare, bareCpu)}`);
+  console.log(`  webhook against the bare route while deploying: ${ratio(webhook, webhookCpu, bareBusy, bareBusyCpu)}`);
+  console.log(`  the deploys alone, on the bare route: ${ratio(bareBusy, bareBusyCpu, bare, bareCpu)} (${baselineDeploys} deploys ran; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')})`);
+  console.log(`  ${pushes.count() - pushesBefore} pushes sent, ${answered.length} answered 202 (the rest cut by the end of the load) → ${runs} webhook runs recorded (${APPS.length} per push; all but the last of each target coalesced away)`);
   console.log(`  lost: ${named.length - found} of the ${named.length} runs the 202s named; doubled: ${named.length - new Set(named).size} runs named twice, ${doubledPushes.length} pushes recorded twice, ${doubledRuns.length} pushes with more than ${APPS.length} runs; answers naming fewer than ${APPS.length} runs: ${short}`);
 } finally {
   await harness.stop();
