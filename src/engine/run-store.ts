@@ -95,6 +95,9 @@ function viewRun(run: DeployRun, steps: StepRow[], outputs: ReadonlyMap<number, 
   };
 }
 
+/** Targets per statement where each needs a `select` of its own (SQLite allows 500 in one `union all`). */
+const TARGETS_PER_STATEMENT = 100;
+
 /** The columns of a step that updateStep writes (names are never taken from anywhere else). */
 const STEP_COLUMNS = new Set(['step', 'status', 'started_at', 'duration_ms', 'exit_code', 'output', 'error']);
 
@@ -176,22 +179,34 @@ export class RunStore {
 
   /**
    * The commit each target runs — that of its last successful run (`commit_after`, else the requested
-   * `commit`) — by `app@host`, in one query; targets that run no known commit are absent.
+   * `commit`) — by `app@host`; targets that run no known commit are absent. One statement per
+   * TARGETS_PER_STATEMENT targets, each target's run found by the (app, host, status, id) index: the
+   * cost does not grow with the history (a webhook batch asks this).
    */
   async deployedCommits(targets: readonly { app: string; host: string }[]): Promise<Map<string, string>> {
-    if (targets.length === 0) return new Map();
-    const apps = [...new Set(targets.map((t) => t.app))];
-    const rows = await this.sql.all<{ app: string; host: string; commit: string | null; commit_after: string | null }>(
-      `select app, host, "commit", commit_after from deploy_run where id in (
-         select max(id) from deploy_run where status = 'success' and app in (${apps.map(() => '?').join(', ')}) group by app, host)`,
-      apps,
+    const rows = await this.perTarget<{ app: string; host: string; commit: string | null; commit_after: string | null }>(
+      targets,
+      `select max(id) from deploy_run where app = ? and host = ? and status = 'success'`,
+      (newest) => `select app, host, "commit", commit_after from deploy_run where id in (${newest})`,
     );
-    const wanted = new Set(targets.map((t) => `${t.app}@${t.host}`));
     return new Map(rows.flatMap((row) => {
-      const key = `${row.app}@${row.host}`;
       const commit = row.commit_after ?? row.commit;
-      return wanted.has(key) && commit ? [[key, commit] as const] : [];
+      return commit ? [[`${row.app}@${row.host}`, commit] as const] : [];
     }));
+  }
+
+  /**
+   * The rows of `wrap(selects)` for every distinct target, TARGETS_PER_STATEMENT targets per statement:
+   * `select` once per target (its values: the target's app and host, then `extra`), joined by `union all`.
+   */
+  private async perTarget<T>(targets: readonly { app: string; host: string }[], select: string, wrap: (selects: string) => string, extra: readonly unknown[] = []): Promise<T[]> {
+    const distinct = [...new Map(targets.map((t) => [`${t.app}\n${t.host}`, t])).values()];
+    const rows: T[] = [];
+    for (let i = 0; i < distinct.length; i += TARGETS_PER_STATEMENT) {
+      const chunk = distinct.slice(i, i + TARGETS_PER_STATEMENT);
+      rows.push(...(await this.sql.all<T>(wrap(chunk.map(() => select).join(' union all ')), chunk.flatMap((t) => [t.app, t.host, ...extra]))));
+    }
+    return rows;
   }
 
   async pastRuns(app: string, host: string, before: number): Promise<PastRun[]> {
@@ -220,16 +235,22 @@ export class RunStore {
   }
 
   /**
-   * The newest `limit` runs of each target, newest first, in one query and without hydrating
-   * entities (the dashboard's grid is the first thing it draws).
+   * The newest `limit` runs of each configured target, newest first, without hydrating entities (the
+   * dashboard's grid, drawn again after every run change). Each target's runs come from the
+   * (app, host, id) index: the cost does not grow with the history.
    */
   async targetHistory(limit: number): Promise<HistoryRun[]> {
-    const rows: Record<string, unknown>[] = await this.em().getConnection().execute(
-      `select id, app, host, "trigger", status, "commit", error, duration_ms, queued_at, finished_at, rolled_back
-       from (select *, row_number() over (partition by app, host order by id desc) as n from deploy_run) as ranked where n <= ? order by id desc`,
+    const targets = await this.sql.all<{ app: string; host: string }>('select app, host from deploy_target');
+    const rows = await this.perTarget<Record<string, unknown>>(
+      targets,
+      `select * from (select id, app, host, "trigger", status, "commit", error, duration_ms, queued_at, finished_at, rolled_back
+         from deploy_run where app = ? and host = ? order by id desc limit ?) as recent`,
+      (selects) => selects,
       [limit],
     );
-    return rows.map((row) => ({ ...row, queued_at: isoOfRaw(row.queued_at)!, finished_at: isoOfRaw(row.finished_at), rolled_back: Boolean(row.rolled_back) }) as HistoryRun);
+    return rows
+      .map((row) => ({ ...row, id: Number(row.id), queued_at: isoOfRaw(row.queued_at)!, finished_at: isoOfRaw(row.finished_at), rolled_back: Boolean(row.rolled_back) }) as HistoryRun)
+      .sort((a, b) => b.id - a.id);
   }
 
   // ---- writes ----

@@ -1,12 +1,42 @@
-// The run store's own SQL (a `case … end` update, insert … returning, a window query, a grouped
-// subquery, the claim's `not exists`, the retention delete) on both databases.
+// The run store's own SQL (a `case … end` update, insert … returning, per-target `union all`s, the
+// claim's `not exists`, the retention delete) on both databases; on SQLite, its planner says which of
+// the reads a webhook batch and the dashboard make walk the history.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
 import { RunStore, type NewRun } from '../../src/engine/run-store.ts';
 import { StepRun } from '../../src/db/entities/StepRun.ts';
+import type { MikroORM } from '../../src/db/orm.ts';
+import { saveTarget } from '../../src/domain/targets.ts';
 import { openTestDatabase, TEST_DATABASES } from '../helpers/engine.ts';
 
 const runOf = (app: string, host: string): NewRun => ({ app, host, strategy: 'systemd', trigger: 'webhook', ref: 'refs/heads/main', commit: null, rollback_to: null });
+
+const addTarget = (orm: MikroORM, app: string, host: string) =>
+  saveTarget(orm.em.fork(), { app, host, strategy: 'systemd', binary: app, remote_dir: `/srv/${app}`, build_cmd: 'true', source_dir: '.' });
+
+/**
+ * The statements `work` prepares on SQLite (better-sqlite3's prepare, watched meanwhile), each with
+ * SQLite's plan for it (asked on the same connection once `work` is done; values bound as nulls).
+ */
+async function sqlitePlans(work: () => Promise<unknown>): Promise<{ sql: string; plan: string }[]> {
+  const prepare = Database.prototype.prepare;
+  const seen: { sql: string; connection: Database.Database }[] = [];
+  Database.prototype.prepare = function (this: Database.Database, sql: string) {
+    seen.push({ sql, connection: this });
+    return prepare.call(this, sql);
+  } as typeof prepare;
+  try {
+    await work();
+  } finally {
+    Database.prototype.prepare = prepare;
+  }
+  return seen.filter(({ sql }) => !sql.startsWith('pragma')).map(({ sql, connection }) => {
+    const nulls = Array<null>(sql.split('?').length - 1).fill(null);
+    const plan = connection.prepare(`explain query plan ${sql}`).all(...nulls) as { detail: string }[];
+    return { sql, plan: plan.map((row) => row.detail).join(' | ') };
+  });
+}
 
 for (const db of TEST_DATABASES) describe(db.name, { skip: db.skip }, () => {
   test('queue writes runs in one statement and returns their ids in the order given', async (t) => {
@@ -27,9 +57,12 @@ for (const db of TEST_DATABASES) describe(db.name, { skip: db.skip }, () => {
     assert.ok(first!.finished_at && second!.finished_at);
   });
 
-  test('targetHistory keeps the newest runs of each target, newest first, with ISO times and booleans', async (t) => {
-    const store = new RunStore(await openTestDatabase(t, { database: db.kind }));
-    const ids = await store.queue([runOf('a', 'h1'), runOf('a', 'h1'), runOf('a', 'h1'), runOf('b', 'h1')], process.pid);
+  test('targetHistory keeps the newest runs of each configured target, newest first, with ISO times and booleans', async (t) => {
+    const orm = await openTestDatabase(t, { database: db.kind });
+    const store = new RunStore(orm);
+    await addTarget(orm, 'a', 'h1');
+    await addTarget(orm, 'b', 'h1');
+    const ids = await store.queue([runOf('a', 'h1'), runOf('a', 'h1'), runOf('a', 'h1'), runOf('b', 'h1'), runOf('gone', 'h1')], process.pid);
     await store.finish({ id: ids[2], status: 'failure', failed_step: 'build', error: 'red', duration_ms: 5, trace_id: null, rolled_back: true }, new Date('2026-01-02T03:04:05.000Z'));
     const history = await store.targetHistory(2);
     assert.deepEqual(history.map((run) => run.id), [ids[3], ids[2], ids[1]]);
@@ -39,6 +72,20 @@ for (const db of TEST_DATABASES) describe(db.name, { skip: db.skip }, () => {
     });
     assert.match(history[1].queued_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     assert.equal(history[0].rolled_back, false);
+  });
+
+  test('targetHistory and deployedCommits with more targets than one statement takes', async (t) => {
+    const orm = await openTestDatabase(t, { database: db.kind });
+    const store = new RunStore(orm);
+    const targets = Array.from({ length: 230 }, (_, i) => ({ app: `app${i}`, host: 'h1' }));
+    for (const { app, host } of targets) await addTarget(orm, app, host);
+    const ids = await store.queue(targets.flatMap(({ app, host }) => [{ ...runOf(app, host), commit: `${app}-1` }, { ...runOf(app, host), commit: `${app}-2` }]), process.pid);
+    for (const id of ids) await store.finish({ id, status: 'success', failed_step: null, error: null, duration_ms: 1, trace_id: null, rolled_back: false }, new Date());
+    const history = await store.targetHistory(1);
+    assert.deepEqual(history.map((run) => run.id), ids.filter((_, i) => i % 2 === 1).reverse(), "each target's newest run, newest first");
+    const commits = await store.deployedCommits([...targets, targets[0]]);
+    assert.equal(commits.size, targets.length);
+    assert.ok(targets.every(({ app, host }) => commits.get(`${app}@${host}`) === `${app}-2`));
   });
   test("deployedCommits: each target's last successful run, commit_after before the requested commit, in one query", async (t) => {
     const store = new RunStore(await openTestDatabase(t, { database: db.kind }));
@@ -56,6 +103,24 @@ for (const db of TEST_DATABASES) describe(db.name, { skip: db.skip }, () => {
     const commits = await store.deployedCommits([{ app: 'a', host: 'h1' }, { app: 'a', host: 'h2' }, { app: 'b', host: 'h1' }]);
     assert.deepEqual(Object.fromEntries(commits), { 'a@h1': 'pulled2', 'a@h2': 'c3' }, 'b@h1 never succeeded; c@h1 was not asked for');
     assert.deepEqual(await store.deployedCommits([]), new Map());
+  });
+
+  test("SQLite: a webhook batch's and the dashboard's reads of the runs never walk the history", { skip: db.kind !== 'sqlite' && 'SQLite only' }, async (t) => {
+    const orm = await openTestDatabase(t, { database: db.kind });
+    const store = new RunStore(orm);
+    await addTarget(orm, 'a', 'h1');
+    await addTarget(orm, 'b', 'h2');
+    const plans = await sqlitePlans(async () => {
+      await store.deployedCommits([{ app: 'a', host: 'h1' }, { app: 'b', host: 'h2' }]);
+      await store.targetHistory(10);
+    });
+    const runReads = plans.filter(({ sql }) => sql.includes('deploy_run'));
+    assert.equal(runReads.length, 2, JSON.stringify(plans));
+    for (const { sql, plan } of runReads) {
+      assert.doesNotMatch(plan, /SCAN deploy_run|TEMP B-TREE/, `${sql}\n→ ${plan}`);
+      // Each target's runs, found by app and host: not every run of its app.
+      assert.match(plan, /USING (COVERING )?INDEX deploy_run_app_host_\w+ \(app=\? AND host=\?/, `${sql}\n→ ${plan}`);
+    }
   });
 
   test('tryClaim takes a queued run only while no other run of the target holds a live lease', async (t) => {

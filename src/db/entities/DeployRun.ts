@@ -9,6 +9,9 @@ export { RUN_STATUSES, TRIGGERS, type RunStatus, type Trigger } from '../../doma
 export const DeployRun = defineEntity({
   name: 'DeployRun',
   tableName: 'deploy_run',
+  // A target's runs newest first (the dashboard's grid, `releases`), and its newest run of a status
+  // (the commit it runs, the next queued run): a walk of a few index entries, however long the history.
+  indexes: [{ properties: ['app', 'host', 'id'] }, { properties: ['app', 'host', 'status', 'id'] }],
   properties: (p) => ({
     id: p.integer().primary().autoincrement(),
     app: p.string().index(),
