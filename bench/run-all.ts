@@ -12,6 +12,7 @@ const BENCHES: [string, string][] = [
   ['fan-out.ts', 'Fan-out to 100 hosts at limit 16 and 200 at limit 64 over a 50 ms link'],
   ['webhook-intake.ts', 'Webhook intake under load'],
   ['webhook-latency.ts', 'Webhook answer time while deploys run'],
+  ['history-reads.ts', "The runs' reads against the history's size"],
   ['cli-and-memory.ts', 'CLI start-up and serve memory'],
   ['executor-overhead.ts', "The executor's cost per step"],
   ['multi-server.ts', 'SQLite with one server against PostgreSQL with one and two'],
