@@ -8,6 +8,14 @@ import { FileCache } from '../../src/transport/file-cache.ts';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'file-cache-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
+/**
+ * Waits past a timestamp tick: a change that only moves the ctime (same size, mtime put back, a chmod)
+ * must land in a later tick than the read before it, or nothing tells them apart. Before Linux 6.13,
+ * ctimes come from the coarse clock (a jiffy, up to 10 ms); the cache's racy window covers that for
+ * real reads, but these tests move the cache's clock past it.
+ */
+const nextTick = () => new Promise((resolve) => setTimeout(resolve, 25));
+
 /** A cache that counts its parses; `settledAfterMs`: how long after the real clock reads happen (past the racy window). */
 function countingCache(settledAfterMs: number) {
   let parses = 0;
@@ -21,7 +29,7 @@ function countingCache(settledAfterMs: number) {
   return { cache, parses: () => parses };
 }
 
-test('an unchanged file is parsed once; every change to it (append, same-size rewrite, rename over, chmod, removal) is read again', () => {
+test('an unchanged file is parsed once; every change to it (append, same-size rewrite, rename over, chmod, removal) is read again', async () => {
   const file = path.join(dir, 'config');
   const { cache, parses } = countingCache(10_000);
   writeFileSync(file, 'Host a\n');
@@ -38,6 +46,7 @@ test('an unchanged file is parsed once; every change to it (append, same-size re
   utimesSync(file, stamp, stamp);
   cache.get(file);
   const before = parses();
+  await nextTick();
   writeFileSync(file, 'Host c\nHost d\n');
   utimesSync(file, stamp, stamp);
   assert.deepEqual(cache.get(file), { text: 'Host c\nHost d\n' }, 'rewritten at the same size and mtime');
@@ -49,6 +58,7 @@ test('an unchanged file is parsed once; every change to it (append, same-size re
   assert.deepEqual(cache.get(file), { text: 'Host e\nHost f\n' }, 'replaced by rename (another inode)');
 
   const beforeChmod = parses();
+  await nextTick();
   chmodSync(file, 0o600);
   cache.get(file);
   assert.equal(parses(), beforeChmod + 1, 'a chmod is a change too (it may make the file unreadable)');
