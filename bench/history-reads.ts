@@ -15,6 +15,7 @@ import { openDatabase } from '../src/db/orm.ts';
 import { saveTarget } from '../src/domain/targets.ts';
 import { pruneHistory } from '../src/domain/retention.ts';
 import { RunStore } from '../src/engine/run-store.ts';
+import { longestStall } from '../test/helpers/event-loop.ts';
 
 const LARGE = Number(process.env.BENCH_RUNS ?? 200_000);
 const SMALL = 1_000;
@@ -55,23 +56,6 @@ async function timed(times: number, read: () => Promise<unknown>): Promise<numbe
   return median(ms);
 }
 
-/** The longest the event loop went without running a 1 ms timer while `work` ran. */
-async function longestBlock(work: () => Promise<unknown>): Promise<number> {
-  let last = performance.now();
-  let longest = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    longest = Math.max(longest, now - last);
-    last = now;
-  }, 1);
-  try {
-    await work();
-  } finally {
-    clearInterval(timer);
-  }
-  return Math.max(longest, performance.now() - last);
-}
-
 async function measure(dir: string, runs: number) {
   const dbPath = await historyOf(dir, runs);
   const orm = await openDatabase({ dbPath });
@@ -83,9 +67,8 @@ async function measure(dir: string, runs: number) {
     const history = await timed(20, () => store.targetHistory(10));
     const policy = { keepRuns: 200, keepDays: 90 };
     await pruneHistory(orm, dbPath, policy, { dryRun: true }); // warm
-    const pruneStarted = performance.now();
-    const block = await longestBlock(() => pruneHistory(orm, dbPath, policy, { dryRun: true }));
-    return { commits, history, prune: performance.now() - pruneStarted, block };
+    const { wallMs: prune, stallMs: block } = await longestStall(() => pruneHistory(orm, dbPath, policy, { dryRun: true }));
+    return { commits, history, prune, block };
   } finally {
     await orm.close();
   }
@@ -102,7 +85,7 @@ try {
   console.log(row('deployedCommits, 12 targets (each webhook batch)', small.commits, large.commits));
   console.log(row('targetHistory(10), 60 targets (the dashboard grid)', small.history, large.history));
   console.log(row('pruneHistory --dry-run, in all (hourly)', small.prune, large.prune));
-  console.log(row('pruneHistory: longest event-loop block meanwhile', small.block, large.block));
+  console.log(row('pruneHistory: longest event-loop stall meanwhile', small.block, large.block));
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

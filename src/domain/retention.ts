@@ -60,11 +60,14 @@ async function databaseBytes(orm: MikroORM, dbPath: string): Promise<number> {
 /**
  * The runs the policy lets go, oldest first. Target by target, with a turn of the event loop between
  * them: each target's question walks its own runs by the (app, host, …) indexes, so no statement grows
- * with the whole history (one over every run held serve's event loop ~0.7 s at 200,000 runs). A
- * release is named only by runs of its own target.
+ * with the whole history (one over every run held serve's event loop ~0.7 s at 200,000 runs). The
+ * releases other runs name (a rollback's, a compensation's: usually their own target's, but a
+ * `rollback --to` may name any run) are read first, in one pass over the runs that name one.
  */
 async function prunableRuns(orm: MikroORM, policy: RetentionPolicy, cutoff: Date | number): Promise<number[]> {
   const connection = orm.em.getConnection();
+  const named = await connection.execute<{ release: number }[]>('select distinct "release" from deploy_run where "release" is not null and "release" <> id');
+  const kept = new Set(named.map((row) => Number(row.release)));
   const targets = await connection.execute<{ app: string; host: string }[]>('select distinct app, host from deploy_run');
   const ids: number[] = [];
   for (const { app, host } of targets) {
@@ -72,11 +75,11 @@ async function prunableRuns(orm: MikroORM, policy: RetentionPolicy, cutoff: Date
       `select id from deploy_run
        where app = ? and host = ? and queued_at < ? and status not in ('queued', 'running')
          and id < (select id from deploy_run where app = ? and host = ? order by id desc limit 1 offset ?)
-         and id <> coalesce((select max(id) from deploy_run where app = ? and host = ? and status = 'success'), 0)
-         and id not in (select "release" from deploy_run named where named.app = ? and named.host = ? and named."release" is not null and named."release" <> named.id)`,
-      [app, host, cutoff, app, host, policy.keepRuns - 1, app, host, app, host],
+         and id <> coalesce((select max(id) from deploy_run where app = ? and host = ? and status = 'success'), 0)`,
+      [app, host, cutoff, app, host, policy.keepRuns - 1, app, host],
     );
-    ids.push(...rows.map((row) => Number(row.id)));
+    // One at a time: a target can have more runs to go than a call takes arguments (push(...rows)).
+    for (const { id } of rows) if (!kept.has(Number(id))) ids.push(Number(id));
     await toTheLoop();
   }
   return ids.sort((x, y) => x - y);

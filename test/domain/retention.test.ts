@@ -99,6 +99,32 @@ for (const db of TEST_DATABASES) describe(db.name, { skip: db.skip }, () => {
     assert.equal(report.runs, 2);
     assert.deepEqual(await ids(orm, 'deploy_run'), [shipped[0], rollback]);
   });
+
+  test("prune: a release named by another target's run is kept too (`rollback --to` may name any run on the host)", async (t) => {
+    const dbPath = await createTestDatabaseUrl(t, db.kind);
+    const orm = await openDatabase({ dbPath });
+    t.after(() => orm.close());
+    const [named, gone] = [await addRun(orm, { days: 300, status: 'failure' }), await addRun(orm, { days: 299, status: 'failure' })];
+    await addRun(orm, { days: 1, status: 'failure' });
+    const naming = await addRun(orm, { days: 1, status: 'failure', app: 'b', release: named });
+    const report = await pruneHistory(orm, dbPath, { keepRuns: 1, keepDays: 90 });
+    assert.equal(report.runs, 1);
+    assert.ok(!(await ids(orm, 'deploy_run')).includes(gone));
+    assert.ok((await ids(orm, 'deploy_run')).includes(named) && (await ids(orm, 'deploy_run')).includes(naming));
+  });
+
+  test('prune: one target with 130,000 runs to go (more than a call takes arguments)', async (t) => {
+    const dbPath = await createTestDatabaseUrl(t, db.kind);
+    const orm = await openDatabase({ dbPath });
+    t.after(() => orm.close());
+    await orm.em.getConnection().execute(
+      `with recursive n(i) as (select 1 union all select i + 1 from n where i < ?)
+       insert into deploy_run (app, host, strategy, "trigger", status, queued_at) select 'busy', 'h', 'systemd', 'webhook', 'cancelled', ? from n`,
+      [130_000, daysAgo(orm, 200)],
+    );
+    const report = await pruneHistory(orm, dbPath, { keepRuns: 10, keepDays: 90 }, { dryRun: true });
+    assert.equal(report.runs, 130_000 - 10);
+  });
 });
 
 /** 300 old runs with 64 KiB of output per step: ~38 MB of history. */
