@@ -68,7 +68,9 @@ async function prunableRuns(orm: MikroORM, policy: RetentionPolicy, cutoff: Date
   const connection = orm.em.getConnection();
   const named = await connection.execute<{ release: number }[]>('select distinct "release" from deploy_run where "release" is not null and "release" <> id');
   const kept = new Set(named.map((row) => Number(row.release)));
+  await toTheLoop();
   const targets = await connection.execute<{ app: string; host: string }[]>('select distinct app, host from deploy_run');
+  await toTheLoop();
   const ids: number[] = [];
   for (const { app, host } of targets) {
     const rows = await connection.execute<{ id: number }[]>(
