@@ -209,11 +209,18 @@ export class RunStore {
     return rows;
   }
 
+  /**
+   * The target's runs before `before` that a rollback chooses from, newest first: those that shipped a
+   * release or left a commit (releases.ts reads nothing else of a run, and finds nothing in the rest:
+   * the superseded and skipped runs that are most of a busy target's history). Plain SQL, not hydrated.
+   */
   async pastRuns(app: string, host: string, before: number): Promise<PastRun[]> {
-    const runs = await this.em().find(DeployRun, { app, host, id: { $lt: before } }, {
-      orderBy: { id: 'desc' }, fields: ['id', 'trigger', 'status', 'commit_after', 'release', 'rolled_back'],
-    });
-    return runs.map((r) => ({ id: r.id, trigger: r.trigger, status: r.status, commit_after: r.commit_after ?? null, release: r.release ?? null, rolled_back: r.rolled_back }));
+    const rows = await this.sql.all<PastRun & { rolled_back: unknown }>(
+      `select id, "trigger", status, commit_after, "release", rolled_back from deploy_run
+       where app = ? and host = ? and id < ? and (commit_after is not null or "release" is not null) order by id desc`,
+      [app, host, before],
+    );
+    return rows.map((r) => ({ ...r, id: Number(r.id), release: r.release === null ? null : Number(r.release), rolled_back: Boolean(r.rolled_back) }));
   }
 
   /** The newest run id, and the runs not yet ended: where a watcher of every run starts. */

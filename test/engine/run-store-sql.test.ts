@@ -135,6 +135,23 @@ for (const db of TEST_DATABASES) describe(db.name, { skip: db.skip }, () => {
     assert.equal((await store.findRun(second, 0))!.status, 'running');
   });
 
+  test('pastRuns: the runs before one that shipped a release or left a commit, newest first; not the superseded ones', async (t) => {
+    const orm = await openTestDatabase(t, { database: db.kind });
+    const store = new RunStore(orm);
+    const [shipped, superseded, pulled, otherTarget, current] = await store.queue([runOf('a', 'h1'), runOf('a', 'h1'), runOf('a', 'h1'), runOf('b', 'h1'), runOf('a', 'h1')], process.pid);
+    await store.record(shipped, { release: shipped });
+    await store.finish({ id: shipped, status: 'failure', failed_step: 'health', error: 'x', duration_ms: 1, trace_id: null, rolled_back: true }, new Date());
+    await store.endUnstarted([{ id: superseded, status: 'cancelled', reason: 'superseded' }]);
+    await store.record(pulled, { commit_after: 'c'.repeat(40) });
+    await store.finish({ id: pulled, status: 'success', failed_step: null, error: null, duration_ms: 1, trace_id: null, rolled_back: false }, new Date());
+    await store.record(otherTarget, { release: otherTarget });
+    assert.deepEqual(await store.pastRuns('a', 'h1', current), [
+      { id: pulled, trigger: 'webhook', status: 'success', commit_after: 'c'.repeat(40), release: null, rolled_back: false },
+      { id: shipped, trigger: 'webhook', status: 'failure', commit_after: null, release: shipped, rolled_back: true },
+    ]);
+    assert.deepEqual(await store.pastRuns('a', 'h1', pulled), [{ id: shipped, trigger: 'webhook', status: 'failure', commit_after: null, release: shipped, rolled_back: true }]);
+  });
+
   test("leaselessRunningOwners: the owners of the target's older running runs that hold no lease (an earlier version's)", async (t) => {
     const orm = await openTestDatabase(t, { database: db.kind });
     const store = new RunStore(orm);
