@@ -4,8 +4,13 @@
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { until } from '../helpers/engine.ts';
+import { runCliInProcess } from '../helpers/cli.ts';
+import { BUILD_SCRIPT, createOrigin, freePort } from '../helpers/deploy-fixture.ts';
+import { startRuntime, type Runtime } from '../../src/engine/runtime.ts';
+import { loadConfig } from '../../src/support/config.ts';
 import { skipWithoutSshd, startSshdHarness, type SshdHarness } from '../helpers/sshd.ts';
 import { ConnectionPool } from '../../src/transport/ssh/connection-pool.ts';
 import { createPooledConnector, type Connector } from '../../src/transport/ssh/connect.ts';
@@ -199,5 +204,81 @@ describe('persistent SSH connections (DEPLOY_SSH_PERSIST_SECONDS)', { skip }, ()
     await late.close();
     assert.equal(longer.idleCount(), 0);
     await until(() => !late.open);
+  });
+});
+
+describe('persistent connections through the runtime (serve\'s wiring)', { skip }, () => {
+  let harness: SshdHarness;
+  let env: Record<string, string>;
+  let repo: ReturnType<typeof createOrigin>;
+  const runtimes: Runtime[] = [];
+
+  before(async () => {
+    harness = await startSshdHarness({ aliases: ['vps1'], sshdConfig: ['LogLevel VERBOSE'] });
+    repo = createOrigin(harness, 'kept', { 'build.sh': BUILD_SCRIPT, 'pre-build': 'true\n', 'version.txt': '0' });
+    const port = await freePort();
+    env = { ...process.env, ...harness.env, DEPLOY_DB: path.join(harness.tmpDir, 'kept.db'), DEPLOY_UNIT_DIR: harness.unitDir, DEPLOY_SSH_PERSIST_SECONDS: '10' } as Record<string, string>;
+    const remoteDir = path.join(harness.workDir, 'kept');
+    for (const args of [
+      ['target', 'add', '--app', 'kept', '--host', 'vps1', '--strategy', 'systemd-remote', '--remote-dir', remoteDir, '--repo', repo.origin, '--build', 'sh pre-build && sh build.sh kept',
+        '--port', String(port), '--health', '/health', '--env', JSON.stringify({ PORT: String(port) })],
+      ['setup', 'kept', '--host', 'vps1'],
+    ]) {
+      const result = await runCliInProcess(args, env);
+      assert.equal(result.code, 0, result.stderr);
+    }
+  });
+  after(async () => {
+    for (const runtime of runtimes) {
+      runtime.closeConnections();
+      await runtime.executor.shutdown(1000);
+      await runtime.orm.close();
+    }
+    await harness?.stop();
+  });
+
+  const logins = () => fs.readFileSync(harness.sshdLogFile, 'utf8').split('\n').filter((line) => line.includes('Accepted publickey for ')).length;
+  const runtime = async (persistConnections: boolean) => {
+    const made = await startRuntime(loadConfig(env), undefined, undefined, true, { persistConnections });
+    runtimes.push(made);
+    return made;
+  };
+  let commits = 0;
+  const deploy = async (on: Runtime, build = 'true') => {
+    repo.commit({ 'pre-build': `${build}\n`, 'version.txt': String(++commits) }, build);
+    return on.executor.requestDeploy({ app: 'kept', host: 'vps1', trigger: 'api' });
+  };
+  const deployed = async (on: Runtime) => {
+    const outcome = await (await deploy(on)).done;
+    assert.equal(outcome.status, 'success', outcome.error ?? undefined);
+  };
+
+  test('two runs to one host make one login; a cancelled run\'s connection is closed, not kept; closeConnections closes the idle one', async () => {
+    const serve = await runtime(true);
+    const start = logins();
+    await deployed(serve);
+    await deployed(serve);
+    assert.equal(logins() - start, 1);
+
+    const marker = path.join(harness.workDir, 'kept', 'started');
+    const slow = await deploy(serve, `touch ${marker}; sleep 30`);
+    await until(() => fs.existsSync(marker), 15_000);
+    await serve.executor.cancel(slow.runId);
+    assert.equal((await slow.done).status, 'cancelled');
+    assert.equal(logins() - start, 1, 'the cancelled run used the kept connection');
+    await deployed(serve);
+    assert.equal(logins() - start, 2, 'the run after the cancelled one connected afresh');
+
+    const before = fs.readFileSync(harness.sshdLogFile, 'utf8').split('\n').filter((line) => line.includes('Disconnected from user ')).length;
+    serve.closeConnections();
+    await until(() => fs.readFileSync(harness.sshdLogFile, 'utf8').split('\n').filter((line) => line.includes('Disconnected from user ')).length === before + 1);
+  });
+
+  test('the CLI\'s runtime (persistConnections off) keeps nothing, whatever DEPLOY_SSH_PERSIST_SECONDS says', async () => {
+    const cli = await runtime(false);
+    const start = logins();
+    await deployed(cli);
+    await deployed(cli);
+    assert.equal(logins() - start, 2);
   });
 });

@@ -301,18 +301,17 @@ export class SshHost implements RemoteHost {
    * the current known_hosts (a certificate: still valid now). A config that no longer resolves: false.
    */
   matchesFresh(alias: string, options: SshOptions): boolean {
-    let hops: SshSettings[];
     try {
-      hops = chainSettings(resolveOrFail(alias, options), options);
+      const hops = chainSettings(resolveOrFail(alias, options), options);
+      if (hops.length !== this.chain.length) return false;
+      return this.chain.every((hop, index) => {
+        if (!isDeepStrictEqual(hop.settings, hops[index])) return false;
+        const via = index === 0 ? undefined : this.chain[index - 1].settings.alias;
+        return new HostKeyCheckState({ ...hop.settings, reachedVia: via }, options.files.knownHosts).verify(hop.hostKey);
+      });
     } catch {
-      return false;
+      return false; // a fresh connection says why, in its own words
     }
-    if (hops.length !== this.chain.length) return false;
-    return this.chain.every((hop, index) => {
-      if (!isDeepStrictEqual(hop.settings, hops[index])) return false;
-      const via = index === 0 ? undefined : this.chain[index - 1].settings.alias;
-      return new HostKeyCheckState({ ...hop.settings, reachedVia: via }, options.files.knownHosts).verify(hop.hostKey);
-    });
   }
 
   /**
