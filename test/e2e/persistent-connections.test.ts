@@ -148,6 +148,23 @@ describe('persistent SSH connections (DEPLOY_SSH_PERSIST_SECONDS)', { skip }, ()
     assert.equal(logins(), 3);
   });
 
+  test('through a ProxyJump: reused as a whole; a change to the jump host\'s settings makes a fresh chain', async () => {
+    const jumped = [
+      'Host jumped', '  HostName 127.0.0.1', `  Port ${harness.port}`, `  User ${harness.user}`, `  IdentityFile ${harness.identityFile}`,
+      '  IdentitiesOnly yes', `  UserKnownHostsFile ${harness.knownHostsFile}`, '  ProxyJump vps2', '',
+    ].join('\n');
+    fs.writeFileSync(harness.sshConfigFile, `${jumped}\n${originalConfig}`);
+    const connections = pool(10_000);
+    const first = await use((alias) => connections.connect(alias), 'jumped');
+    assert.equal(await use((alias) => connections.connect(alias), 'jumped'), first);
+    assert.equal(logins(), 2, 'the jump host and the host, once each');
+    fs.writeFileSync(harness.sshConfigFile, `${jumped}\n${originalConfig.replace(/^Host vps2\n/m, 'Host vps2\n  ServerAliveInterval 7\n')}`);
+    assert.notEqual(await use((alias) => connections.connect(alias), 'jumped'), first);
+    assert.equal(logins(), 4);
+    fs.writeFileSync(harness.knownHostsFile, '# emptied\n');
+    await assert.rejects(connections.connect('jumped'), (error: Error) => error instanceof HostKeyError && /^host key of \[127\.0\.0\.1\]:\d+ is unknown/.test(error.message));
+  });
+
   test('the pooled connection dropped while idle (sshd restarted): the next use connects afresh and succeeds', async () => {
     const connections = pool(10_000);
     const first = await use((alias) => connections.connect(alias));
