@@ -12,7 +12,7 @@ import { BUILD_SCRIPT, createOrigin, freePort } from '../helpers/deploy-fixture.
 import { startRuntime, type Runtime } from '../../src/engine/runtime.ts';
 import { loadConfig } from '../../src/support/config.ts';
 import { skipWithoutSshd, startSshdHarness, type SshdHarness } from '../helpers/sshd.ts';
-import { ConnectionPool } from '../../src/transport/ssh/connection-pool.ts';
+import { ConnectionPool, MAX_IDLE_PER_ALIAS } from '../../src/transport/ssh/connection-pool.ts';
 import { createPooledConnector, type Connector } from '../../src/transport/ssh/connect.ts';
 import { createSshFiles } from '../../src/transport/ssh/ssh-files.ts';
 import { HostKeyError } from '../../src/transport/ssh/errors.ts';
@@ -101,6 +101,14 @@ describe('persistent SSH connections (DEPLOY_SSH_PERSIST_SECONDS)', { skip }, ()
     assert.equal(logins(), 2);
     await Promise.all([c.exec(ECHO), d.exec(ECHO)]);
     await Promise.all([c.close(), d.close()]);
+  });
+
+  test(`at most ${MAX_IDLE_PER_ALIAS} idle connections per alias: one more use at once closes its connection at the end`, async () => {
+    const connections = pool(10_000);
+    const hosts = await Promise.all(Array.from({ length: MAX_IDLE_PER_ALIAS + 1 }, () => connections.connect('vps1')));
+    for (const host of hosts) await host.close();
+    assert.equal(connections.idleCount('vps1'), MAX_IDLE_PER_ALIAS);
+    await until(() => !hosts.at(-1)!.open);
   });
 
   test('each reuse prepares shells for its own plan, and its commands run as on a fresh connection', async () => {

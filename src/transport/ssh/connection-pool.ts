@@ -70,6 +70,8 @@ export class ConnectionPool {
   private park(alias: string, host: SshHost): boolean {
     if (this.closed) return false;
     const list = this.idle.get(alias) ?? [];
+    // One closed underneath while idle (sshd restarted) gives its place up now.
+    for (const dead of list.filter((entry) => !entry.host.open)) this.expire(alias, dead);
     if (list.length >= (this.options.maxIdlePerAlias ?? MAX_IDLE_PER_ALIAS)) return false;
     const entry: Idle = { host, timer: setTimeout(() => this.expire(alias, entry), this.options.idleMs) };
     // The connection itself holds the process (its socket, ssh2's keepalive interval) until closed:
