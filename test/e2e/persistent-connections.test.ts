@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { until } from '../helpers/engine.ts';
-import { runCliInProcess } from '../helpers/cli.ts';
+import { runCliInProcess, startServe, stopChild } from '../helpers/cli.ts';
 import { BUILD_SCRIPT, createOrigin, freePort } from '../helpers/deploy-fixture.ts';
 import { startRuntime, type Runtime } from '../../src/engine/runtime.ts';
 import { loadConfig } from '../../src/support/config.ts';
@@ -297,6 +297,26 @@ describe('persistent connections through the runtime (serve\'s wiring)', { skip 
     const before = fs.readFileSync(harness.sshdLogFile, 'utf8').split('\n').filter((line) => line.includes('Disconnected from user ')).length;
     serve.closeConnections();
     await until(() => fs.readFileSync(harness.sshdLogFile, 'utf8').split('\n').filter((line) => line.includes('Disconnected from user ')).length === before + 1);
+  });
+
+  test('serve: a status read\'s connection is kept; SIGTERM closes it (an SSH disconnect, not a dropped socket)', async () => {
+    // ssh2's end() sends SSH_MSG_DISCONNECT, which sshd logs as received; a process that just exits does not.
+    const disconnects = () => fs.readFileSync(harness.sshdLogFile, 'utf8').split('\n').filter((line) => line.includes('Received disconnect from ')).length;
+    const { url, child } = await startServe({ ...env, DEPLOY_SSH_PERSIST_SECONDS: '60', DEPLOY_API_TOKEN: 'token' });
+    let before = 0;
+    try {
+      const start = logins();
+      before = disconnects();
+      const response = await fetch(`${url}/api/status/kept`, { headers: { authorization: 'Bearer token' } });
+      assert.equal(response.status, 200);
+      assert.equal(((await response.json()) as { error?: string }[])[0].error, undefined);
+      assert.equal(logins() - start, 1);
+      await sleep(300);
+      assert.equal(disconnects(), before, 'kept open after the read');
+    } finally {
+      assert.equal(await stopChild(child), 0);
+    }
+    await until(() => disconnects() === before + 1);
   });
 
   test('the CLI\'s runtime (persistConnections off) keeps nothing, whatever DEPLOY_SSH_PERSIST_SECONDS says', async () => {
