@@ -28,17 +28,28 @@ export interface Runtime {
   notifier: Notifier;
   /** SSH connections (the runs', and the status route's), sharing the SSH files as read. */
   connect: Connect;
+  /** Closes the SSH connections kept open between runs (`persistConnections`), and keeps none from then on. */
+  closeConnections: () => void;
+}
+
+export interface RuntimeOptions {
+  /**
+   * `serve`: a connection whose run ended cleanly stays open for DEPLOY_SSH_PERSIST_SECONDS for the
+   * next run (or status read) to the same host. Off for the CLI: an idle connection holds the process.
+   */
+  persistConnections?: boolean;
 }
 
 /**
  * `workQueue` false (the CLI's deploy and rollback): on PostgreSQL, this process runs only the runs it
  * requests, not other targets' queued runs that it would abandon when it exits.
  */
-export async function startRuntime(config: Config, tracer?: Tracer, log: (line: string) => void = (line) => process.stderr.write(`${line}\n`), workQueue = true): Promise<Runtime> {
+export async function startRuntime(config: Config, tracer?: Tracer, log: (line: string) => void = (line) => process.stderr.write(`${line}\n`), workQueue = true, options: RuntimeOptions = {}): Promise<Runtime> {
   const settings = await loadNotificationSettings(config); // a bad file fails here, before anything runs
   const orm = await openDatabase({ dbPath: config.dbPath });
   // The SSH client (node-ssh, ssh2) is loaded by the first run that connects: an idle `serve` holds none of it.
-  const connect = lazyConnector(config);
+  const connector = lazyConnector(config, options.persistConnections ? config.sshPersistMs : 0);
+  const { connect } = connector;
   const store = new RunStore(orm);
   const postgres = databaseKind(config.dbPath) === 'postgresql';
   const interrupted = postgres ? [] : await recoverInterruptedRuns(store);
@@ -55,7 +66,7 @@ export async function startRuntime(config: Config, tracer?: Tracer, log: (line: 
   await executor.start();
   const notifier = createNotifier({ settings, orm, store, jaegerUrl: config.jaegerUrl, publicUrl: config.publicUrl, secrets: configuredSecrets(config) });
   notifier.observe((listener) => executor.subscribe(listener));
-  return { orm, store, executor, interrupted, notifier, connect };
+  return { orm, store, executor, interrupted, notifier, connect, closeConnections: connector.close };
 }
 
 async function sharedQueue(config: Config, log: (line: string) => void) {

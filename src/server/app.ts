@@ -77,7 +77,7 @@ export function createApp(deps: AppDeps): Express {
   const { orm, store, config, executor, logger } = deps;
   const startedAt = deps.startedAt ?? new Date();
   // Cached per target for a few seconds, one SSH login at a time per host, whoever asks how often.
-  const connect = deps.connect ?? lazyConnector(config);
+  const connect = deps.connect ?? lazyConnector(config).connect;
   const readStatus = createStatusCache(deps.readStatus ?? ((target, config) => readServiceStatus(target, config, connect)));
   const app = express();
   app.disable('x-powered-by');

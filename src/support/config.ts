@@ -11,6 +11,8 @@ export interface Config {
   /** Whose `~/.ssh` (config, keys, known_hosts) the SSH connections use. */
   home: string;
   sshConnectTimeoutMs: number;
+  /** serve: how long an SSH connection whose run ended cleanly is kept open for the next one to the host (0: not at all). */
+  sshPersistMs: number;
   healthTimeoutMs: number;
   /** Each `git fetch` of the registry root (a webhook's changed files, a systemd build's commit): far below a step's timeout. */
   gitFetchTimeoutMs: number;
@@ -59,6 +61,13 @@ function readPositiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number)
   return Number(raw);
 }
 
+function readNonNegativeInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(`${name} must be a non-negative integer (got "${raw}")`);
+  return Number(raw);
+}
+
 /** The least DEPLOY_LEASE_TIMEOUT (seconds): well above the lease's renewal every second, so a busy server is not taken for gone. */
 export const MIN_LEASE_SECONDS = 5;
 
@@ -95,6 +104,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     maxConcurrency: readPositiveInt(env, 'DEPLOY_MAX_CONCURRENCY', 8),
     home: env.HOME || os.homedir(),
     sshConnectTimeoutMs: readPositiveInt(env, 'DEPLOY_SSH_TIMEOUT', 10) * 1000,
+    sshPersistMs: readNonNegativeInt(env, 'DEPLOY_SSH_PERSIST_SECONDS', 0) * 1000,
     healthTimeoutMs: readPositiveInt(env, 'DEPLOY_HEALTH_TIMEOUT', 30) * 1000,
     gitFetchTimeoutMs: readPositiveInt(env, 'DEPLOY_GIT_FETCH_TIMEOUT', 15) * 1000,
     shutdownTimeoutMs: readPositiveInt(env, 'DEPLOY_SHUTDOWN_TIMEOUT', 60) * 1000,

@@ -20,6 +20,15 @@ test('DEPLOY_LEASE_TIMEOUT: 30 s by default; under 5 s (the lease is renewed eve
   assert.throws(() => loadConfig({ DEPLOY_LEASE_TIMEOUT: '0' }), new ConfigError('DEPLOY_LEASE_TIMEOUT must be a positive integer (got "0")'));
 });
 
+test('DEPLOY_SSH_PERSIST_SECONDS: 0 (off) by default, seconds when given, anything else refused in one line naming it', () => {
+  assert.equal(loadConfig({}).sshPersistMs, 0);
+  assert.equal(loadConfig({ DEPLOY_SSH_PERSIST_SECONDS: '0' }).sshPersistMs, 0);
+  assert.equal(loadConfig({ DEPLOY_SSH_PERSIST_SECONDS: '30' }).sshPersistMs, 30_000);
+  for (const bad of ['-1', '1.5', 'ten', '10s']) {
+    assert.throws(() => loadConfig({ DEPLOY_SSH_PERSIST_SECONDS: bad }), new ConfigError(`DEPLOY_SSH_PERSIST_SECONDS must be a non-negative integer (got "${bad}")`));
+  }
+});
+
 test('setup with DEPLOY_SUDO=never: no sudo anywhere in its commands, for a non-root SSH user', () => {
   const target = parseTarget({ app: 'my_app', host: 'vps1', env: { K: 'v' } });
   const commands = (sudo: 'auto' | 'never') => planSetup(target, 'deploy', { unitDir: '/etc/systemd/system', sudo }).flatMap((a) => a.commands.map((c) => c.command));

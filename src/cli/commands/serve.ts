@@ -33,7 +33,7 @@ export class ServeCommand extends DeployCommand {
     ]);
     const config = this.config();
     const tracing = await loadTracing(this.context.env);
-    const { orm, store, executor, interrupted, notifier, connect } = await startRuntime(config, tracing?.tracer);
+    const { orm, store, executor, interrupted, notifier, connect, closeConnections } = await startRuntime(config, tracing?.tracer, undefined, true, { persistConnections: true });
     let pruning: { stop: () => Promise<void> } | undefined;
     try {
       if (interrupted.length) this.context.stdout.write(`marked ${interrupted.length} unfinished run(s) of a stopped process as interrupted: #${interrupted.join(', #')}\n`);
@@ -53,6 +53,7 @@ export class ServeCommand extends DeployCommand {
       this.context.stdout.write(`deploy_server listening on http://${this.bind}:${port} (db ${describeDatabase(config.dbPath)})\n`);
       const signal = await Promise.race([once(process, 'SIGTERM').then(() => 'SIGTERM'), once(process, 'SIGINT').then(() => 'SIGINT')]);
       this.context.stdout.write(`${signal}: shutting down\n`);
+      closeConnections(); // the idle SSH connections; runs ending from now on close theirs
       // Stop accepting first; running deploys get DEPLOY_SHUTDOWN_TIMEOUT to finish, then are cancelled.
       const closed = new Promise((resolve) => server.close(resolve));
       server.closeIdleConnections();
@@ -64,6 +65,7 @@ export class ServeCommand extends DeployCommand {
       await closed;
       logger.flush();
     } finally {
+      closeConnections(); // idempotent: also when serving failed
       await pruning?.stop();
       await orm.close();
       await tracing?.shutdown();

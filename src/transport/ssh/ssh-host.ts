@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import { isDeepStrictEqual } from 'node:util';
 import { NodeSSH } from 'node-ssh';
 import type { ShellCommand } from '../remote/shell-command.ts';
 import type { RsyncHop, RsyncSshSettings } from '../local/rsync.ts';
@@ -32,6 +33,11 @@ export interface SshOptions {
    * (see takeShell), so the shell opened for it then serves the next one, or none.
    */
   commands?: number;
+  /**
+   * Called by close() with a connection that could serve another user (see SshHost.reusable): true
+   * when it took it (a pool, see connection-pool.ts), which then owns it; false, or absent: it closes.
+   */
+  release?: (host: SshHost) => boolean;
 }
 
 export interface HttpResult {
@@ -55,6 +61,8 @@ interface Hop {
   /** What authenticated: rsync's ssh uses the same for this hop. */
   credential: Credential;
   notes: string[];
+  /** The host key (or certificate) it presented, as ssh2 passed it to the verifier: re-checked before a reuse. */
+  hostKey: Buffer;
 }
 
 function describe(settings: SshSettings): string {
@@ -103,6 +111,11 @@ async function openHop(settings: SshSettings, via: Hop | undefined, options: Ssh
     throw new SshConnectError(withNotes(`cannot connect to ${where}: ${describePlan(plan)}`, plan.notes));
   }
   const auth = authHandlerFor(plan, settings.user);
+  let hostKey: Buffer | undefined;
+  const hostVerifier = (blob: Buffer): boolean => {
+    hostKey = blob;
+    return hostKeys.verify(blob);
+  };
   const ssh = new NodeSSH();
   // Authentication begins with the first call: ssh2's protocol object exists then.
   let firstAuth = true;
@@ -120,7 +133,7 @@ async function openHop(settings: SshSettings, via: Hop | undefined, options: Ssh
       readyTimeout: options.connectTimeoutMs,
       keepaliveInterval: settings.serverAliveInterval > 0 ? settings.serverAliveInterval * 1000 : 15_000,
       keepaliveCountMax: settings.serverAliveCountMax,
-      hostVerifier: hostKeys.verify,
+      hostVerifier,
       algorithms: { serverHostKey },
     } as never);
   } catch (error) {
@@ -144,7 +157,7 @@ async function openHop(settings: SshSettings, via: Hop | undefined, options: Ssh
   ssh.connection!.setNoDelay(true);
   const credential = auth.lastTried()!;
   const notes = plan.notes.map((note) => (role ? `${settings.alias}: ${note}` : note));
-  return { settings, ssh, credential, notes };
+  return { settings, ssh, credential, notes, hostKey: hostKey! };
 }
 
 /** A channel from `via` to host:port (`ssh -W`), for the next hop's connection to run over. */
@@ -187,16 +200,24 @@ function closeChain(chain: Hop[]): void {
 }
 
 /**
+ * The settings of every connection to a host, in the order they are opened: its jump hosts first (the
+ * first hop's own ProxyJump before it), the host last. Resolved before anything connects.
+ */
+function chainSettings(settings: SshSettings, options: SshOptions, depth = 0): SshSettings[] {
+  if (settings.proxyJump === undefined) return [settings];
+  if (depth >= MAX_JUMP_DEPTH) throw new SshConnectError(`cannot connect to ${describe(settings)}: ProxyJump nests more than ${MAX_JUMP_DEPTH} deep (a loop in ~/.ssh/config?)`);
+  const jumps = jumpHosts(settings, options);
+  return [...chainSettings(jumps[0], options, depth + 1), ...jumps.slice(1), settings];
+}
+
+/**
  * Opens the connections to a host: its jump hosts first (OpenSSH's ProxyJump, through ssh2 channels,
  * no `ssh` process), each verified and authenticated on its own; the last one is the host.
  */
-async function openChain(settings: SshSettings, options: SshOptions, depth: number, role: string): Promise<Hop[]> {
-  if (settings.proxyJump === undefined) return [await openHop(settings, undefined, options, role)];
-  if (depth >= MAX_JUMP_DEPTH) throw new SshConnectError(`cannot connect to ${describe(settings)}: ProxyJump nests more than ${MAX_JUMP_DEPTH} deep (a loop in ~/.ssh/config?)`);
-  const jumps = jumpHosts(settings, options);
-  const chain = await openChain(jumps[0], options, depth + 1, 'jump host ');
+async function openChain(hops: SshSettings[], options: SshOptions): Promise<Hop[]> {
+  const chain: Hop[] = [];
   try {
-    for (const next of [...jumps.slice(1), settings]) chain.push(await openHop(next, chain.at(-1), options, next === settings ? role : 'jump host '));
+    for (const [index, next] of hops.entries()) chain.push(await openHop(next, chain.at(-1), options, index === hops.length - 1 ? '' : 'jump host '));
     return chain;
   } catch (error) {
     closeChain(chain);
@@ -216,19 +237,33 @@ function rsyncHop(hop: Hop): RsyncHop {
 export class SshHost implements RemoteHost {
   /** Kills sent for cancelled commands: close() waits for them, or a cancel would die with the connection. */
   private readonly kills = new Set<Promise<unknown>>();
-  /** Set when the connection drops (sshd gone, network cut): what is running then did not just fail. */
+  /** Set when the connection drops (sshd gone, network cut; any hop): what is running then did not just fail. */
   private lost = false;
+  /**
+   * Set when a use left the connection in a state no other user may inherit: a cancel or kill was
+   * sent, a transport error was seen, a tunnelled request was cut short. Never cleared.
+   */
+  private tainted = false;
+  /** Commands and tunnelled requests under way. */
+  private busy = 0;
+  /** close() handed it to SshOptions.release: a later close() of that use does nothing. */
+  private released = false;
   private readonly ssh: NodeSSH;
 
   private constructor(
     readonly settings: SshSettings,
     /** Jump hosts first, the host last. */
     private readonly chain: Hop[],
-    /** SshOptions.commands. */
-    private readonly plannedCommands: number | undefined,
+    /** SshOptions.commands: of the current user. */
+    private plannedCommands: number | undefined,
+    /** SshOptions.release. */
+    private release: ((host: SshHost) => boolean) | undefined,
   ) {
     this.ssh = chain.at(-1)!.ssh;
-    this.ssh.connection!.once('close', () => (this.lost = true));
+    for (const hop of chain) {
+      hop.ssh.connection!.once('close', () => (this.lost = true));
+      hop.ssh.connection!.on('error', () => (this.tainted = true));
+    }
   }
 
   get user(): string {
@@ -242,9 +277,59 @@ export class SshHost implements RemoteHost {
 
   static async connect(alias: string, options: SshOptions): Promise<SshHost> {
     const settings = resolveOrFail(alias, options);
-    const host = new SshHost(settings, await openChain(settings, options, 0, ''), options.commands);
+    const host = new SshHost(settings, await openChain(chainSettings(settings, options), options), options.commands, options.release);
     host.prepareShells();
     return host;
+  }
+
+  /** The connection is still up (no hop has closed). */
+  get open(): boolean {
+    return !this.lost;
+  }
+
+  /**
+   * Whether it could serve another user now: open, nothing running on it, and nothing in its use
+   * that another user must not inherit (a cancel or kill sent, a transport error; see `tainted`).
+   */
+  get reusable(): boolean {
+    return !this.lost && !this.tainted && this.busy === 0 && this.kills.size === 0;
+  }
+
+  /**
+   * Whether a fresh connection to `alias` would be this one: the alias and each ProxyJump hop resolve
+   * to the settings they were opened with, and the host key each hop presented is still trusted by
+   * the current known_hosts (a certificate: still valid now). A config that no longer resolves: false.
+   */
+  matchesFresh(alias: string, options: SshOptions): boolean {
+    try {
+      const hops = chainSettings(resolveOrFail(alias, options), options);
+      if (hops.length !== this.chain.length) return false;
+      return this.chain.every((hop, index) => {
+        if (!isDeepStrictEqual(hop.settings, hops[index])) return false;
+        const via = index === 0 ? undefined : this.chain[index - 1].settings.alias;
+        return new HostKeyCheckState({ ...hop.settings, reachedVia: via }, options.files.knownHosts).verify(hop.hostKey);
+      });
+    } catch {
+      return false; // a fresh connection says why, in its own words
+    }
+  }
+
+  /**
+   * Takes it for a new user (from a pool, after reusable and matchesFresh): shells are prepared for
+   * its plan, and its first command may again go in an exec request (see takeShell).
+   */
+  reuse(options: Pick<SshOptions, 'commands' | 'release'>): void {
+    this.plannedCommands = options.commands;
+    this.release = options.release;
+    this.released = false;
+    this.taken = 0;
+    this.prepareShells();
+  }
+
+  /** Closes every hop at once, whatever runs (a pool's idle connection, which runs nothing). */
+  dispose(): void {
+    for (const spare of this.spares.splice(0)) void spare.shell.then((shell) => shell.discard(), () => undefined);
+    closeChain(this.chain);
   }
 
   /**
@@ -305,11 +390,25 @@ export class SshHost implements RemoteHost {
   async exec(command: ShellCommand, options: ExecOptions = {}): Promise<ExecResult> {
     if (options.signal?.aborted) throw options.signal.reason;
     if (this.lost) throw this.lostError(command);
+    this.busy++;
+    try {
+      return await this.execBusy(command, options);
+    } catch (error) {
+      // Whatever failed here (a cancel, a timeout, the transport): the connection is not handed on.
+      this.tainted = true;
+      throw error;
+    } finally {
+      this.busy--;
+    }
+  }
+
+  private async execBusy(command: ShellCommand, options: ExecOptions): Promise<ExecResult> {
     // A transport failure (the connection reset, sshd gone) is not the command failing: say so.
     const shell = await this.takeShell(command).catch((error) => {
       throw options.signal?.aborted ? options.signal.reason : this.lostError(command, error);
     });
     const killRemote = () => {
+      this.tainted = true;
       const kill = shell.pgid.then((pgid) => this.ssh.execCommand(`kill -KILL -- -${pgid}`)).catch(() => undefined);
       this.kills.add(kill);
       void kill.finally(() => this.kills.delete(kill));
@@ -332,7 +431,11 @@ export class SshHost implements RemoteHost {
         throw this.lost ? this.lostError(command, error) : new SshConnectError(`cannot run commands on ${describe(this.settings)}: ${error.message}`);
       });
       if (options.signal?.aborted) throw options.signal.reason;
-      if (result.code === null && this.lost) throw this.lostError(command);
+      if (result.code === null) {
+        // No exit status: killed by a signal, or the channel or connection went away.
+        this.tainted = true;
+        if (this.lost) throw this.lostError(command);
+      }
       return { code: result.code ?? 128, stdout: result.stdout, stderr: result.stderr };
     } finally {
       options.signal?.removeEventListener('abort', killRemote);
@@ -346,7 +449,16 @@ export class SshHost implements RemoteHost {
   }
 
   /** GET http://127.0.0.1:<port><path> as seen from the host, through this connection. */
-  httpGet(port: number, path: string, timeoutMs: number): Promise<HttpResult> {
+  async httpGet(port: number, path: string, timeoutMs: number): Promise<HttpResult> {
+    this.busy++;
+    try {
+      return await this.tunnelledGet(port, path, timeoutMs);
+    } finally {
+      this.busy--;
+    }
+  }
+
+  private tunnelledGet(port: number, path: string, timeoutMs: number): Promise<HttpResult> {
     const client = this.ssh.connection!;
     return new Promise((resolve, reject) => {
       const request = http.request(
@@ -379,6 +491,7 @@ export class SshHost implements RemoteHost {
       let timedOut = false;
       const timer = setTimeout(() => {
         timedOut = true;
+        this.tainted = true; // a request cut short: its channel may linger
         request.destroy(timeout);
       }, timeoutMs);
       request.on('error', (error) => {
@@ -395,8 +508,19 @@ export class SshHost implements RemoteHost {
     return { hops: this.chain.map(rsyncHop), connectTimeoutMs };
   }
 
+  /**
+   * Ends this user's use: the prepared shells go; then a reusable connection goes to SshOptions.release
+   * when that takes it, and any other closes.
+   */
   async close(): Promise<void> {
     for (const spare of this.spares.splice(0)) void spare.shell.then((shell) => shell.discard(), () => undefined);
+    if (this.released) return; // closed already, and handed on: no longer this caller's
+    const release = this.release;
+    this.release = undefined;
+    if (release !== undefined && this.reusable && release(this)) {
+      this.released = true;
+      return;
+    }
     if (this.kills.size) {
       const deadline = new Promise((resolve) => setTimeout(resolve, 5000).unref());
       await Promise.race([Promise.all(this.kills), deadline]);

@@ -1,0 +1,98 @@
+// Connections kept open between uses (OpenSSH's ControlPersist, SSHKit's pool), opt-in through
+// DEPLOY_SSH_PERSIST_SECONDS: a connection whose use ended cleanly (SshHost.reusable) waits, idle, for
+// the next use of the same alias, one user at a time. Before a reuse it must still be what a fresh
+// connection would be (SshHost.matchesFresh: the same settings, a host key known_hosts still trusts);
+// otherwise, or once closed underneath, it is closed and a fresh one is opened.
+import { SshHost, type SshOptions } from './ssh-host.ts';
+
+/** Idle connections kept per alias: a burst of runs to one host leaves at most this many behind. */
+export const MAX_IDLE_PER_ALIAS = 4;
+
+export interface ConnectionPoolOptions {
+  /** How long a connection is kept idle before it is closed. */
+  idleMs: number;
+  /** The options of every connection (home, timeout, SSH files): re-checked against at each reuse. */
+  ssh: Omit<SshOptions, 'commands' | 'release'>;
+  maxIdlePerAlias?: number;
+  /** Opens a connection (default SshHost.connect). */
+  open?: (alias: string, options: SshOptions) => Promise<SshHost>;
+}
+
+interface Idle {
+  host: SshHost;
+  timer: NodeJS.Timeout;
+}
+
+export class ConnectionPool {
+  private readonly idle = new Map<string, Idle[]>();
+  private closed = false;
+
+  constructor(private readonly options: ConnectionPoolOptions) {}
+
+  /** A connection to `alias` for one user: an idle one that still matches, else a fresh one. */
+  async connect(alias: string, plan: { commands?: number } = {}): Promise<SshHost> {
+    const release = (host: SshHost) => this.park(alias, host);
+    for (let entry = this.take(alias); entry !== undefined; entry = this.take(alias)) {
+      if (entry.open && entry.matchesFresh(alias, { ...this.options.ssh })) {
+        entry.reuse({ commands: plan.commands, release });
+        return entry;
+      }
+      entry.dispose();
+    }
+    const open = this.options.open ?? SshHost.connect;
+    return open(alias, { ...this.options.ssh, commands: plan.commands, release });
+  }
+
+  /** How many connections are idle (for `alias`, or in all). */
+  idleCount(alias?: string): number {
+    if (alias !== undefined) return this.idle.get(alias)?.length ?? 0;
+    let count = 0;
+    for (const list of this.idle.values()) count += list.length;
+    return count;
+  }
+
+  /** Closes every idle connection and keeps none from now on (a connection in use closes when its user is done). */
+  close(): void {
+    this.closed = true;
+    for (const list of this.idle.values()) for (const entry of list.splice(0)) this.drop(entry);
+    this.idle.clear();
+  }
+
+  /** The most recently parked idle connection of `alias`, out of the pool. */
+  private take(alias: string): SshHost | undefined {
+    const entry = this.idle.get(alias)?.pop();
+    if (entry === undefined) return undefined;
+    clearTimeout(entry.timer);
+    return entry.host;
+  }
+
+  /** SshOptions.release: keeps a reusable connection idle, unless the pool is closed or full. */
+  private park(alias: string, host: SshHost): boolean {
+    if (this.closed) return false;
+    const list = this.idle.get(alias) ?? [];
+    // One closed underneath while idle (sshd restarted) gives its place up now.
+    for (const dead of list.filter((entry) => !entry.host.open)) this.expire(alias, dead);
+    if (list.length >= (this.options.maxIdlePerAlias ?? MAX_IDLE_PER_ALIAS)) return false;
+    const entry: Idle = { host, timer: setTimeout(() => this.expire(alias, entry), this.options.idleMs) };
+    // The connection itself holds the process (its socket, ssh2's keepalive interval) until closed:
+    // this timer must not hold it any longer than that.
+    entry.timer.unref();
+    list.push(entry);
+    this.idle.set(alias, list);
+    return true;
+  }
+
+  private expire(alias: string, entry: Idle): void {
+    const list = this.idle.get(alias);
+    const index = list?.indexOf(entry) ?? -1;
+    if (index < 0) return;
+    list!.splice(index, 1);
+    if (list!.length === 0) this.idle.delete(alias);
+    this.drop(entry);
+  }
+
+  private drop(entry: Idle): void {
+    clearTimeout(entry.timer);
+    entry.host.dispose();
+  }
+}
