@@ -11,15 +11,9 @@ import { runCliInProcess } from '../test/helpers/cli.ts';
 import { BUILD_SCRIPT, createOrigin, freePort } from '../test/helpers/deploy-fixture.ts';
 import { startRuntime, type Runtime } from '../src/engine/runtime.ts';
 import { loadConfig } from '../src/support/config.ts';
-import { loadAverage, median } from './remote-deploy-bench.ts';
+import { loadAverage, machineCpuMs, median } from './remote-deploy-bench.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
-
-/** Busy CPU of the whole machine so far, in ms (/proc/stat counts USER_HZ, 100 per second). */
-function machineCpuMs(): number {
-  const [user, nice, system, , , irq, softirq] = readFileSync('/proc/stat', 'utf8').split('\n')[0].split(/\s+/).slice(1).map(Number);
-  return (user + nice + system + irq + softirq) * 10;
-}
 
 const harness = await startSshdHarness({ aliases: ['vps1'], sshdConfig: ['LogLevel VERBOSE'] });
 const runtimes: Runtime[] = [];

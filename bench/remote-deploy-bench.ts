@@ -3,6 +3,7 @@
 // interleaved measurement of (a) a deploy through a real `serve` (API call → the run's result on its
 // event stream), (b) the same commands in one plain `ssh` session, (c) one `ssh` per command.
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -22,6 +23,12 @@ export const median = (values: number[]) => [...values].sort((a, b) => a - b)[Ma
 
 /** The 1, 5 and 15 minute load averages, for printing beside the figures (the machine is shared). */
 export const loadAverage = () => os.loadavg().map((load) => load.toFixed(1)).join(' ');
+
+/** Busy CPU of the whole machine so far, in ms (/proc/stat counts USER_HZ, 100 per second): sshd, the remote shells, git and us. */
+export function machineCpuMs(): number {
+  const [user, nice, system, , , irq, softirq] = readFileSync('/proc/stat', 'utf8').split('\n')[0].split(/\s+/).slice(1).map(Number);
+  return (user + nice + system + irq + softirq) * 10;
+}
 
 export interface RemoteDeployBench {
   serve: ServedCheckout;

@@ -4,19 +4,13 @@
 // Every run opens a connection of its own today: this is what keeping one open between runs to the
 // same host (as OpenSSH's ControlPersist does) would save per run. A diagnostic: not in npm run bench.
 //   node --import tsx bench/ssh-connection-cost.ts   (BENCH_TIMES=40)
-import { readFileSync } from 'node:fs';
 import { startSshdHarness } from '../test/helpers/sshd.ts';
 import { createConnector } from '../src/transport/ssh/connect.ts';
 import type { ShellCommand } from '../src/transport/remote/shell-command.ts';
+import { machineCpuMs } from './remote-deploy-bench.ts';
 
 const TIMES = Number(process.env.BENCH_TIMES ?? 40);
 const TRUE: ShellCommand = { name: 'true', command: 'true' };
-
-/** Busy CPU of the whole machine so far, in ms (/proc/stat counts USER_HZ, 100 per second). */
-function machineCpuMs(): number {
-  const [user, nice, system, , , irq, softirq] = readFileSync('/proc/stat', 'utf8').split('\n')[0].split(/\s+/).slice(1).map(Number);
-  return (user + nice + system + irq + softirq) * 10;
-}
 
 const harness = await startSshdHarness({ aliases: ['vps1'] });
 try {

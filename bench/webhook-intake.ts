@@ -3,7 +3,8 @@
 // same server that only reads the body and answers 202 — twice: idle, and while the same 4 targets
 // deploy one run after another (the deploys the webhook phase starts, over the same sshd, without the
 // webhooks). Same process, same port, same invocation.
-//   node --import tsx bench/webhook-intake.ts   (BENCH_SECONDS=5, BENCH_CONNECTIONS=16)
+//   node --import tsx bench/webhook-intake.ts   (BENCH_SECONDS=5, BENCH_CONNECTIONS=16; BENCH_SSH_PERSIST_SECONDS=N:
+//   the runtime keeps SSH connections between runs, as serve does with DEPLOY_SSH_PERSIST_SECONDS=N; off by default)
 import { execFileSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -26,6 +27,7 @@ import { loadWebhook, signedPushes } from './webhook-load.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+const PERSIST_SECONDS = Number(process.env.BENCH_SSH_PERSIST_SECONDS ?? 0);
 const SECRET = 'bench-secret';
 const APPS = ['alpha', 'beta', 'gamma', 'delta'];
 
@@ -64,9 +66,9 @@ try {
   const registryRoot = path.join(harness.tmpDir, 'registry');
   mkdirSync(registryRoot);
   execFileSync('git', ['init', '-q', registryRoot]);
-  const env = { HOME: harness.home, DEPLOY_DB: path.join(harness.tmpDir, 'intake.db'), DEPLOY_WEBHOOK_SECRET: SECRET, DEPLOY_REGISTRY_ROOT: registryRoot };
+  const env = { HOME: harness.home, DEPLOY_DB: path.join(harness.tmpDir, 'intake.db'), DEPLOY_WEBHOOK_SECRET: SECRET, DEPLOY_REGISTRY_ROOT: registryRoot, DEPLOY_SSH_PERSIST_SECONDS: String(PERSIST_SECONDS) };
   const config = loadConfig(env);
-  const { orm, store, executor } = await startRuntime(config);
+  const { orm, store, executor, closeConnections } = await startRuntime(config, undefined, undefined, true, { persistConnections: PERSIST_SECONDS > 0 });
   for (const app of APPS) {
     const repo = createOrigin(harness, app, { 'docker-compose.yml': 'services: {}\n' });
     await saveTarget(orm.em.fork(), { app, host: 'vps1', strategy: 'docker-compose', remote_dir: path.join(harness.workDir, app), repo: repo.origin });
@@ -112,12 +114,14 @@ try {
   const doubledRuns = await sql.execute(`select "commit" from deploy_run group by "commit" having count(*) > ${APPS.length}`);
   const short = answered.filter((ids) => ids.length !== APPS.length).length;
   await executor.shutdown(30_000);
+  closeConnections();
   listening.close();
   await orm.close();
 
   const line = (name: string, r: autocannon.Result, cpuMs: number) =>
     `  ${name.padEnd(32)} ${r.requests.average.toFixed(0).padStart(6)} req/s, p50 ${String(r.latency.p50).padStart(4)} ms, p99 ${String(r.latency.p99).padStart(4)} ms, CPU ${cpuMs.toFixed(2)} ms/request, non-2xx ${r.non2xx}, errors ${r.errors}`;
-  console.log(`webhook intake, autocannon ${CONNECTIONS} connections × ${SECONDS} s, each request a distinct signed push touching ${APPS.length} apps:`);
+  const persist = PERSIST_SECONDS > 0 ? `; SSH connections kept ${PERSIST_SECONDS} s between runs` : '';
+  console.log(`webhook intake, autocannon ${CONNECTIONS} connections × ${SECONDS} s, each request a distinct signed push touching ${APPS.length} apps${persist}:`);
   console.log(line('bare route (read body, 202)', bare, bareCpu));
   console.log(line('bare route, 4 targets deploying', bareBusy, bareBusyCpu));
   console.log(line('POST /webhook/push', webhook, webhookCpu));

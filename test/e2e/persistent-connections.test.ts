@@ -3,6 +3,7 @@
 // would be; a cancelled, dead or expired one is never handed on. Logins are counted in sshd's log.
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,6 +18,15 @@ import { createPooledConnector, type Connector } from '../../src/transport/ssh/c
 import { createSshFiles } from '../../src/transport/ssh/ssh-files.ts';
 import { HostKeyError } from '../../src/transport/ssh/errors.ts';
 import type { SshHost } from '../../src/transport/ssh/ssh-host.ts';
+
+/** The pids of the processes whose command line matches `pattern` (pgrep -f); none when there is none. */
+function pgrep(pattern: string): number[] {
+  try {
+    return execFileSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+  } catch {
+    return []; // pgrep exits 1 when nothing matches
+  }
+}
 
 const skip = skipWithoutSshd();
 const ECHO = { name: 'probe', command: 'echo ok' };
@@ -72,7 +82,7 @@ describe('persistent SSH connections (DEPLOY_SSH_PERSIST_SECONDS)', { skip }, ()
     const persistent = connector(10_000);
     const first = await use(persistent.connect);
     const second = await use(persistent.connect);
-    assert.equal(first, second);
+    assert.equal(first.id, second.id);
     assert.equal(logins(), 1);
     assert.equal(tcpConnections(), 1);
     // Another alias is another connection, even to the same sshd.
@@ -84,7 +94,7 @@ describe('persistent SSH connections (DEPLOY_SSH_PERSIST_SECONDS)', { skip }, ()
     const off = connector(0);
     const a = await use(off.connect);
     const b = await use(off.connect);
-    assert.notEqual(a, b);
+    assert.notEqual(a.id, b.id);
     assert.equal(logins(), 2);
     assert.equal(tcpConnections(), 2);
     await until(() => !a.open && !b.open); // persist 0 closes each connection at its close()
@@ -93,11 +103,11 @@ describe('persistent SSH connections (DEPLOY_SSH_PERSIST_SECONDS)', { skip }, ()
   test('one user at a time: two uses at once get two connections, and both are kept idle afterwards', async () => {
     const connections = pool(10_000);
     const [a, b] = await Promise.all([connections.connect('vps1'), connections.connect('vps1')]);
-    assert.notEqual(a, b);
+    assert.notEqual(a.id, b.id);
     await Promise.all([a.close(), b.close()]);
     assert.equal(connections.idleCount('vps1'), 2);
     const [c, d] = await Promise.all([connections.connect('vps1'), connections.connect('vps1')]);
-    assert.deepEqual(new Set([c, d]), new Set([a, b]));
+    assert.deepEqual(new Set([c.id, d.id]), new Set([a.id, b.id]));
     assert.equal(logins(), 2);
     await Promise.all([c.exec(ECHO), d.exec(ECHO)]);
     await Promise.all([c.close(), d.close()]);
@@ -147,7 +157,7 @@ describe('persistent SSH connections (DEPLOY_SSH_PERSIST_SECONDS)', { skip }, ()
     const first = await use((alias) => connections.connect(alias));
     fs.writeFileSync(harness.sshConfigFile, originalConfig.replace(/^Host vps1\n/m, 'Host vps1\n  ServerAliveInterval 7\n'));
     const second = await use((alias) => connections.connect(alias));
-    assert.notEqual(first, second);
+    assert.notEqual(first.id, second.id);
     await until(() => !first.open); // the stale connection was closed
     assert.equal(logins(), 2);
     // The other alias's settings did not change: its connection is still reused.
@@ -164,10 +174,10 @@ describe('persistent SSH connections (DEPLOY_SSH_PERSIST_SECONDS)', { skip }, ()
     fs.writeFileSync(harness.sshConfigFile, `${jumped}\n${originalConfig}`);
     const connections = pool(10_000);
     const first = await use((alias) => connections.connect(alias), 'jumped');
-    assert.equal(await use((alias) => connections.connect(alias), 'jumped'), first);
+    assert.equal((await use((alias) => connections.connect(alias), 'jumped')).id, first.id);
     assert.equal(logins(), 2, 'the jump host and the host, once each');
     fs.writeFileSync(harness.sshConfigFile, `${jumped}\n${originalConfig.replace(/^Host vps2\n/m, 'Host vps2\n  ServerAliveInterval 7\n')}`);
-    assert.notEqual(await use((alias) => connections.connect(alias), 'jumped'), first);
+    assert.notEqual((await use((alias) => connections.connect(alias), 'jumped')).id, first.id);
     assert.equal(logins(), 4);
     fs.writeFileSync(harness.knownHostsFile, '# emptied\n');
     await assert.rejects(connections.connect('jumped'), (error: Error) => error instanceof HostKeyError && /^host key of \[127\.0\.0\.1\]:\d+ is unknown/.test(error.message));
@@ -180,7 +190,58 @@ describe('persistent SSH connections (DEPLOY_SSH_PERSIST_SECONDS)', { skip }, ()
     await harness.startSshd();
     await until(() => !first.open);
     const second = await use((alias) => connections.connect(alias));
-    assert.notEqual(first, second);
+    assert.notEqual(first.id, second.id);
+    assert.equal(logins(), 2);
+  });
+
+  test("each use has a handle of its own: closing it twice, or a command through it after its close, cannot reach the next use", async () => {
+    const connections = pool(10_000);
+    const first = await connections.connect('vps1', { commands: 1 });
+    assert.equal((await first.exec(ECHO)).stdout, 'ok\n');
+    await first.close();
+    const second = await connections.connect('vps1', { commands: 2 });
+    assert.equal(second.id, first.id, 'the same connection');
+    await first.close(); // the first use's handle again: nothing happens to the second use
+    await assert.rejects(first.exec(ECHO), /this use of the SSH connection to vps1 has ended/);
+    assert.equal(connections.idleCount(), 0, 'not handed back while the second use holds it');
+    assert.equal((await second.exec(ECHO)).stdout, 'ok\n');
+    assert.equal((await second.exec(ECHO)).stdout, 'ok\n');
+    await second.close();
+    assert.equal(connections.idleCount(), 1);
+    assert.equal(logins(), 1);
+  });
+
+  test('a pooled connection that no longer answers (its sshd process stopped) is not handed out: a fresh one is, within the connect timeout', async () => {
+    const connections = new ConnectionPool({ idleMs: 10_000, ssh: { home: harness.home, connectTimeoutMs: 1000, files: createSshFiles() } });
+    pools.push(connections);
+    // The unprivileged sshd process serving the idle connection: the session that its use added.
+    const sessions = () => pgrep(`^sshd: ${harness.user}@notty`);
+    const before = new Set(sessions());
+    const first = await use((alias) => connections.connect(alias));
+    const added = sessions().filter((pid) => !before.has(pid));
+    assert.equal(added.length, 1, `one new session process expected: ${added.join(' ')}`);
+    const pid = added[0];
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const started = performance.now();
+      const second = await use((alias) => connections.connect(alias));
+      assert.notEqual(second.id, first.id);
+      assert.ok(performance.now() - started < 4000, 'waited for the silent connection no longer than the connect timeout');
+      assert.equal(logins(), 2);
+    } finally {
+      process.kill(pid, 'SIGKILL');
+    }
+  });
+
+  test('a connection past its age limit is not reused, however recently used (it never logs in again)', async () => {
+    const connections = new ConnectionPool({ idleMs: 10_000, maxAgeMs: 500, ssh: { home: harness.home, connectTimeoutMs: 5000, files: createSshFiles() } });
+    pools.push(connections);
+    const first = await use((alias) => connections.connect(alias));
+    assert.equal((await use((alias) => connections.connect(alias))).id, first.id, 'young: reused');
+    await sleep(600);
+    const third = await use((alias) => connections.connect(alias));
+    assert.notEqual(third.id, first.id);
+    await until(() => !first.open);
     assert.equal(logins(), 2);
   });
 

@@ -2,11 +2,18 @@
 // DEPLOY_SSH_PERSIST_SECONDS: a connection whose use ended cleanly (SshHost.reusable) waits, idle, for
 // the next use of the same alias, one user at a time. Before a reuse it must still be what a fresh
 // connection would be (SshHost.matchesFresh: the same settings, a host key known_hosts still trusts);
-// otherwise, or once closed underneath, it is closed and a fresh one is opened.
+// otherwise, or once closed underneath, it is closed and a fresh one is opened. Each use gets a handle
+// of its own: once that use has closed it, the handle runs nothing more and closes nothing again.
 import { SshHost, type SshOptions } from './ssh-host.ts';
 
 /** Idle connections kept per alias: a burst of runs to one host leaves at most this many behind. */
 export const MAX_IDLE_PER_ALIAS = 4;
+
+/**
+ * A connection older than this is not reused, however busy: it never logs in again, so a key removed
+ * from the host's authorized_keys, a locked account or a HostName's new address takes effect by then.
+ */
+export const MAX_AGE_MS = 10 * 60 * 1000;
 
 export interface ConnectionPoolOptions {
   /** How long a connection is kept idle before it is closed. */
@@ -14,6 +21,8 @@ export interface ConnectionPoolOptions {
   /** The options of every connection (home, timeout, SSH files): re-checked against at each reuse. */
   ssh: Omit<SshOptions, 'commands' | 'release'>;
   maxIdlePerAlias?: number;
+  /** Default MAX_AGE_MS. */
+  maxAgeMs?: number;
   /** Opens a connection (default SshHost.connect). */
   open?: (alias: string, options: SshOptions) => Promise<SshHost>;
 }
@@ -29,18 +38,21 @@ export class ConnectionPool {
 
   constructor(private readonly options: ConnectionPoolOptions) {}
 
-  /** A connection to `alias` for one user: an idle one that still matches, else a fresh one. */
+  /**
+   * A connection to `alias` for one user: an idle one that still matches and answers, else a fresh
+   * one. The user gets a handle of its own (see useOf).
+   */
   async connect(alias: string, plan: { commands?: number } = {}): Promise<SshHost> {
     const release = (host: SshHost) => this.park(alias, host);
     for (let entry = this.take(alias); entry !== undefined; entry = this.take(alias)) {
-      if (entry.open && entry.matchesFresh(alias, { ...this.options.ssh })) {
+      if (entry.open && Date.now() - entry.openedAt < (this.options.maxAgeMs ?? MAX_AGE_MS) && entry.matchesFresh(alias, { ...this.options.ssh })) {
         entry.reuse({ commands: plan.commands, release });
-        return entry;
+        if (await entry.answers(this.options.ssh.connectTimeoutMs)) return useOf(entry);
       }
       entry.dispose();
     }
     const open = this.options.open ?? SshHost.connect;
-    return open(alias, { ...this.options.ssh, commands: plan.commands, release });
+    return useOf(await open(alias, { ...this.options.ssh, commands: plan.commands, release }));
   }
 
   /** How many connections are idle (for `alias`, or in all). */
@@ -95,4 +107,27 @@ export class ConnectionPool {
     clearTimeout(entry.timer);
     entry.host.dispose();
   }
+}
+
+/**
+ * One use of a pooled connection: the connection itself, until this use closes it. Then it is the
+ * next user's (or the pool's): this handle's close() does nothing more, and a command or request
+ * through it throws, so a caller that closes twice, or keeps a handle, cannot reach another run.
+ */
+function useOf(host: SshHost): SshHost {
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await host.close();
+  };
+  const closedError = () => Promise.reject(new Error(`this use of the SSH connection to ${host.settings.alias} has ended`));
+  return new Proxy(host, {
+    get(target, property) {
+      if (property === 'close') return close;
+      if (closed && (property === 'exec' || property === 'httpGet')) return closedError;
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }

@@ -282,9 +282,32 @@ export class SshHost implements RemoteHost {
     return host;
   }
 
+  /** When the connection was opened (ms since the epoch): a pool reuses none past its age limit. */
+  readonly openedAt = Date.now();
+  /** Which connection this is: each use of a pooled one has a handle of its own (connection-pool.ts). */
+  readonly id = randomBytes(6).toString('hex');
+
   /** The connection is still up (no hop has closed). */
   get open(): boolean {
     return !this.lost;
+  }
+
+  /**
+   * Whether the connection answers now: its next command's shell has started (a round trip to the
+   * host and back) within `timeoutMs`. A pool asks after reuse(): sshd or a firewall may have closed
+   * an idle connection without our having heard yet, and the run would otherwise fail on its first
+   * command (or, on a link gone silent, wait for ever).
+   */
+  async answers(timeoutMs: number): Promise<boolean> {
+    const next = this.spares[0];
+    if (next === undefined) return !this.lost;
+    let timer: NodeJS.Timeout | undefined;
+    const silent = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeoutMs, false)));
+    try {
+      return await Promise.race([next.shell.then(() => !this.lost, () => false), silent]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
