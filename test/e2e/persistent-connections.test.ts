@@ -78,26 +78,27 @@ describe('persistent SSH connections (DEPLOY_SSH_PERSIST_SECONDS)', { skip }, ()
     return host;
   };
 
+  /** Two uses of vps1 through `made`: what each got, and the logins and TCP connections sshd saw for them. */
+  const twoUses = async (made: Connector) => {
+    logStart = fs.statSync(harness.sshdLogFile).size;
+    const [first, second] = [await use(made.connect), await use(made.connect)];
+    return { first, second, logins: logins(), tcp: tcpConnections() };
+  };
+
   test('persist on: two uses of one alias make one TCP connection and one login; persist 0 (the default) makes two', async () => {
     const persistent = connector(10_000);
-    const first = await use(persistent.connect);
-    const second = await use(persistent.connect);
-    assert.equal(first.id, second.id);
-    assert.equal(logins(), 1);
-    assert.equal(tcpConnections(), 1);
+    const on = await twoUses(persistent);
+    assert.equal(on.first.id, on.second.id);
+    assert.deepEqual([on.logins, on.tcp], [1, 1]);
     // Another alias is another connection, even to the same sshd.
     await use(persistent.connect, 'vps2');
     assert.equal(logins(), 2);
     persistent.close();
 
-    logStart = fs.statSync(harness.sshdLogFile).size;
-    const off = connector(0);
-    const a = await use(off.connect);
-    const b = await use(off.connect);
-    assert.notEqual(a.id, b.id);
-    assert.equal(logins(), 2);
-    assert.equal(tcpConnections(), 2);
-    await until(() => !a.open && !b.open); // persist 0 closes each connection at its close()
+    const off = await twoUses(connector(0));
+    assert.notEqual(off.first.id, off.second.id);
+    assert.deepEqual([off.logins, off.tcp], [2, 2]);
+    await until(() => !off.first.open && !off.second.open); // persist 0 closes each connection at its close()
   });
 
   test('one user at a time: two uses at once get two connections, and both are kept idle afterwards', async () => {
@@ -338,13 +339,18 @@ describe('persistent connections through the runtime (serve\'s wiring)', { skip 
     const outcome = await (await deploy(on)).done;
     assert.equal(outcome.status, 'success', outcome.error ?? undefined);
   };
+  /** The logins two runs one after the other through `on` make. */
+  const loginsOfTwoRuns = async (on: Runtime) => {
+    const start = logins();
+    await deployed(on);
+    await deployed(on);
+    return logins() - start;
+  };
 
   test('two runs to one host make one login; a cancelled run\'s connection is closed, not kept; closeConnections closes the idle one', async () => {
     const serve = await runtime(true);
     const start = logins();
-    await deployed(serve);
-    await deployed(serve);
-    assert.equal(logins() - start, 1);
+    assert.equal(await loginsOfTwoRuns(serve), 1);
 
     const marker = path.join(harness.workDir, 'kept', 'started');
     const slow = await deploy(serve, `touch ${marker}; sleep 30`);
@@ -381,10 +387,6 @@ describe('persistent connections through the runtime (serve\'s wiring)', { skip 
   });
 
   test('the CLI\'s runtime (persistConnections off) keeps nothing, whatever DEPLOY_SSH_PERSIST_SECONDS says', async () => {
-    const cli = await runtime(false);
-    const start = logins();
-    await deployed(cli);
-    await deployed(cli);
-    assert.equal(logins() - start, 2);
+    assert.equal(await loginsOfTwoRuns(await runtime(false)), 2);
   });
 });
