@@ -23,8 +23,6 @@ export interface ConnectionPoolOptions {
   maxIdlePerAlias?: number;
   /** Default MAX_AGE_MS. */
   maxAgeMs?: number;
-  /** Opens a connection (default SshHost.connect). */
-  open?: (alias: string, options: SshOptions) => Promise<SshHost>;
 }
 
 interface Idle {
@@ -45,14 +43,13 @@ export class ConnectionPool {
   async connect(alias: string, plan: { commands?: number } = {}): Promise<SshHost> {
     const release = (host: SshHost) => this.park(alias, host);
     for (let entry = this.take(alias); entry !== undefined; entry = this.take(alias)) {
-      if (entry.open && Date.now() - entry.openedAt < (this.options.maxAgeMs ?? MAX_AGE_MS) && entry.matchesFresh(alias, { ...this.options.ssh })) {
+      if (entry.open && Date.now() - entry.openedAt < (this.options.maxAgeMs ?? MAX_AGE_MS) && entry.matchesFresh(alias, this.options.ssh)) {
         entry.reuse({ commands: plan.commands, release });
         if (await entry.answers(this.options.ssh.connectTimeoutMs)) return useOf(entry);
       }
       entry.dispose();
     }
-    const open = this.options.open ?? SshHost.connect;
-    return useOf(await open(alias, { ...this.options.ssh, commands: plan.commands, release }));
+    return useOf(await SshHost.connect(alias, { ...this.options.ssh, commands: plan.commands, release }));
   }
 
   /** How many connections are idle (for `alias`, or in all). */

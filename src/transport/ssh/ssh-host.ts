@@ -246,8 +246,6 @@ export class SshHost implements RemoteHost {
   private tainted = false;
   /** Commands and tunnelled requests under way. */
   private busy = 0;
-  /** close() handed it to SshOptions.release: a later close() of that use does nothing. */
-  private released = false;
   private readonly ssh: NodeSSH;
 
   private constructor(
@@ -344,15 +342,19 @@ export class SshHost implements RemoteHost {
   reuse(options: Pick<SshOptions, 'commands' | 'release'>): void {
     this.plannedCommands = options.commands;
     this.release = options.release;
-    this.released = false;
     this.taken = 0;
     this.prepareShells();
   }
 
   /** Closes every hop at once, whatever runs (a pool's idle connection, which runs nothing). */
   dispose(): void {
-    for (const spare of this.spares.splice(0)) void spare.shell.then((shell) => shell.discard(), () => undefined);
+    this.discardSpares();
     closeChain(this.chain);
+  }
+
+  /** Closes the shells prepared ahead: nobody takes them now. */
+  private discardSpares(): void {
+    for (const spare of this.spares.splice(0)) void spare.shell.then((shell) => shell.discard(), () => undefined);
   }
 
   /**
@@ -536,14 +538,9 @@ export class SshHost implements RemoteHost {
    * when that takes it, and any other closes.
    */
   async close(): Promise<void> {
-    for (const spare of this.spares.splice(0)) void spare.shell.then((shell) => shell.discard(), () => undefined);
-    if (this.released) return; // closed already, and handed on: no longer this caller's
-    const release = this.release;
-    this.release = undefined;
-    if (release !== undefined && this.reusable && release(this)) {
-      this.released = true;
-      return;
-    }
+    this.discardSpares();
+    // A pool's connection is closed once per use (each use has a handle of its own: connection-pool.ts).
+    if (this.release !== undefined && this.reusable && this.release(this)) return;
     if (this.kills.size) {
       const deadline = new Promise((resolve) => setTimeout(resolve, 5000).unref());
       await Promise.race([Promise.all(this.kills), deadline]);
