@@ -16,6 +16,7 @@ import { saveTarget } from '../src/domain/targets.ts';
 import { pruneHistory } from '../src/domain/retention.ts';
 import { RunStore } from '../src/engine/run-store.ts';
 import { longestStall } from '../test/helpers/event-loop.ts';
+import { median } from './remote-deploy-bench.ts';
 
 const LARGE = Number(process.env.BENCH_RUNS ?? 200_000);
 const SMALL = 1_000;
@@ -42,8 +43,6 @@ async function historyOf(dir: string, runs: number): Promise<string> {
   db.close();
   return dbPath;
 }
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 async function timed(times: number, read: () => Promise<unknown>): Promise<number> {
   await read(); // statements prepared, pages cached

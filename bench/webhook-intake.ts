@@ -6,7 +6,6 @@
 //   node --import tsx bench/webhook-intake.ts   (BENCH_SECONDS=5, BENCH_CONNECTIONS=16; BENCH_SSH_PERSIST_SECONDS=N:
 //   the runtime keeps SSH connections between runs, as serve does with DEPLOY_SSH_PERSIST_SECONDS=N; off by default)
 import { execFileSync } from 'node:child_process';
-import { loadavg } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import type { AddressInfo } from 'node:net';
@@ -24,6 +23,7 @@ import { createOrigin } from '../test/helpers/deploy-fixture.ts';
 import { runCliInProcess } from '../test/helpers/cli.ts';
 import { startSshdHarness } from '../test/helpers/sshd.ts';
 import { loadWebhook, signedPushes } from './webhook-load.ts';
+import { loadAverage } from './remote-deploy-bench.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
@@ -129,7 +129,7 @@ try {
     `${(of.requests.average / to.requests.average).toFixed(2)}× its requests/s, p99 ${(of.latency.p99 / Math.max(1, to.latency.p99)).toFixed(1)}× its p99, ${(ofCpu / toCpu).toFixed(1)}× its CPU per request`;
   console.log(`  webhook against the bare route: ${ratio(webhook, webhookCpu, bare, bareCpu)}`);
   console.log(`  webhook against the bare route while deploying: ${ratio(webhook, webhookCpu, bareBusy, bareBusyCpu)}`);
-  console.log(`  the deploys alone, on the bare route: ${ratio(bareBusy, bareBusyCpu, bare, bareCpu)} (${baselineDeploys} deploys ran; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')})`);
+  console.log(`  the deploys alone, on the bare route: ${ratio(bareBusy, bareBusyCpu, bare, bareCpu)} (${baselineDeploys} deploys ran; load average ${loadAverage()})`);
   console.log(`  ${pushes.count() - pushesBefore} pushes sent, ${answered.length} answered 202 (the rest cut by the end of the load) → ${runs} webhook runs recorded (${APPS.length} per push; all but the last of each target coalesced away)`);
   console.log(`  lost: ${named.length - found} of the ${named.length} runs the 202s named; doubled: ${named.length - new Set(named).size} runs named twice, ${doubledPushes.length} pushes recorded twice, ${doubledRuns.length} pushes with more than ${APPS.length} runs; answers naming fewer than ${APPS.length} runs: ${short}`);
 } finally {

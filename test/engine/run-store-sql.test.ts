@@ -155,13 +155,12 @@ for (const db of TEST_DATABASES) describe(db.name, { skip: db.skip }, () => {
   test("leaselessRunningOwners: the owners of the target's older running runs that hold no lease (an earlier version's)", async (t) => {
     const orm = await openTestDatabase(t, { database: db.kind });
     const store = new RunStore(orm);
-    const [legacy, leased, queued, other] = await store.queue([runOf('a', 'h1'), runOf('a', 'h1'), runOf('a', 'h1'), runOf('b', 'h1')], 4242);
+    const [legacy, leased, , other] = await store.queue([runOf('a', 'h1'), runOf('a', 'h1'), runOf('a', 'h1'), runOf('b', 'h1')], 4242);
     await orm.em.getConnection().execute(`update deploy_run set status = 'running', lease_until = null where id in (?, ?)`, [legacy, other]);
     await store.setStatus(leased, 'running');
     const newer = (await store.queue([runOf('a', 'h1')], process.pid))[0];
     assert.deepEqual(await store.leaselessRunningOwners('a', 'h1', newer), [4242], 'the legacy run only: not the leased one, the queued one, nor another target\'s');
     assert.deepEqual(await store.leaselessRunningOwners('a', 'h1', legacy), [], 'only older runs count');
-    assert.ok(queued);
   });
 
   test('deleteFinishedRuns deletes finished runs with their steps, never a queued or running one', async (t) => {
