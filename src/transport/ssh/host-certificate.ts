@@ -199,8 +199,8 @@ export function certificateSignatureValid(cert: HostCertificate, allowed: readon
     if (!(type in SIGNATURE_HASHES) || !allowed.includes(type)) return false;
     const caType = new WireReader(cert.signatureKey).string().toString('latin1');
     if (caType !== (type.startsWith('rsa-sha2-') || type === 'ssh-rsa' ? 'ssh-rsa' : type)) return false;
-    if (weakRsaKey(cert.signatureKey)) return false;
     const key = nodePublicKey(cert.signatureKey);
+    if (key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < RSA_MINIMUM_BITS) return false;
     if (type.startsWith('ecdsa-')) {
       // (mpint r, mpint s) → DER, which is what Node verifies by default.
       const rs = new WireReader(value);
@@ -227,7 +227,8 @@ export type CertificateCheck =
 /**
  * Checks a host certificate for `principal` (HostKeyAlias, else the host name without the port, as
  * ssh's check_host_cert) at `now` (seconds), its CA's signature made with one of `signatureAlgorithms`.
- * The lookup's revoked keys are plain keys (a revoked certificate stands for the key in it).
+ * The lookup's revoked keys are plain keys (a revoked certificate stands for the key in it). The
+ * certified key's own size is the caller's to check first (host-key.ts: any presented RSA key).
  */
 export function checkHostCertificate(lookup: KnownHostsLookup, cert: HostCertificate, options: { principal: string; now: bigint; signatureAlgorithms: readonly string[] }): CertificateCheck {
   const { principal, now } = options;
@@ -238,7 +239,6 @@ export function checkHostCertificate(lookup: KnownHostsLookup, cert: HostCertifi
   const invalid = (reason: string): CertificateCheck => ({ status: 'invalid', reason, entry });
   if (!certificateSignatureValid(cert, options.signatureAlgorithms)) return invalid('its signature does not verify with an allowed algorithm (CASignatureAlgorithms) and key size');
   if (cert.certType !== HOST_CERT) return invalid('it is not a host certificate');
-  if (weakRsaKey(cert.publicBlob)) return invalid(`its RSA key is shorter than ${RSA_MINIMUM_BITS} bits`);
   if (now < cert.validAfter) return invalid('it is not yet valid');
   if (now >= cert.validBefore) return invalid('it has expired');
   if (cert.principals.length > 0 && !cert.principals.includes(principal)) {

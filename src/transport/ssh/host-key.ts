@@ -91,8 +91,9 @@ export class HostKeyCheckState {
   /**
    * On a port other than 22 (no HostKeyAlias), what known_hosts holds for the bare host name: ssh
    * looks there when nothing at all is known under `[host]:port` ("checking without port identifier").
+   * Read only then (it stats every known_hosts file again), once.
    */
-  private readonly withoutPort: KnownHostsLookup | undefined;
+  private readonly withoutPort: () => KnownHostsLookup | undefined;
   private verdict: HostKeyVerdict | undefined;
   private presentedType = 'unknown';
 
@@ -104,7 +105,8 @@ export class HostKeyCheckState {
   ) {
     this.lookup = readKnownHosts(knownHostsFiles, target.knownHostsFiles, knownHostsName(target));
     const bare = target.hostKeyAlias === undefined && target.port !== 22;
-    this.withoutPort = bare ? readKnownHosts(knownHostsFiles, target.knownHostsFiles, target.hostname.toLowerCase()) : undefined;
+    let read: KnownHostsLookup | undefined;
+    this.withoutPort = () => (bare ? (read ??= readKnownHosts(knownHostsFiles, target.knownHostsFiles, target.hostname.toLowerCase())) : undefined);
   }
 
   /**
@@ -136,8 +138,9 @@ export class HostKeyCheckState {
     if (bits !== undefined && bits < RSA_MINIMUM_BITS) return { status: 'weak-key', bits };
     const check = (lookup: KnownHostsLookup) => (cert ? this.checkCertificate(lookup, cert) : checkHostKey(lookup, blob));
     const verdict = check(this.lookup);
-    if (verdict.status !== 'unknown' || this.withoutPort === undefined) return verdict;
-    const again = check(this.withoutPort);
+    const withoutPort = verdict.status === 'unknown' ? this.withoutPort() : undefined;
+    if (withoutPort === undefined) return verdict;
+    const again = check(withoutPort);
     return again.status === 'trusted' ? again : verdict;
   }
 
@@ -164,6 +167,6 @@ export class HostKeyCheckState {
   /** The error to fail with when the presented key was refused; undefined when none was refused. */
   refusal(): HostKeyError | undefined {
     if (this.verdict === undefined || this.verdict.status === 'trusted') return undefined;
-    return new HostKeyError(hostKeyMessage(this.target, this.verdict, this.presentedType, this.lookup.certAuthorities[0] ?? this.withoutPort?.certAuthorities[0]));
+    return new HostKeyError(hostKeyMessage(this.target, this.verdict, this.presentedType, this.lookup.certAuthorities[0] ?? this.withoutPort()?.certAuthorities[0]));
   }
 }

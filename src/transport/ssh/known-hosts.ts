@@ -159,7 +159,7 @@ export function readKnownHosts(knownHostsFiles: KnownHostsFiles, files: string[]
 }
 
 /** ssh2 1.17's default server host key algorithms (with Ed25519 support), in its order of preference. */
-export const SSH2_DEFAULT_HOST_KEY_ALGORITHMS: readonly string[] = [
+const SSH2_DEFAULT_HOST_KEY_ALGORITHMS: readonly string[] = [
   'ssh-ed25519',
   'ecdsa-sha2-nistp256',
   'ecdsa-sha2-nistp384',
