@@ -74,11 +74,13 @@ interface Delivery {
   /** (repository, ref, after) as one string: the replay memory's key and the push lock's. */
   key: string;
   pending: PendingPush;
-  /** Its file list is cut (or missing): git must say what it changed, after the answer. */
-  truncated: boolean;
   deliveryId?: string;
   telemetry?: Context;
-  /** Whether git has the pushed commit (see older-commit.ts), asked on arrival: the answer is in by its batch. */
+  /**
+   * Whether git has the pushed commit (see older-commit.ts), asked on arrival: the answer is in by its
+   * batch. None when its file list is cut (or missing): git must say what it changed, after the
+   * answer, and is asked about the commit then.
+   */
   local?: Promise<boolean>;
 }
 
@@ -243,7 +245,7 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
     });
     const fresh = deliveries.flatMap((delivery, i) => (receipts[i] ? [] : [{ delivery, i }]));
 
-    const truncated = fresh.filter(({ delivery }) => delivery.truncated);
+    const truncated = fresh.filter(({ delivery }) => delivery.local === undefined);
     if (truncated.length > 0) {
       const em = orm.em.fork(); // only here: a fork costs more than some of the batch's statements
       const resolving = truncated.map(({ delivery, i }) => ({
@@ -255,11 +257,11 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
         receipts[i] = { outcome: 'resolving', queued: [], delivery: row.id };
       }
     }
-    const listed = fresh.filter(({ delivery }) => !delivery.truncated);
+    const listed = fresh.flatMap(({ delivery, i }) => (delivery.local ? [{ delivery, local: delivery.local, i }] : []));
     if (listed.length > 0) {
       let results: Awaited<ReturnType<typeof queueRuns>>;
       try {
-        results = await queueRuns(listed.map(({ delivery: { pending, telemetry, local } }) => ({ pending, files: listedFiles(pending.payload), telemetry, local: local ?? hasCommit(pending.payload.after) })));
+        results = await queueRuns(listed.map(({ delivery: { pending, telemetry }, local }) => ({ pending, files: listedFiles(pending.payload), telemetry, local })));
       } catch (error) {
         // Nothing of these was queued: each gets the error (a 500, or 409 when shutting down); the
         // resolving deliveries of the batch are recorded and will be resolved, so they keep their 202.
@@ -309,7 +311,7 @@ export function createPushReceiver(deps: PushReceiverDeps): PushReceiver {
       const pending = { payload, branch: decision.branch, headMessage: headCommitMessage(json, payload.after) };
       // A push whose files git must resolve asks git about its commit after the fetch, not now.
       const local = decision.truncated ? undefined : hasCommit(payload.after);
-      const work = handle({ key, pending, truncated: decision.truncated, deliveryId: options.deliveryId, telemetry: options.telemetry, local });
+      const work = handle({ key, pending, deliveryId: options.deliveryId, telemetry: options.telemetry, local });
       work.catch(() => undefined); // handled below when no replay ever awaits it
       seen.set(key, { at: now, receipt: work });
       try {
